@@ -1,0 +1,23 @@
+#include "common/testing/conformance.h"
+
+#include <cstring>
+
+namespace triptych::testing {
+
+std::string ConformanceDir() {
+  // Tests run with the source root as working directory (see
+  // triptych_test()); TRIPTYCH_SOURCE_DIR covers running a binary by hand.
+  for (const std::string base : {std::string("."), std::string(TRIPTYCH_SOURCE_DIR)}) {
+    std::filesystem::path p = std::filesystem::path(base) / ".." / "shared" / "conformance";
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) return p.lexically_normal().string();
+  }
+  return "";
+}
+
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::strcmp(ci, "true") == 0;
+}
+
+}  // namespace triptych::testing

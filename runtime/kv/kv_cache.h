@@ -1,0 +1,183 @@
+#ifndef TRIPTYCH_RUNTIME_KV_KV_CACHE_H_
+#define TRIPTYCH_RUNTIME_KV_KV_CACHE_H_
+
+// Paged KV cache: a pool of fixed-size blocks, a ref-counted allocator,
+// prefix caching by chain hash, and per-sequence block tables.
+//
+// Block byte layout (documented in docs/KV_LAYOUT.md; the transport moves
+// exactly these bytes): one block is
+//   [layer][kind: 0 = K, 1 = V][token slot in block][kv_head][head_dim]
+// elements of the cache dtype (F16 by default, little-endian IEEE half; or
+// F32). So one layer's K and V of one block are contiguous
+// (layer_stride_bytes), which lets prefill stream a block layer by layer.
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+
+namespace triptych::kv {
+
+enum class KvDtype { kF16, kF32 };
+
+using BlockId = int32_t;
+using BlockHash = uint64_t;
+
+struct KvCacheOptions {
+  int num_layers = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 16;      // tokens per block
+  int64_t num_blocks = 0;   // pool capacity
+  KvDtype dtype = KvDtype::kF16;
+  bool enable_prefix_cache = true;
+};
+
+struct KvCacheStats {
+  int64_t num_blocks = 0;
+  int64_t used_blocks = 0;       // referenced by at least one sequence
+  int64_t cached_free_blocks = 0;  // unreferenced but holding a cached prefix
+  int64_t prefix_hit_blocks = 0;   // lookups that found a cached block
+  int64_t prefix_miss_blocks = 0;
+  int64_t evictions = 0;
+};
+
+// A block event for the scheduler's global index.
+struct BlockEvent {
+  enum class Kind { kStored, kEvicted } kind;
+  BlockHash hash;
+};
+
+// Owns the block pool. Allocation, ref counts and the prefix index are
+// guarded by an internal mutex (all methods are thread-safe); block data is
+// not: the engine guarantees a block being written has one owner.
+class KvCache {
+ public:
+  // Errors: kInvalidArgument for non-positive geometry; kResourceExhausted
+  // when the pool cannot be allocated.
+  static absl::StatusOr<std::unique_ptr<KvCache>> Create(
+      const KvCacheOptions& options);
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  const KvCacheOptions& options() const { return options_; }
+  int64_t element_bytes() const;
+  int64_t block_bytes() const;
+  int64_t layer_stride_bytes() const;  // K and V of one layer in one block
+  // Bytes of one token's K (or V) for one layer: num_kv_heads * head_dim.
+  int64_t token_bytes() const;
+
+  uint8_t* BlockData(BlockId block);
+  const uint8_t* BlockData(BlockId block) const;
+  // [kv_head][head_dim] of token slot `slot` of `block`, layer `layer`.
+  void* KeyPtr(BlockId block, int layer, int slot);
+  void* ValuePtr(BlockId block, int layer, int slot);
+
+  // Takes a free block (ref count 1), evicting the least recently released
+  // cached block when no never-used/free block is left.
+  // Errors: kResourceExhausted when every block is referenced.
+  absl::StatusOr<BlockId> Allocate();
+  void AddRef(BlockId block);
+  // Drops one reference; at zero a cached block stays findable (and
+  // evictable), an uncached one returns to the free list.
+  void Release(BlockId block);
+  int ref_count(BlockId block) const;
+
+  // Blocks that Allocate() could still hand out (free + evictable).
+  int64_t NumAvailableBlocks() const;
+
+  // Chain hash of a full block: covers `parent` (0 for the first block) and
+  // the block's tokens, so equal hashes mean equal whole prefixes.
+  static BlockHash ChainHash(BlockHash parent, absl::Span<const int32_t> tokens);
+
+  // Finds a cached block by hash and takes a reference to it (counts a hit
+  // or a miss). nullopt when not cached or prefix caching is off.
+  std::optional<BlockId> LookupAndRef(BlockHash hash);
+  // Records that full block `block` holds the prefix with chain hash `hash`.
+  // A no-op when prefix caching is off or another block already has the hash.
+  void RegisterFull(BlockId block, BlockHash hash);
+
+  KvCacheStats stats() const;
+  // Returns and clears the stored/evicted events since the last call.
+  std::vector<BlockEvent> DrainEvents();
+
+  // Copies the listed blocks, in order, into `out` (block_bytes() each), or
+  // writes them from `in`. Errors: kInvalidArgument on a bad block id or a
+  // size mismatch.
+  absl::Status ExportBlocks(absl::Span<const BlockId> blocks,
+                            absl::Span<uint8_t> out) const;
+  absl::Status ImportBlocks(absl::Span<const BlockId> blocks,
+                            absl::Span<const uint8_t> in);
+
+ private:
+  explicit KvCache(const KvCacheOptions& options);
+
+  struct BlockMeta {
+    int ref_count = 0;
+    std::optional<BlockHash> hash;
+    std::list<BlockId>::iterator lru_pos;  // valid when cached and unreferenced
+    bool in_lru = false;
+  };
+
+  const KvCacheOptions options_;
+  std::unique_ptr<uint8_t[]> pool_;
+  mutable absl::Mutex mu_;
+  std::vector<BlockMeta> meta_ ABSL_GUARDED_BY(mu_);
+  std::vector<BlockId> free_ ABSL_GUARDED_BY(mu_);
+  std::list<BlockId> lru_ ABSL_GUARDED_BY(mu_);  // front = least recent
+  absl::flat_hash_map<BlockHash, BlockId> index_ ABSL_GUARDED_BY(mu_);
+  std::vector<BlockEvent> events_ ABSL_GUARDED_BY(mu_);
+  KvCacheStats counters_ ABSL_GUARDED_BY(mu_);
+};
+
+// A sequence's block table: the blocks holding its KV in token order.
+// Returns its references to the cache on destruction. Not thread-safe.
+class SequenceKv {
+ public:
+  explicit SequenceKv(KvCache* cache) : cache_(cache) {}
+  ~SequenceKv();
+  SequenceKv(const SequenceKv&) = delete;
+  SequenceKv& operator=(const SequenceKv&) = delete;
+
+  // Attaches the longest cached prefix of `tokens` (whole blocks only, and
+  // never all of `tokens`: at least one token is left to compute so the
+  // caller gets logits). Must be called on an empty sequence. Returns the
+  // number of tokens whose KV is now present.
+  int64_t AttachCachedPrefix(absl::Span<const int32_t> tokens);
+
+  // Ensures blocks exist for `num_tokens` tokens in total.
+  // Errors: kResourceExhausted (the sequence keeps what it had).
+  absl::Status Reserve(int64_t num_tokens);
+
+  // Sets how many tokens have KV written, and registers every newly full
+  // block under its chain hash. `tokens` is the sequence's whole token list
+  // (at least num_tokens long).
+  void Commit(absl::Span<const int32_t> tokens, int64_t num_tokens);
+
+  // Releases every block (the sequence becomes empty).
+  void Clear();
+
+  int64_t num_tokens() const { return num_tokens_; }
+  const std::vector<BlockId>& blocks() const { return blocks_; }
+  // Block and slot of token position `pos`.
+  BlockId BlockOf(int64_t pos) const;
+  int SlotOf(int64_t pos) const;
+
+ private:
+  KvCache* cache_;
+  std::vector<BlockId> blocks_;
+  std::vector<BlockHash> hashes_;  // chain hashes of the full blocks so far
+  int64_t num_tokens_ = 0;
+};
+
+}  // namespace triptych::kv
+
+#endif  // TRIPTYCH_RUNTIME_KV_KV_CACHE_H_
