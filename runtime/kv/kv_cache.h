@@ -53,6 +53,8 @@ struct KvCacheStats {
 struct BlockEvent {
   enum class Kind { kStored, kEvicted } kind;
   BlockHash hash;
+
+  bool operator==(const BlockEvent&) const = default;
 };
 
 // Owns the block pool. Allocation, ref counts and the prefix index are
@@ -80,14 +82,22 @@ class KvCache {
   // [kv_head][head_dim] of token slot `slot` of `block`, layer `layer`.
   void* KeyPtr(BlockId block, int layer, int slot);
   void* ValuePtr(BlockId block, int layer, int slot);
+  const void* KeyPtr(BlockId block, int layer, int slot) const;
+  const void* ValuePtr(BlockId block, int layer, int slot) const;
 
   // Takes a free block (ref count 1), evicting the least recently released
   // cached block when no never-used/free block is left.
   // Errors: kResourceExhausted when every block is referenced.
   absl::StatusOr<BlockId> Allocate();
+  // All-or-nothing Allocate() of `n` blocks under one lock: on
+  // kResourceExhausted nothing was taken and no cached block was evicted.
+  // Errors: kInvalidArgument for n < 0.
+  absl::StatusOr<std::vector<BlockId>> AllocateBlocks(int64_t n);
+  // Precondition (aborts otherwise): `block` is referenced or cached.
   void AddRef(BlockId block);
   // Drops one reference; at zero a cached block stays findable (and
-  // evictable), an uncached one returns to the free list.
+  // evictable), an uncached one returns to the free list. Aborts when the
+  // block is not referenced (double release).
   void Release(BlockId block);
   int ref_count(BlockId block) const;
 
@@ -111,7 +121,11 @@ class KvCache {
 
   // Copies the listed blocks, in order, into `out` (block_bytes() each), or
   // writes them from `in`. Errors: kInvalidArgument on a bad block id or a
-  // size mismatch.
+  // size mismatch (the span must be exactly blocks.size() * block_bytes()).
+  // ImportBlocks also returns kFailedPrecondition, writing nothing, when a
+  // target block is unreferenced (free or merely cached) or already
+  // registered under a hash: registered full blocks may be shared and are
+  // immutable, so import into freshly allocated blocks and Commit afterwards.
   absl::Status ExportBlocks(absl::Span<const BlockId> blocks,
                             absl::Span<uint8_t> out) const;
   absl::Status ImportBlocks(absl::Span<const BlockId> blocks,
@@ -119,6 +133,11 @@ class KvCache {
 
  private:
   explicit KvCache(const KvCacheOptions& options);
+
+  int64_t BlockOffset(BlockId block, int layer, int kind, int slot) const;
+  // Pops a free block, else evicts the LRU cached one; sets ref count 1.
+  // Precondition: free_ or lru_ is non-empty.
+  BlockId TakeBlockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct BlockMeta {
     int ref_count = 0;
@@ -159,14 +178,20 @@ class SequenceKv {
 
   // Sets how many tokens have KV written, and registers every newly full
   // block under its chain hash. `tokens` is the sequence's whole token list
-  // (at least num_tokens long).
+  // (at least num_tokens long). Aborts when num_tokens exceeds the reserved
+  // blocks or would un-commit a full block (num_tokens may only shrink
+  // within the partial last block, e.g. to drop rejected draft tokens).
   void Commit(absl::Span<const int32_t> tokens, int64_t num_tokens);
 
-  // Releases every block (the sequence becomes empty).
+  // Releases every block (the sequence becomes empty), last block first so
+  // that LRU eviction takes a cached prefix's tail before its head.
   void Clear();
 
   int64_t num_tokens() const { return num_tokens_; }
   const std::vector<BlockId>& blocks() const { return blocks_; }
+  // Chain hashes of the full blocks, in order (blocks()[i] <-> hashes[i]);
+  // what the engine reports to the scheduler for this sequence's prefix.
+  const std::vector<BlockHash>& block_hashes() const { return hashes_; }
   // Block and slot of token position `pos`.
   BlockId BlockOf(int64_t pos) const;
   int SlotOf(int64_t pos) const;

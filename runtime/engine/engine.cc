@@ -1,0 +1,345 @@
+#include "runtime/engine/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace triptych::engine {
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone:
+      return "none";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+// A request's state. `tokens` holds the prompt and every sampled token;
+// `computed` counts the tokens whose KV is in the cache, so the sequence
+// always has tokens[computed, size) left to run (the prompt, a prompt chunk,
+// or the last sampled token).
+struct Engine::Sequence {
+  Sequence(GenerationRequest r, const tokenizer::Tokenizer* tok,
+           kv::KvCache* cache)
+      : req(std::move(r)),
+        tokens(req.prompt),
+        num_prompt(static_cast<int64_t>(req.prompt.size())),
+        kv(cache),
+        sampler(req.sampling),
+        decoder(tok, /*skip_special=*/true, /*continues_text=*/true),
+        stop(req.stop) {}
+
+  GenerationRequest req;
+  std::vector<int32_t> tokens;
+  const int64_t num_prompt;
+  int64_t computed = 0;
+  int64_t cached_prompt_tokens = 0;
+  bool admitted_once = false;
+  bool done = false;
+  kv::SequenceKv kv;
+  sampling::Sampler sampler;
+  tokenizer::IncrementalDecoder decoder;
+  sampling::StopMatcher stop;
+
+  int64_t pending() const {
+    return static_cast<int64_t>(tokens.size()) - computed;
+  }
+  int64_t generated() const {
+    return static_cast<int64_t>(tokens.size()) - num_prompt;
+  }
+  absl::Span<const int32_t> generated_tokens() const {
+    return absl::MakeConstSpan(tokens).subspan(num_prompt);
+  }
+};
+
+Engine::Engine(const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+               const EngineOptions& options)
+    : model_(model), tokenizer_(tokenizer), options_(options) {}
+
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+    const EngineOptions& options) {
+  if (options.max_running < 1 || options.max_batch_tokens < options.max_running) {
+    return absl::InvalidArgumentError(
+        "max_running must be >= 1 and max_batch_tokens >= max_running");
+  }
+  auto engine =
+      std::unique_ptr<Engine>(new Engine(model, tokenizer, options));
+  kv::KvCacheOptions kvo = model->KvOptions(options.num_kv_blocks,
+                                            options.block_size, options.kv_dtype);
+  kvo.enable_prefix_cache = options.prefix_cache;
+  ASSIGN_OR_RETURN(engine->cache_, kv::KvCache::Create(kvo));
+  engine->pool_ = std::make_unique<ThreadPool>(options.num_threads);
+  engine->counters_.kv_blocks_total = options.num_kv_blocks;
+  return engine;
+}
+
+absl::Status Engine::Add(GenerationRequest request) {
+  const model::ModelConfig& c = model_->config();
+  if (request.prompt.empty()) {
+    return absl::InvalidArgumentError("prompt is empty");
+  }
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", t, " out of range"));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(request.prompt.size());
+  if (n >= c.context_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt has ", n, " tokens; the context length is ", c.context_length));
+  }
+  if (request.max_tokens < 1) {
+    return absl::InvalidArgumentError("max_tokens must be at least 1");
+  }
+  RETURN_IF_ERROR(sampling::Validate(request.sampling));
+  const int64_t blocks_needed = (n + 1 + options_.block_size - 1) / options_.block_size;
+  if (blocks_needed > options_.num_kv_blocks) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "prompt needs ", blocks_needed, " KV blocks; the cache has ",
+        options_.num_kv_blocks));
+  }
+  auto seq = std::make_unique<Sequence>(std::move(request), tokenizer_, cache_.get());
+  absl::MutexLock lock(&mu_);
+  if (!live_ids_.emplace(seq->req.id, true).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("request id '", seq->req.id, "' is already in use"));
+  }
+  inbox_.push_back(std::move(seq));
+  return absl::OkStatus();
+}
+
+void Engine::Cancel(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  cancels_.push_back(id);
+}
+
+bool Engine::HasWork() const {
+  absl::MutexLock lock(&mu_);
+  return !waiting_.empty() || !running_.empty() || !inbox_.empty() ||
+         !cancels_.empty();
+}
+
+EngineStats Engine::stats() const {
+  absl::MutexLock lock(&mu_);
+  return published_;
+}
+
+void Engine::DrainInbox(std::vector<TokenOutput>* out) {
+  std::vector<std::unique_ptr<Sequence>> added;
+  std::vector<std::string> cancels;
+  {
+    absl::MutexLock lock(&mu_);
+    added.swap(inbox_);
+    cancels.swap(cancels_);
+  }
+  for (auto& s : added) waiting_.push_back(std::move(s));
+  if (cancels.empty()) return;
+  auto cancel_in = [&](auto& list) {
+    for (auto it = list.begin(); it != list.end();) {
+      if (std::find(cancels.begin(), cancels.end(), (*it)->req.id) != cancels.end()) {
+        Finish(it->get(), FinishReason::kCancelled, out, nullptr);
+        it = list.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  cancel_in(waiting_);
+  cancel_in(running_);
+}
+
+void Engine::Finish(Sequence* seq, FinishReason reason,
+                    std::vector<TokenOutput>* out, TokenOutput* last) {
+  TokenOutput o;
+  if (last != nullptr) o = std::move(*last);
+  o.request_id = seq->req.id;
+  o.finish = reason;
+  if (reason == FinishReason::kLength) {
+    // Text held back for a possible stop string or an unfinished UTF-8
+    // character is final now.
+    o.text += seq->stop.Consume(seq->decoder.Flush()).text;
+    o.text += seq->stop.Flush();
+  }
+  o.prompt_tokens = seq->num_prompt;
+  o.cached_prompt_tokens = seq->cached_prompt_tokens;
+  o.completion_tokens = seq->generated();
+  out->push_back(std::move(o));
+  seq->kv.Clear();
+  absl::MutexLock lock(&mu_);
+  live_ids_.erase(seq->req.id);
+}
+
+bool Engine::Admit(Sequence* seq) {
+  if (seq->computed == 0 && seq->kv.num_tokens() == 0) {
+    const int64_t cached = seq->kv.AttachCachedPrefix(seq->tokens);
+    seq->computed = cached;
+    if (!seq->admitted_once) {
+      seq->cached_prompt_tokens = std::min(cached, seq->num_prompt);
+      counters_.prefix_cached_tokens += seq->cached_prompt_tokens;
+    }
+  }
+  seq->admitted_once = true;
+  return true;
+}
+
+void Engine::Preempt(Sequence* seq) {
+  seq->kv.Clear();
+  seq->computed = 0;
+  ++counters_.preemptions;
+}
+
+void Engine::Sample(Sequence* seq, const float* logits,
+                    std::vector<TokenOutput>* out) {
+  const model::ModelConfig& c = model_->config();
+  std::vector<float> row(logits, logits + c.vocab_size);
+  sampling::Sampler::Result r =
+      seq->sampler.Sample(absl::MakeSpan(row), seq->generated_tokens());
+  seq->tokens.push_back(r.token);
+  TokenOutput o;
+  o.token = r.token;
+  o.logprob = r.logprob;
+  o.top_logprobs = std::move(r.top_logprobs);
+
+  const bool eos = !seq->req.ignore_eos && tokenizer_->IsEog(r.token);
+  const bool stop_token =
+      std::find(seq->req.stop_token_ids.begin(), seq->req.stop_token_ids.end(),
+                r.token) != seq->req.stop_token_ids.end();
+  if (eos || stop_token) {
+    // The end token itself is not text; what was held back is final.
+    o.text = seq->stop.Consume(seq->decoder.Flush()).text + seq->stop.Flush();
+    Finish(seq, FinishReason::kStop, out, &o);
+    seq->done = true;  // marks it for removal from running_
+    return;
+  }
+  sampling::StopMatcher::Result sr = seq->stop.Consume(seq->decoder.Push(r.token));
+  o.text = std::move(sr.text);
+  if (sr.stopped) {
+    Finish(seq, FinishReason::kStop, out, &o);
+    seq->done = true;
+    return;
+  }
+  if (seq->generated() >= seq->req.max_tokens ||
+      static_cast<int64_t>(seq->tokens.size()) >= c.context_length) {
+    Finish(seq, FinishReason::kLength, out, &o);
+    seq->done = true;
+    return;
+  }
+  o.request_id = seq->req.id;
+  out->push_back(std::move(o));
+}
+
+std::vector<TokenOutput> Engine::Step() {
+  std::vector<TokenOutput> out;
+  DrainInbox(&out);
+
+  // Admit waiting sequences while there is room in the running set.
+  while (!waiting_.empty() &&
+         static_cast<int>(running_.size()) < options_.max_running) {
+    Admit(waiting_.front().get());
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+
+  // Plan the batch: decodes (pending == 1) first, then prompt chunks, in
+  // admission order, within the token budget. Blocks are reserved as we go;
+  // when the cache is full the newest running sequence is preempted.
+  struct Planned {
+    Sequence* seq;
+    int64_t count;
+  };
+  std::vector<Planned> plan;
+  int64_t budget = options_.max_batch_tokens;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      Sequence* seq = running_[i].get();
+      const bool decode = seq->pending() == 1 && seq->computed > 0;
+      if ((pass == 0) != decode || budget == 0) continue;
+      const int64_t count = std::min(seq->pending(), budget);
+      absl::Status st = seq->kv.Reserve(seq->computed + count);
+      while (!st.ok() && running_.back().get() != seq) {
+        // Free the newest sequence's blocks and queue it for recompute.
+        Sequence* victim = running_.back().get();
+        plan.erase(std::remove_if(plan.begin(), plan.end(),
+                                  [&](const Planned& p) {
+                                    if (p.seq == victim) budget += p.count;
+                                    return p.seq == victim;
+                                  }),
+                   plan.end());
+        Preempt(victim);
+        waiting_.push_front(std::move(running_.back()));
+        running_.pop_back();
+        st = seq->kv.Reserve(seq->computed + count);
+      }
+      if (!st.ok()) {
+        // Even alone this sequence does not fit now: wait for blocks held
+        // by finished-but-cached prefixes to be evicted on a later step, or
+        // by other requests to finish.
+        if (running_.size() == 1 && plan.empty()) {
+          TokenOutput o;
+          o.error = std::string(st.message());
+          Finish(seq, FinishReason::kError, &out, &o);
+          running_.clear();
+        }
+        break;
+      }
+      plan.push_back({seq, count});
+      budget -= count;
+    }
+  }
+
+  if (!plan.empty()) {
+    std::vector<model::SequenceBatch> batch;
+    batch.reserve(plan.size());
+    for (const Planned& p : plan) {
+      model::SequenceBatch b;
+      b.tokens = absl::MakeConstSpan(p.seq->tokens).subspan(p.seq->computed, p.count);
+      b.start_pos = p.seq->computed;
+      b.kv = &p.seq->kv;
+      batch.push_back(b);
+    }
+    absl::StatusOr<std::vector<float>> logits =
+        model_->Forward(batch, cache_.get(), pool_.get());
+    const int64_t vocab = model_->config().vocab_size;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      Sequence* seq = plan[i].seq;
+      if (!logits.ok()) {
+        TokenOutput o;
+        o.error = std::string(logits.status().message());
+        Finish(seq, FinishReason::kError, &out, &o);
+        seq->done = true;
+        continue;
+      }
+      const bool was_decode = seq->pending() == 1 && seq->computed > 0;
+      (was_decode ? counters_.decode_tokens_computed
+                  : counters_.prompt_tokens_computed) += plan[i].count;
+      seq->computed += plan[i].count;
+      seq->kv.Commit(seq->tokens, seq->computed);
+      if (seq->pending() == 0) Sample(seq, logits->data() + i * vocab, &out);
+    }
+    running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                  [](const auto& s) { return s->done; }),
+                   running_.end());
+  }
+  ++counters_.steps;
+  counters_.waiting = static_cast<int64_t>(waiting_.size());
+  counters_.running = static_cast<int64_t>(running_.size());
+  counters_.kv_blocks_available = cache_->NumAvailableBlocks();
+  absl::MutexLock lock(&mu_);
+  published_ = counters_;
+  return out;
+}
+
+}  // namespace triptych::engine

@@ -1,0 +1,147 @@
+#ifndef TRIPTYCH_RUNTIME_ENGINE_ENGINE_H_
+#define TRIPTYCH_RUNTIME_ENGINE_ENGINE_H_
+
+// Continuous-batching generation engine over the paged KV cache.
+//
+// Each Step() builds one batch: every running sequence's next token first
+// (so decode latency does not wait behind long prompts), then prompt chunks
+// of waiting sequences within the token budget (chunked prefill). When the
+// cache runs out of blocks the newest running sequence is preempted: its
+// blocks are released and it is re-queued to be recomputed from its prompt
+// plus the tokens it generated (preemption by recompute), which gives the
+// same output as an uninterrupted run.
+//
+// Thread safety: Add(), Cancel() and stats() may be called from any thread;
+// Step() and HasWork() from one driver thread at a time.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "runtime/kv/kv_cache.h"
+#include "runtime/model/model.h"
+#include "runtime/sampling/sampler.h"
+#include "runtime/sampling/stop_matcher.h"
+#include "runtime/tokenizer/incremental_decoder.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace triptych::engine {
+
+struct EngineOptions {
+  int max_running = 8;             // sequences decoding together
+  int64_t max_batch_tokens = 512;  // tokens per step (decodes + prompt chunks)
+  int64_t num_kv_blocks = 1024;
+  int block_size = 16;
+  kv::KvDtype kv_dtype = kv::KvDtype::kF16;
+  bool prefix_cache = true;
+  int num_threads = 1;
+};
+
+struct GenerationRequest {
+  std::string id;
+  std::vector<int32_t> prompt;  // token ids, BOS included if wanted
+  int64_t max_tokens = 16;
+  sampling::SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (not part of the output)
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
+const char* FinishReasonName(FinishReason reason);
+
+// What one step produced for one request.
+struct TokenOutput {
+  std::string request_id;
+  int32_t token = -1;  // -1 when the step produced no token (cancel, error)
+  std::string text;    // text that became final this step
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top_logprobs;
+  FinishReason finish = FinishReason::kNone;
+  std::string error;  // set when finish == kError
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the cache
+  int64_t completion_tokens = 0;
+};
+
+struct EngineStats {
+  int64_t waiting = 0;
+  int64_t running = 0;
+  int64_t steps = 0;
+  int64_t prompt_tokens_computed = 0;  // prompt (and recompute) tokens run
+  int64_t decode_tokens_computed = 0;
+  int64_t prefix_cached_tokens = 0;
+  int64_t preemptions = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_available = 0;
+};
+
+class Engine {
+ public:
+  // `model` and `tokenizer` must outlive the engine.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+      const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request. Errors: kInvalidArgument (empty prompt, token out of
+  // range, prompt too long for the context, bad sampling parameters),
+  // kAlreadyExists (id in use), kResourceExhausted (the prompt needs more KV
+  // blocks than the whole cache has).
+  absl::Status Add(GenerationRequest request);
+
+  // Cancels a queued or running request; its final output (kCancelled)
+  // comes from the next Step(). Unknown ids are ignored.
+  void Cancel(const std::string& id);
+
+  // Runs one batch. Returns the outputs of every request that produced
+  // text, a token or finished.
+  std::vector<TokenOutput> Step();
+
+  bool HasWork() const;
+  EngineStats stats() const;
+  kv::KvCache* kv_cache() { return cache_.get(); }
+  const model::Model& model() const { return *model_; }
+
+ private:
+  struct Sequence;
+  Engine(const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+         const EngineOptions& options);
+
+  void DrainInbox(std::vector<TokenOutput>* out);
+  bool Admit(Sequence* seq);
+  void Preempt(Sequence* seq);
+  void Finish(Sequence* seq, FinishReason reason, std::vector<TokenOutput>* out,
+              TokenOutput* last);
+  void Sample(Sequence* seq, const float* logits, std::vector<TokenOutput>* out);
+
+  const model::Model* model_;
+  const tokenizer::Tokenizer* tokenizer_;
+  const EngineOptions options_;
+  std::unique_ptr<kv::KvCache> cache_;
+  std::unique_ptr<ThreadPool> pool_;
+
+  // Owned by the driver thread.
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;
+  EngineStats counters_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Sequence>> inbox_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, bool> live_ids_ ABSL_GUARDED_BY(mu_);
+  EngineStats published_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace triptych::engine
+
+#endif  // TRIPTYCH_RUNTIME_ENGINE_ENGINE_H_

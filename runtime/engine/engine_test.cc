@@ -1,0 +1,274 @@
+#include "runtime/engine/engine.h"
+
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/testing/conformance.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "runtime/engine/model_bundle.h"
+
+namespace triptych::engine {
+namespace {
+
+struct ReferenceLine {
+  std::string model;
+  std::string prompt;
+  std::string output;
+};
+
+std::vector<ReferenceLine> ReadReference(const std::string& dir) {
+  std::ifstream in(dir + "/reference/stories260K-greedy.jsonl");
+  std::vector<ReferenceLine> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    lines.push_back({j["model"].get<std::string>(), j["prompt"].get<std::string>(), j["output"].get<std::string>()});
+  }
+  return lines;
+}
+
+struct Generated {
+  std::vector<int32_t> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::kNone;
+  int64_t cached_prompt_tokens = 0;
+};
+
+// Runs the engine until every request has finished.
+std::map<std::string, Generated> RunToCompletion(Engine* engine) {
+  std::map<std::string, Generated> results;
+  for (int guard = 0; engine->HasWork() && guard < 100000; ++guard) {
+    for (const TokenOutput& o : engine->Step()) {
+      Generated& g = results[o.request_id];
+      if (o.token >= 0) g.tokens.push_back(o.token);
+      g.text += o.text;
+      if (o.finish != FinishReason::kNone) {
+        g.finish = o.finish;
+        g.cached_prompt_tokens = o.cached_prompt_tokens;
+      }
+    }
+  }
+  return results;
+}
+
+GenerationRequest Greedy(const std::string& id, std::vector<int32_t> prompt,
+                         int64_t max_tokens) {
+  GenerationRequest r;
+  r.id = id;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 0.0f;
+  return r;
+}
+
+class StoriesConformance : public ::testing::TestWithParam<std::string> {};
+
+// Every reference line, generated greedily by the engine, reproduces the
+// independent engine's text exactly.
+TEST_P(StoriesConformance, GreedyOutputMatchesReference) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/" + GetParam());
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  std::vector<ReferenceLine> lines;
+  for (const auto& l : ReadReference(dir)) {
+    if (l.model == GetParam()) lines.push_back(l);
+  }
+  ASSERT_EQ(lines.size(), 10u);
+  EngineOptions eo;
+  eo.num_kv_blocks = 64;
+  eo.max_running = 1;
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto ids = (*bundle)->tokenizer->Encode(lines[i].prompt, true, false);
+    ASSERT_TRUE((*engine)->Add(Greedy("r" + std::to_string(i), ids, 48)).ok());
+    auto results = RunToCompletion(engine->get());
+    EXPECT_EQ(lines[i].prompt + results["r" + std::to_string(i)].text, lines[i].output)
+        << "line " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, StoriesConformance,
+                         ::testing::Values("stories260K.gguf", "stories260K-F16.gguf"),
+                         [](const auto& info) {
+                           return info.param == "stories260K.gguf" ? std::string("F32")
+                                                                   : std::string("F16");
+                         });
+
+// Eight different prompts decoded in one continuous batch give, token for
+// token, what each gives alone.
+TEST(Engine, BatchedDecodeEqualsAlone) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const auto lines = ReadReference(dir);
+  EngineOptions eo;
+  eo.num_kv_blocks = 128;
+  eo.max_running = 8;
+  eo.prefix_cache = false;  // each run computes everything itself
+  std::map<std::string, Generated> alone;
+  for (int i = 0; i < 8; ++i) {
+    auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+    ASSERT_TRUE(engine.ok());
+    auto ids = (*bundle)->tokenizer->Encode(lines[i].prompt, true, false);
+    ASSERT_TRUE((*engine)->Add(Greedy(std::to_string(i), ids, 40)).ok());
+    alone[std::to_string(i)] = RunToCompletion(engine->get())[std::to_string(i)];
+  }
+  eo.max_batch_tokens = 24;  // forces chunked prefill mixed with decodes
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  for (int i = 0; i < 8; ++i) {
+    auto ids = (*bundle)->tokenizer->Encode(lines[i].prompt, true, false);
+    ASSERT_TRUE((*engine)->Add(Greedy(std::to_string(i), ids, 40)).ok());
+  }
+  auto batched = RunToCompletion(engine->get());
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = std::to_string(i);
+    EXPECT_EQ(batched[id].tokens, alone[id].tokens) << "prompt " << i;
+    EXPECT_FALSE(alone[id].tokens.empty());
+  }
+}
+
+std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t;
+  for (int i = 0; i < n; ++i) t.push_back(3 + static_cast<int32_t>(rng() % (vocab - 3)));
+  return t;
+}
+
+// A second request sharing a 200-token prefix attaches the cached blocks and
+// generates exactly what a cold run generates.
+TEST(Engine, SharedPrefixReusesCachedBlocks) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/rand-llama-256-F32.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const int vocab = static_cast<int>((*bundle)->model->config().vocab_size);
+  std::vector<int32_t> prefix = RandomTokens(200, vocab, 7);
+  prefix.insert(prefix.begin(), 1);
+  std::vector<int32_t> first = prefix, second = prefix;
+  for (int32_t t : RandomTokens(10, vocab, 8)) first.push_back(t);
+  for (int32_t t : RandomTokens(12, vocab, 9)) second.push_back(t);
+
+  EngineOptions eo;
+  eo.num_kv_blocks = 64;
+  auto cold = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(cold.ok());
+  ASSERT_TRUE((*cold)->Add(Greedy("b", second, 16)).ok());
+  const Generated reference = RunToCompletion(cold->get())["b"];
+  EXPECT_EQ(reference.cached_prompt_tokens, 0);
+
+  auto warm = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(warm.ok());
+  ASSERT_TRUE((*warm)->Add(Greedy("a", first, 4)).ok());
+  RunToCompletion(warm->get());
+  const int64_t computed_before = (*warm)->stats().prompt_tokens_computed;
+  ASSERT_TRUE((*warm)->Add(Greedy("b", second, 16)).ok());
+  const Generated reused = RunToCompletion(warm->get())["b"];
+  // 201 shared tokens = 12 full blocks of 16.
+  EXPECT_EQ(reused.cached_prompt_tokens, 192);
+  EXPECT_EQ((*warm)->stats().prompt_tokens_computed - computed_before,
+            static_cast<int64_t>(second.size()) - 192);
+  EXPECT_GE((*warm)->kv_cache()->stats().prefix_hit_blocks, 12);
+  EXPECT_EQ(reused.tokens, reference.tokens);
+}
+
+// With too few KV blocks for all sequences at once, the engine preempts and
+// recomputes, and the outputs still equal the unconstrained run.
+TEST(Engine, PreemptionByRecomputeKeepsOutputs) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const auto lines = ReadReference(dir);
+  auto run = [&](int64_t blocks, EngineStats* stats) {
+    EngineOptions eo;
+    eo.num_kv_blocks = blocks;
+    eo.max_running = 4;
+    eo.prefix_cache = false;
+    auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+    EXPECT_TRUE(engine.ok());
+    for (int i = 0; i < 4; ++i) {
+      auto ids = (*bundle)->tokenizer->Encode(lines[i].prompt, true, false);
+      EXPECT_TRUE((*engine)->Add(Greedy(std::to_string(i), ids, 60)).ok());
+    }
+    auto results = RunToCompletion(engine->get());
+    *stats = (*engine)->stats();
+    EXPECT_EQ((*engine)->kv_cache()->NumAvailableBlocks(), blocks);
+    return results;
+  };
+  EngineStats roomy_stats, tight_stats;
+  auto roomy = run(64, &roomy_stats);
+  auto tight = run(10, &tight_stats);
+  EXPECT_EQ(roomy_stats.preemptions, 0);
+  EXPECT_GT(tight_stats.preemptions, 0);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(tight[std::to_string(i)].tokens, roomy[std::to_string(i)].tokens) << i;
+  }
+}
+
+TEST(Engine, RejectsBadRequests) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EngineOptions eo;
+  eo.num_kv_blocks = 16;
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->Add(Greedy("a", {}, 4)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine)->Add(Greedy("a", {1, 99999}, 4)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine)->Add(Greedy("a", std::vector<int32_t>(200, 5), 4)).code(),
+            absl::StatusCode::kInvalidArgument);  // past the 128-token context
+  GenerationRequest bad = Greedy("a", {1, 5}, 4);
+  bad.sampling.temperature = -1.0f;
+  EXPECT_EQ((*engine)->Add(bad).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*engine)->Add(Greedy("a", {1, 5}, 4)).ok());
+  EXPECT_EQ((*engine)->Add(Greedy("a", {1, 5}, 4)).code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST(Engine, CancelFreesBlocks) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EngineOptions eo;
+  eo.num_kv_blocks = 16;
+  eo.prefix_cache = false;
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Add(Greedy("a", {1, 5, 6, 7}, 100)).ok());
+  (*engine)->Step();
+  (*engine)->Step();
+  EXPECT_LT((*engine)->kv_cache()->NumAvailableBlocks(), 16);
+  (*engine)->Cancel("a");
+  auto outs = (*engine)->Step();
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].finish, FinishReason::kCancelled);
+  EXPECT_FALSE((*engine)->HasWork());
+  EXPECT_EQ((*engine)->kv_cache()->NumAvailableBlocks(), 16);
+}
+
+TEST(Engine, StopStringEndsGenerationAndIsNotEmitted) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const auto lines = ReadReference(dir);
+  EngineOptions eo;
+  eo.num_kv_blocks = 32;
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  // Reference line 0 continues "Once upon a time, there was a little girl
+  // named Lily." so stopping at "Lily" leaves the text before it.
+  GenerationRequest r = Greedy("s", (*bundle)->tokenizer->Encode(lines[0].prompt, true, false), 48);
+  r.stop = {"Lily"};
+  ASSERT_TRUE((*engine)->Add(r).ok());
+  auto g = RunToCompletion(engine->get())["s"];
+  EXPECT_EQ(g.finish, FinishReason::kStop);
+  EXPECT_EQ(g.text, ", there was a little girl named ");
+}
+
+}  // namespace
+}  // namespace triptych::engine

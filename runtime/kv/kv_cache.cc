@@ -1,0 +1,434 @@
+#include "runtime/kv/kv_cache.h"
+
+#include <xxhash.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace triptych::kv {
+namespace {
+
+// Broken invariants (double release, out-of-range ids from our own callers)
+// are programming errors, not request errors: abort loudly.
+#define KV_CHECK(cond)                                                         \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::fprintf(stderr, "%s:%d: KV_CHECK failed: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                     \
+      std::abort();                                                            \
+    }                                                                          \
+  } while (0)
+
+bool MulOverflows(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+
+void PutLe64(uint64_t v, uint8_t* out) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+void PutLe32(uint32_t v, uint8_t* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
+    const KvCacheOptions& options) {
+  if (options.num_layers <= 0 || options.num_kv_heads <= 0 ||
+      options.head_dim <= 0 || options.block_size <= 0 ||
+      options.num_blocks <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KvCache geometry must be positive: layers=", options.num_layers,
+        " kv_heads=", options.num_kv_heads, " head_dim=", options.head_dim,
+        " block_size=", options.block_size,
+        " num_blocks=", options.num_blocks));
+  }
+  if (options.num_blocks > std::numeric_limits<BlockId>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_blocks ", options.num_blocks, " exceeds BlockId"));
+  }
+  const int64_t elem = options.dtype == KvDtype::kF16 ? 2 : 4;
+  int64_t bytes = elem;
+  for (int64_t f : {int64_t{options.num_kv_heads}, int64_t{options.head_dim},
+                    int64_t{options.block_size}, int64_t{2},
+                    int64_t{options.num_layers}, options.num_blocks}) {
+    if (MulOverflows(bytes, f, &bytes)) {
+      return absl::InvalidArgumentError("KvCache pool size overflows int64");
+    }
+  }
+  if (static_cast<uint64_t>(bytes) > std::numeric_limits<size_t>::max()) {
+    return absl::ResourceExhaustedError("KvCache pool exceeds size_t");
+  }
+  std::unique_ptr<KvCache> cache(new KvCache(options));
+  // Zeroed so that exporting a partly written block is deterministic.
+  cache->pool_.reset(new (std::nothrow) uint8_t[static_cast<size_t>(bytes)]());
+  if (cache->pool_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate KV pool of ", bytes, " bytes"));
+  }
+  return cache;
+}
+
+KvCache::KvCache(const KvCacheOptions& options)
+    : options_(options), meta_(static_cast<size_t>(options.num_blocks)) {
+  // Reversed so that Allocate() hands out block 0 first.
+  free_.reserve(static_cast<size_t>(options.num_blocks));
+  for (int64_t b = options.num_blocks - 1; b >= 0; --b) {
+    free_.push_back(static_cast<BlockId>(b));
+  }
+  counters_.num_blocks = options.num_blocks;
+}
+
+KvCache::~KvCache() = default;
+
+int64_t KvCache::element_bytes() const {
+  return options_.dtype == KvDtype::kF16 ? 2 : 4;
+}
+
+int64_t KvCache::token_bytes() const {
+  return int64_t{options_.num_kv_heads} * options_.head_dim * element_bytes();
+}
+
+int64_t KvCache::layer_stride_bytes() const {
+  return 2 * int64_t{options_.block_size} * token_bytes();
+}
+
+int64_t KvCache::block_bytes() const {
+  return int64_t{options_.num_layers} * layer_stride_bytes();
+}
+
+int64_t KvCache::BlockOffset(BlockId block, int layer, int kind,
+                             int slot) const {
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  KV_CHECK(layer >= 0 && layer < options_.num_layers);
+  KV_CHECK(slot >= 0 && slot < options_.block_size);
+  return int64_t{block} * block_bytes() +
+         int64_t{layer} * layer_stride_bytes() +
+         (int64_t{kind} * options_.block_size + slot) * token_bytes();
+}
+
+uint8_t* KvCache::BlockData(BlockId block) {
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  return pool_.get() + int64_t{block} * block_bytes();
+}
+
+const uint8_t* KvCache::BlockData(BlockId block) const {
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  return pool_.get() + int64_t{block} * block_bytes();
+}
+
+void* KvCache::KeyPtr(BlockId block, int layer, int slot) {
+  return pool_.get() + BlockOffset(block, layer, /*kind=*/0, slot);
+}
+
+void* KvCache::ValuePtr(BlockId block, int layer, int slot) {
+  return pool_.get() + BlockOffset(block, layer, /*kind=*/1, slot);
+}
+
+const void* KvCache::KeyPtr(BlockId block, int layer, int slot) const {
+  return pool_.get() + BlockOffset(block, layer, /*kind=*/0, slot);
+}
+
+const void* KvCache::ValuePtr(BlockId block, int layer, int slot) const {
+  return pool_.get() + BlockOffset(block, layer, /*kind=*/1, slot);
+}
+
+BlockId KvCache::TakeBlockLocked() {
+  BlockId block;
+  if (!free_.empty()) {
+    block = free_.back();
+    free_.pop_back();
+  } else {
+    KV_CHECK(!lru_.empty());
+    block = lru_.front();
+    lru_.pop_front();
+    BlockMeta& m = meta_[block];
+    KV_CHECK(m.in_lru && m.ref_count == 0 && m.hash.has_value());
+    m.in_lru = false;
+    index_.erase(*m.hash);
+    events_.push_back({BlockEvent::Kind::kEvicted, *m.hash});
+    m.hash.reset();
+    ++counters_.evictions;
+  }
+  meta_[block].ref_count = 1;
+  return block;
+}
+
+absl::StatusOr<BlockId> KvCache::Allocate() {
+  absl::MutexLock lock(&mu_);
+  if (free_.empty() && lru_.empty()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("all ", options_.num_blocks, " KV blocks are referenced"));
+  }
+  return TakeBlockLocked();
+}
+
+absl::StatusOr<std::vector<BlockId>> KvCache::AllocateBlocks(int64_t n) {
+  if (n < 0) return absl::InvalidArgumentError("negative block count");
+  absl::MutexLock lock(&mu_);
+  const int64_t available =
+      static_cast<int64_t>(free_.size()) + static_cast<int64_t>(lru_.size());
+  if (n > available) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("need ", n, " KV blocks, ", available, " available"));
+  }
+  std::vector<BlockId> blocks;
+  blocks.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) blocks.push_back(TakeBlockLocked());
+  return blocks;
+}
+
+void KvCache::AddRef(BlockId block) {
+  absl::MutexLock lock(&mu_);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  BlockMeta& m = meta_[block];
+  if (m.in_lru) {
+    lru_.erase(m.lru_pos);
+    m.in_lru = false;
+  } else {
+    KV_CHECK(m.ref_count > 0);  // a block on the free list has no owner
+  }
+  ++m.ref_count;
+}
+
+void KvCache::Release(BlockId block) {
+  absl::MutexLock lock(&mu_);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  BlockMeta& m = meta_[block];
+  KV_CHECK(m.ref_count > 0);
+  if (--m.ref_count > 0) return;
+  if (m.hash.has_value()) {
+    m.lru_pos = lru_.insert(lru_.end(), block);
+    m.in_lru = true;
+  } else {
+    free_.push_back(block);
+  }
+}
+
+int KvCache::ref_count(BlockId block) const {
+  absl::MutexLock lock(&mu_);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  return meta_[block].ref_count;
+}
+
+int64_t KvCache::NumAvailableBlocks() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(free_.size() + lru_.size());
+}
+
+BlockHash KvCache::ChainHash(BlockHash parent,
+                             absl::Span<const int32_t> tokens) {
+  // Input bytes: parent as u64 LE, then each token as i32 LE (see
+  // docs/KV_LAYOUT.md). Serialised explicitly so that the hash does not
+  // depend on host endianness.
+  constexpr size_t kInlineTokens = 256;
+  std::array<uint8_t, 8 + 4 * kInlineTokens> inline_buf;
+  std::vector<uint8_t> heap_buf;
+  uint8_t* buf = inline_buf.data();
+  const size_t len = 8 + 4 * tokens.size();
+  if (tokens.size() > kInlineTokens) {
+    heap_buf.resize(len);
+    buf = heap_buf.data();
+  }
+  PutLe64(parent, buf);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    PutLe32(static_cast<uint32_t>(tokens[i]), buf + 8 + 4 * i);
+  }
+  return XXH3_64bits(buf, len);
+}
+
+std::optional<BlockId> KvCache::LookupAndRef(BlockHash hash) {
+  if (!options_.enable_prefix_cache) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  auto it = index_.find(hash);
+  if (it == index_.end()) {
+    ++counters_.prefix_miss_blocks;
+    return std::nullopt;
+  }
+  const BlockId block = it->second;
+  BlockMeta& m = meta_[block];
+  if (m.in_lru) {
+    lru_.erase(m.lru_pos);
+    m.in_lru = false;
+  }
+  ++m.ref_count;
+  ++counters_.prefix_hit_blocks;
+  return block;
+}
+
+void KvCache::RegisterFull(BlockId block, BlockHash hash) {
+  if (!options_.enable_prefix_cache) return;
+  absl::MutexLock lock(&mu_);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  BlockMeta& m = meta_[block];
+  KV_CHECK(m.ref_count > 0);       // only an owner can vouch for the contents
+  if (m.hash.has_value()) return;  // a full block holds one prefix for life
+  if (!index_.try_emplace(hash, block).second) return;
+  m.hash = hash;
+  events_.push_back({BlockEvent::Kind::kStored, hash});
+}
+
+KvCacheStats KvCache::stats() const {
+  absl::MutexLock lock(&mu_);
+  KvCacheStats s = counters_;
+  s.cached_free_blocks = static_cast<int64_t>(lru_.size());
+  s.used_blocks = options_.num_blocks - static_cast<int64_t>(free_.size()) -
+                  s.cached_free_blocks;
+  return s;
+}
+
+std::vector<BlockEvent> KvCache::DrainEvents() {
+  absl::MutexLock lock(&mu_);
+  std::vector<BlockEvent> out;
+  out.swap(events_);
+  return out;
+}
+
+absl::Status KvCache::ExportBlocks(absl::Span<const BlockId> blocks,
+                                   absl::Span<uint8_t> out) const {
+  const int64_t bb = block_bytes();
+  if (static_cast<int64_t>(out.size()) !=
+      static_cast<int64_t>(blocks.size()) * bb) {
+    return absl::InvalidArgumentError(absl::StrCat("export buffer is ",
+                                                   out.size(), " bytes, need ",
+                                                   blocks.size(), " x ", bb));
+  }
+  for (BlockId b : blocks) {
+    if (b < 0 || b >= options_.num_blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("bad block id ", b));
+    }
+  }
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    std::memcpy(out.data() + i * bb, BlockData(blocks[i]), bb);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
+                                   absl::Span<const uint8_t> in) {
+  const int64_t bb = block_bytes();
+  if (static_cast<int64_t>(in.size()) !=
+      static_cast<int64_t>(blocks.size()) * bb) {
+    return absl::InvalidArgumentError(absl::StrCat("import buffer is ",
+                                                   in.size(), " bytes, need ",
+                                                   blocks.size(), " x ", bb));
+  }
+  for (BlockId b : blocks) {
+    if (b < 0 || b >= options_.num_blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("bad block id ", b));
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (BlockId b : blocks) {
+      const BlockMeta& m = meta_[b];
+      if (m.ref_count == 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("import into unreferenced block ", b));
+      }
+      if (m.hash.has_value()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("import into registered (immutable) block ", b));
+      }
+    }
+  }
+  // The caller owns the targets (checked above), so the copy needs no lock.
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    std::memcpy(BlockData(blocks[i]), in.data() + i * bb, bb);
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// SequenceKv
+
+SequenceKv::~SequenceKv() { Clear(); }
+
+int64_t SequenceKv::AttachCachedPrefix(absl::Span<const int32_t> tokens) {
+  KV_CHECK(blocks_.empty() && num_tokens_ == 0);
+  const int64_t bs = cache_->options().block_size;
+  if (tokens.empty() || !cache_->options().enable_prefix_cache) return 0;
+  // Only blocks lying wholly before the last token: that token must be
+  // computed to produce logits, and a partial block is never shared.
+  const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / bs;
+  BlockHash parent = 0;
+  for (int64_t i = 0; i < max_blocks; ++i) {
+    const BlockHash h = KvCache::ChainHash(parent, tokens.subspan(i * bs, bs));
+    std::optional<BlockId> block = cache_->LookupAndRef(h);
+    if (!block.has_value()) break;
+    blocks_.push_back(*block);
+    hashes_.push_back(h);
+    parent = h;
+  }
+  num_tokens_ = static_cast<int64_t>(blocks_.size()) * bs;
+  return num_tokens_;
+}
+
+absl::Status SequenceKv::Reserve(int64_t num_tokens) {
+  if (num_tokens < 0) {
+    return absl::InvalidArgumentError("negative token count");
+  }
+  const int64_t bs = cache_->options().block_size;
+  const int64_t needed = (num_tokens + bs - 1) / bs;
+  const int64_t have = static_cast<int64_t>(blocks_.size());
+  if (needed <= have) return absl::OkStatus();
+  // All-or-nothing, so a failed Reserve neither keeps partial blocks nor
+  // evicts cached prefixes for nothing.
+  absl::StatusOr<std::vector<BlockId>> fresh =
+      cache_->AllocateBlocks(needed - have);
+  if (!fresh.ok()) return fresh.status();
+  blocks_.insert(blocks_.end(), fresh->begin(), fresh->end());
+  return absl::OkStatus();
+}
+
+void SequenceKv::Commit(absl::Span<const int32_t> tokens, int64_t num_tokens) {
+  const int64_t bs = cache_->options().block_size;
+  KV_CHECK(num_tokens >= 0);
+  KV_CHECK(static_cast<int64_t>(tokens.size()) >= num_tokens);
+  KV_CHECK(num_tokens <= static_cast<int64_t>(blocks_.size()) * bs);
+  // Full blocks may be shared through the prefix cache; they cannot be
+  // un-committed without copy-on-write.
+  KV_CHECK(num_tokens >= static_cast<int64_t>(hashes_.size()) * bs);
+  num_tokens_ = num_tokens;
+  while ((static_cast<int64_t>(hashes_.size()) + 1) * bs <= num_tokens) {
+    const size_t i = hashes_.size();
+    const BlockHash parent = i == 0 ? 0 : hashes_[i - 1];
+    const BlockHash h = KvCache::ChainHash(
+        parent, tokens.subspan(static_cast<size_t>(i * bs), bs));
+    cache_->RegisterFull(blocks_[i], h);
+    hashes_.push_back(h);
+  }
+}
+
+void SequenceKv::Clear() {
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
+    cache_->Release(*it);
+  }
+  blocks_.clear();
+  hashes_.clear();
+  num_tokens_ = 0;
+}
+
+BlockId SequenceKv::BlockOf(int64_t pos) const {
+  const int64_t bs = cache_->options().block_size;
+  KV_CHECK(pos >= 0 && pos / bs < static_cast<int64_t>(blocks_.size()));
+  return blocks_[static_cast<size_t>(pos / bs)];
+}
+
+int SequenceKv::SlotOf(int64_t pos) const {
+  KV_CHECK(pos >= 0);
+  return static_cast<int>(pos % cache_->options().block_size);
+}
+
+#undef KV_CHECK
+
+}  // namespace triptych::kv

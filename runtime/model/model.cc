@@ -1,0 +1,381 @@
+#include "runtime/model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/quant.h"
+
+namespace triptych::model {
+namespace {
+
+using kernels::GgmlType;
+
+absl::StatusOr<Weight> GetWeight(const gguf::GgufFile& file,
+                                 const std::string& name, int64_t cols,
+                                 int64_t rows) {
+  const gguf::TensorInfo* t = file.FindTensor(name);
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("missing tensor ", name));
+  }
+  if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", name, " has the wrong shape (expected ", cols, " x ", rows,
+        ")"));
+  }
+  if (!kernels::IsSupported(t->type)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "tensor ", name, " has unsupported type ",
+        std::string(kernels::TypeName(t->type))));
+  }
+  Weight w;
+  w.type = t->type;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = t->data;
+  w.row_bytes = kernels::RowBytes(t->type, cols);
+  return w;
+}
+
+// Reads a 1-D tensor of `n` elements as floats. Missing optional tensors give
+// an empty vector.
+absl::StatusOr<Vector> GetVector(const gguf::GgufFile& file,
+                                 const std::string& name, int64_t n,
+                                 bool optional = false) {
+  const gguf::TensorInfo* t = file.FindTensor(name);
+  if (t == nullptr) {
+    if (optional) return Vector();
+    return absl::InvalidArgumentError(absl::StrCat("missing tensor ", name));
+  }
+  if (t->num_elements != n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", name, " has ", t->num_elements, " elements, expected ", n));
+  }
+  if (t->type != GgmlType::kF32 && t->type != GgmlType::kF16 &&
+      t->type != GgmlType::kBF16) {
+    return absl::UnimplementedError(
+        absl::StrCat("1-D tensor ", name, " must be F32, F16 or BF16"));
+  }
+  Vector v(n);
+  kernels::DequantizeRow(t->type, t->data, v.data(), n);
+  return v;
+}
+
+// llama.cpp's rms_norm: the mean of squares is summed in double.
+void RmsNorm(const float* x, const float* weight, int64_t n, float eps,
+             float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void SoftmaxInPlace(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+// Scratch for one forward call; sized for the batch.
+struct Scratch {
+  std::vector<float> x, xn, q, k, v, att, gate, up, rope;
+  std::vector<uint8_t> act;  // activations converted for the dot kernels
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const gguf::GgufFile& file) {
+  auto model = std::unique_ptr<Model>(new Model());
+  ASSIGN_OR_RETURN(model->config_, ConfigFromGguf(file));
+  const ModelConfig& c = model->config_;
+  const int64_t q_dim = c.num_heads * c.head_dim;
+  const int64_t kv_dim = c.num_kv_heads * c.head_dim;
+  ASSIGN_OR_RETURN(model->token_embd_,
+                   GetWeight(file, "token_embd.weight", c.dim, c.vocab_size));
+  if (file.FindTensor("output.weight") != nullptr) {
+    ASSIGN_OR_RETURN(model->output_,
+                     GetWeight(file, "output.weight", c.dim, c.vocab_size));
+  } else {
+    model->output_ = model->token_embd_;  // tied embeddings
+  }
+  ASSIGN_OR_RETURN(model->output_norm_,
+                   GetVector(file, "output_norm.weight", c.dim));
+  ASSIGN_OR_RETURN(model->rope_freq_factors_,
+                   GetVector(file, "rope_freqs.weight", c.rope_dim / 2,
+                             /*optional=*/true));
+  model->layers_.resize(c.num_layers);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    LayerWeights& l = model->layers_[i];
+    const std::string p = absl::StrCat("blk.", i, ".");
+    ASSIGN_OR_RETURN(l.attn_norm, GetVector(file, p + "attn_norm.weight", c.dim));
+    ASSIGN_OR_RETURN(l.ffn_norm, GetVector(file, p + "ffn_norm.weight", c.dim));
+    ASSIGN_OR_RETURN(l.wq, GetWeight(file, p + "attn_q.weight", c.dim, q_dim));
+    ASSIGN_OR_RETURN(l.wk, GetWeight(file, p + "attn_k.weight", c.dim, kv_dim));
+    ASSIGN_OR_RETURN(l.wv, GetWeight(file, p + "attn_v.weight", c.dim, kv_dim));
+    ASSIGN_OR_RETURN(l.wo, GetWeight(file, p + "attn_output.weight", q_dim, c.dim));
+    ASSIGN_OR_RETURN(l.bq, GetVector(file, p + "attn_q.bias", q_dim, true));
+    ASSIGN_OR_RETURN(l.bk, GetVector(file, p + "attn_k.bias", kv_dim, true));
+    ASSIGN_OR_RETURN(l.bv, GetVector(file, p + "attn_v.bias", kv_dim, true));
+    ASSIGN_OR_RETURN(l.w_gate, GetWeight(file, p + "ffn_gate.weight", c.dim, c.ffn_dim));
+    ASSIGN_OR_RETURN(l.w_up, GetWeight(file, p + "ffn_up.weight", c.dim, c.ffn_dim));
+    ASSIGN_OR_RETURN(l.w_down, GetWeight(file, p + "ffn_down.weight", c.ffn_dim, c.dim));
+  }
+  return model;
+}
+
+int64_t Model::WeightBytesPerToken() const {
+  int64_t bytes = token_embd_.row_bytes + output_.row_bytes * output_.rows;
+  for (const LayerWeights& l : layers_) {
+    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      bytes += w->row_bytes * w->rows;
+    }
+  }
+  return bytes;
+}
+
+kv::KvCacheOptions Model::KvOptions(int64_t num_blocks, int block_size,
+                                    kv::KvDtype dtype) const {
+  kv::KvCacheOptions o;
+  o.num_layers = static_cast<int>(config_.num_layers);
+  o.num_kv_heads = static_cast<int>(config_.num_kv_heads);
+  o.head_dim = static_cast<int>(config_.head_dim);
+  o.block_size = block_size;
+  o.num_blocks = num_blocks;
+  o.dtype = dtype;
+  return o;
+}
+
+namespace {
+
+// y[m x w.rows] = x[m x w.cols] * w^T, rows split across the pool.
+void MatMul(const Weight& w, const float* x, int64_t m, float* y,
+            std::vector<uint8_t>* act_buf, ThreadPool* pool) {
+  const GgmlType vdt = kernels::VecDotType(w.type);
+  const void* act = x;
+  int64_t act_stride = w.cols * static_cast<int64_t>(sizeof(float));
+  if (vdt != GgmlType::kF32) {
+    act_stride = kernels::RowBytes(vdt, w.cols);
+    act_buf->resize(act_stride * m);
+    uint8_t* dst = act_buf->data();
+    pool->ParallelFor(m, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        kernels::QuantizeRow(vdt, x + t * w.cols, dst + t * act_stride, w.cols);
+      }
+    });
+    act = dst;
+  }
+  // Rows in multiples of 16 keep each thread's output writes apart.
+  pool->ParallelFor(w.rows, 16, [&](int64_t b, int64_t e) {
+    kernels::MatMulRows(w.type, w.data, w.cols, b, e, act, act_stride, m, y,
+                        w.rows);
+  });
+}
+
+void AddBias(float* x, const Vector& bias, int64_t m) {
+  if (bias.empty()) return;
+  const int64_t n = static_cast<int64_t>(bias.size());
+  for (int64_t t = 0; t < m; ++t) {
+    for (int64_t i = 0; i < n; ++i) x[t * n + i] += bias[i];
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<float>> Model::Forward(
+    absl::Span<const SequenceBatch> batch, kv::KvCache* cache,
+    ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  if (batch.empty()) return absl::InvalidArgumentError("empty batch");
+  const kv::KvCacheOptions& ko = cache->options();
+  if (ko.num_layers != c.num_layers || ko.num_kv_heads != c.num_kv_heads ||
+      ko.head_dim != c.head_dim) {
+    return absl::InvalidArgumentError("KV cache geometry does not match the model");
+  }
+  // Flatten the batch: token t belongs to seq_of[t] at position pos[t].
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> pos;
+  std::vector<int32_t> seq_of;
+  std::vector<int64_t> logit_rows;  // flat token indices that need logits
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const SequenceBatch& sb = batch[s];
+    if (sb.tokens.empty() || sb.kv == nullptr || sb.start_pos < 0) {
+      return absl::InvalidArgumentError("sequence with no tokens or no KV");
+    }
+    const int64_t end = sb.start_pos + static_cast<int64_t>(sb.tokens.size());
+    if (static_cast<int64_t>(sb.kv->blocks().size()) * ko.block_size < end) {
+      return absl::InvalidArgumentError("KV blocks not reserved for the batch");
+    }
+    for (size_t i = 0; i < sb.tokens.size(); ++i) {
+      if (sb.tokens[i] < 0 || sb.tokens[i] >= c.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", sb.tokens[i], " out of range"));
+      }
+      if (sb.all_logits || i + 1 == sb.tokens.size()) {
+        logit_rows.push_back(static_cast<int64_t>(tokens.size()));
+      }
+      tokens.push_back(sb.tokens[i]);
+      pos.push_back(sb.start_pos + static_cast<int64_t>(i));
+      seq_of.push_back(static_cast<int32_t>(s));
+    }
+  }
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t dim = c.dim, hd = c.head_dim, nh = c.num_heads,
+                nkv = c.num_kv_heads, q_dim = nh * hd, kv_dim = nkv * hd;
+  const int64_t half = c.rope_dim / 2;
+
+  Scratch s;
+  s.x.resize(T * dim);
+  s.xn.resize(T * std::max(dim, q_dim));
+  s.q.resize(T * q_dim);
+  s.k.resize(T * kv_dim);
+  s.v.resize(T * kv_dim);
+  s.att.resize(T * q_dim);
+  s.gate.resize(T * c.ffn_dim);
+  s.up.resize(T * c.ffn_dim);
+
+  pool->ParallelFor(T, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      kernels::DequantizeRow(token_embd_.type,
+                             token_embd_.data + tokens[t] * token_embd_.row_bytes,
+                             s.x.data() + t * dim, dim);
+    }
+  });
+
+  // cos/sin per token and rotated pair, computed as llama.cpp does: the
+  // angle is multiplied by theta_scale pair after pair (not powf per pair),
+  // which matters for bit-level agreement with reference outputs.
+  s.rope.resize(T * half * 2);
+  const float theta_scale = std::pow(c.rope_theta, -2.0f / c.rope_dim);
+  for (int64_t t = 0; t < T; ++t) {
+    float theta = static_cast<float>(pos[t]) / c.rope_linear_scale;
+    for (int64_t i = 0; i < half; ++i) {
+      const float ff = rope_freq_factors_.empty() ? 1.0f : rope_freq_factors_[i];
+      s.rope[(t * half + i) * 2] = std::cos(theta / ff);
+      s.rope[(t * half + i) * 2 + 1] = std::sin(theta / ff);
+      theta *= theta_scale;
+    }
+  }
+  auto apply_rope = [&](float* x, int64_t t, int64_t heads) {
+    const float* cs = s.rope.data() + t * half * 2;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + h * hd;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = c.rope_type == RopeType::kNormal ? 2 * i : i;
+        const int64_t b = c.rope_type == RopeType::kNormal ? 2 * i + 1 : i + half;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs[2 * i] - x1 * cs[2 * i + 1];
+        v[b] = x0 * cs[2 * i + 1] + x1 * cs[2 * i];
+      }
+    }
+  };
+
+  const bool kv_f16 = ko.dtype == kv::KvDtype::kF16;
+  const GgmlType kv_type = kv_f16 ? GgmlType::kF16 : GgmlType::kF32;
+  const int64_t kv_elem = kv_f16 ? 2 : 4;
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t group = nh / nkv;
+
+  for (int64_t li = 0; li < c.num_layers; ++li) {
+    const LayerWeights& l = layers_[li];
+    pool->ParallelFor(T, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        RmsNorm(s.x.data() + t * dim, l.attn_norm.data(), dim, c.rms_eps,
+                s.xn.data() + t * dim);
+      }
+    });
+    MatMul(l.wq, s.xn.data(), T, s.q.data(), &s.act, pool);
+    MatMul(l.wk, s.xn.data(), T, s.k.data(), &s.act, pool);
+    MatMul(l.wv, s.xn.data(), T, s.v.data(), &s.act, pool);
+    AddBias(s.q.data(), l.bq, T);
+    AddBias(s.k.data(), l.bk, T);
+    AddBias(s.v.data(), l.bv, T);
+
+    // RoPE, then write this layer's K and V of every new token to its slot.
+    pool->ParallelFor(T, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        apply_rope(s.q.data() + t * q_dim, t, nh);
+        apply_rope(s.k.data() + t * kv_dim, t, nkv);
+        const kv::SequenceKv* skv = batch[seq_of[t]].kv;
+        const kv::BlockId blk = skv->BlockOf(pos[t]);
+        const int slot = skv->SlotOf(pos[t]);
+        kernels::QuantizeRow(kv_type, s.k.data() + t * kv_dim,
+                             cache->KeyPtr(blk, static_cast<int>(li), slot), kv_dim);
+        kernels::QuantizeRow(kv_type, s.v.data() + t * kv_dim,
+                             cache->ValuePtr(blk, static_cast<int>(li), slot), kv_dim);
+      }
+    });
+
+    // Attention, one work item per (token, head). The query is converted to
+    // the cache dtype before the dot, as ggml does for F16 K.
+    pool->ParallelFor(T * nh, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> scores;
+      std::vector<float> vrow(hd);
+      std::vector<uint8_t> qconv(hd * kv_elem);
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t t = item / nh, h = item % nh, kvh = h / group;
+        const kv::SequenceKv* skv = batch[seq_of[t]].kv;
+        const int64_t n_ctx = pos[t] + 1;
+        const float* q = s.q.data() + t * q_dim + h * hd;
+        kernels::QuantizeRow(kv_type, q, qconv.data(), hd);
+        scores.resize(n_ctx);
+        for (int64_t j = 0; j < n_ctx; ++j) {
+          const auto* k = static_cast<const uint8_t*>(cache->KeyPtr(
+                              skv->BlockOf(j), static_cast<int>(li), skv->SlotOf(j))) +
+                          kvh * hd * kv_elem;
+          scores[j] = kernels::VecDot(kv_type, hd, k, qconv.data()) * attn_scale;
+        }
+        SoftmaxInPlace(scores.data(), n_ctx);
+        float* out = s.att.data() + t * q_dim + h * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int64_t j = 0; j < n_ctx; ++j) {
+          const auto* v = static_cast<const uint8_t*>(cache->ValuePtr(
+                              skv->BlockOf(j), static_cast<int>(li), skv->SlotOf(j))) +
+                          kvh * hd * kv_elem;
+          kernels::DequantizeRow(kv_type, v, vrow.data(), hd);
+          const float p = scores[j];
+          for (int64_t d = 0; d < hd; ++d) out[d] += p * vrow[d];
+        }
+      }
+    });
+
+    MatMul(l.wo, s.att.data(), T, s.xn.data(), &s.act, pool);
+    for (int64_t i = 0; i < T * dim; ++i) s.x[i] += s.xn[i];
+
+    pool->ParallelFor(T, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        RmsNorm(s.x.data() + t * dim, l.ffn_norm.data(), dim, c.rms_eps,
+                s.xn.data() + t * dim);
+      }
+    });
+    MatMul(l.w_gate, s.xn.data(), T, s.gate.data(), &s.act, pool);
+    MatMul(l.w_up, s.xn.data(), T, s.up.data(), &s.act, pool);
+    pool->ParallelFor(T * c.ffn_dim, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float g = s.gate[i];
+        s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];
+      }
+    });
+    MatMul(l.w_down, s.gate.data(), T, s.xn.data(), &s.act, pool);
+    for (int64_t i = 0; i < T * dim; ++i) s.x[i] += s.xn[i];
+  }
+
+  const int64_t R = static_cast<int64_t>(logit_rows.size());
+  std::vector<float> normed(R * dim);
+  for (int64_t r = 0; r < R; ++r) {
+    RmsNorm(s.x.data() + logit_rows[r] * dim, output_norm_.data(), dim,
+            c.rms_eps, normed.data() + r * dim);
+  }
+  std::vector<float> logits(R * c.vocab_size);
+  MatMul(output_, normed.data(), R, logits.data(), &s.act, pool);
+  return logits;
+}
+
+}  // namespace triptych::model

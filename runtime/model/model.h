@@ -1,0 +1,93 @@
+#ifndef TRIPTYCH_RUNTIME_MODEL_MODEL_H_
+#define TRIPTYCH_RUNTIME_MODEL_MODEL_H_
+
+// Llama-family decoder forward pass on CPU over a paged KV cache.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/thread_pool.h"
+#include "kernels/ggml_type.h"
+#include "runtime/gguf/gguf_reader.h"
+#include "runtime/kv/kv_cache.h"
+#include "runtime/model/model_config.h"
+
+namespace triptych::model {
+
+// A weight matrix viewed in place in the mapped GGUF file: `rows` rows of
+// `cols` elements of `type`.
+struct Weight {
+  kernels::GgmlType type = kernels::GgmlType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const uint8_t* data = nullptr;
+  int64_t row_bytes = 0;
+};
+
+// A 1-D float vector (norms, biases, rope frequency factors), converted to
+// F32 at load time.
+using Vector = std::vector<float>;
+
+struct LayerWeights {
+  Vector attn_norm;
+  Weight wq, wk, wv, wo;
+  Vector bq, bk, bv;  // empty unless the model has QKV bias (Qwen2)
+  Vector ffn_norm;
+  Weight w_gate, w_up, w_down;
+};
+
+// One sequence's part of a forward batch.
+struct SequenceBatch {
+  absl::Span<const int32_t> tokens;  // new tokens to process
+  int64_t start_pos = 0;             // position of tokens[0]
+  // Blocks for positions [0, start_pos + tokens.size()); positions before
+  // start_pos must already hold KV. The KV of the new tokens is written here.
+  const kv::SequenceKv* kv = nullptr;
+  bool all_logits = false;  // logits for every new token, else the last only
+};
+
+// Immutable weights plus the forward pass. The GgufFile must outlive the
+// Model (weights are views into its mapping). Forward() is const and may run
+// concurrently on different caches and pools; each call uses the thread pool
+// it is given.
+class Model {
+ public:
+  // Errors: kInvalidArgument for missing tensors or wrong shapes,
+  // kUnimplemented for unsupported weight types or architectures.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const gguf::GgufFile& file);
+
+  const ModelConfig& config() const { return config_; }
+  kernels::GgmlType weight_type() const { return layers_[0].wq.type; }
+  // Bytes of weights read per decoded token (all matrices except the
+  // embedding table, plus one embedding row).
+  int64_t WeightBytesPerToken() const;
+
+  // KV cache geometry this model needs.
+  kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size,
+                               kv::KvDtype dtype) const;
+
+  // Runs the batch and returns logits, row-major: for each sequence in order,
+  // one row (last token) or tokens.size() rows (all_logits) of vocab_size.
+  // Errors: kInvalidArgument for an empty batch, token ids out of range,
+  // positions past the context length or missing KV blocks.
+  absl::StatusOr<std::vector<float>> Forward(
+      absl::Span<const SequenceBatch> batch, kv::KvCache* cache,
+      ThreadPool* pool) const;
+
+ private:
+  Model() = default;
+
+  ModelConfig config_;
+  Weight token_embd_;
+  Weight output_;
+  Vector output_norm_;
+  Vector rope_freq_factors_;  // empty, or rope_dim/2 divisors (llama3 scaling)
+  std::vector<LayerWeights> layers_;
+};
+
+}  // namespace triptych::model
+
+#endif  // TRIPTYCH_RUNTIME_MODEL_MODEL_H_
