@@ -1,5 +1,7 @@
 #include "runtime/model/model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -92,7 +94,44 @@ struct Scratch {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const gguf::GgufFile& file) {
+Model::~Model() {
+  if (arena_ != nullptr) munmap(arena_, arena_bytes_);
+}
+
+void Model::CopyWeightsToArena() {
+  std::vector<Weight*> weights;
+  // Tied embeddings share the token table; copy it once.
+  const bool tied = output_.data == token_embd_.data;
+  weights.push_back(&token_embd_);
+  if (!tied) weights.push_back(&output_);
+  for (LayerWeights& l : layers_) {
+    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      weights.push_back(w);
+    }
+  }
+  constexpr size_t kAlign = 64;
+  size_t total = 0;
+  for (const Weight* w : weights) {
+    total += (static_cast<size_t>(w->row_bytes * w->rows) + kAlign - 1) / kAlign * kAlign;
+  }
+  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;  // keep the file views; slower but correct
+  madvise(p, total, MADV_HUGEPAGE);
+  auto* dst = static_cast<uint8_t*>(p);
+  for (Weight* w : weights) {
+    const size_t bytes = static_cast<size_t>(w->row_bytes * w->rows);
+    std::memcpy(dst, w->data, bytes);
+    w->data = dst;
+    dst += (bytes + kAlign - 1) / kAlign * kAlign;
+  }
+  if (tied) output_.data = token_embd_.data;
+  arena_ = p;
+  arena_bytes_ = total;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const gguf::GgufFile& file,
+                                                   const LoadOptions& options) {
   auto model = std::unique_ptr<Model>(new Model());
   ASSIGN_OR_RETURN(model->config_, ConfigFromGguf(file));
   const ModelConfig& c = model->config_;
@@ -128,6 +167,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const gguf::GgufFile& file) {
     ASSIGN_OR_RETURN(l.w_up, GetWeight(file, p + "ffn_up.weight", c.dim, c.ffn_dim));
     ASSIGN_OR_RETURN(l.w_down, GetWeight(file, p + "ffn_down.weight", c.ffn_dim, c.dim));
   }
+  if (options.huge_page_weights) model->CopyWeightsToArena();
   return model;
 }
 
