@@ -46,6 +46,9 @@ struct Engine::Sequence {
   int64_t cached_prompt_tokens = 0;
   bool admitted_once = false;
   bool done = false;
+  bool remote_pending = false;  // a prefill node is writing our blocks
+  bool remote_tried = false;
+  int64_t remote_skip = 0;
   kv::SequenceKv kv;
   sampling::Sampler sampler;
   tokenizer::IncrementalDecoder decoder;
@@ -129,7 +132,84 @@ void Engine::Cancel(const std::string& id) {
 bool Engine::HasWork() const {
   absl::MutexLock lock(&mu_);
   return !waiting_.empty() || !running_.empty() || !inbox_.empty() ||
-         !cancels_.empty();
+         !cancels_.empty() || !orphans_.empty() || !remote_done_.empty();
+}
+
+std::vector<kv::BlockEvent> Engine::DrainKvEvents() {
+  absl::MutexLock lock(&mu_);
+  std::vector<kv::BlockEvent> out(kv_events_.begin(), kv_events_.end());
+  kv_events_.clear();
+  return out;
+}
+
+void Engine::CollectKvEvents() {
+  std::vector<kv::BlockEvent> events = cache_->DrainEvents();
+  absl::MutexLock lock(&mu_);
+  for (const kv::BlockEvent& e : events) kv_events_.push_back(e);
+  while (static_cast<int64_t>(kv_events_.size()) > options_.max_kv_events) {
+    kv_events_.pop_front();
+    ++counters_.kv_events_dropped;
+  }
+}
+
+bool Engine::StartRemotePrefill(Sequence* seq) {
+  if (!options_.remote_prefill || seq->req.prefill_address.empty() ||
+      seq->remote_tried || seq->pending() < 2) {
+    return false;
+  }
+  seq->remote_tried = true;
+  if (!seq->kv.Reserve(static_cast<int64_t>(seq->tokens.size())).ok()) {
+    return false;  // no room for the whole prompt now: prefill here in chunks
+  }
+  RemotePrefillJob job;
+  job.request_id = seq->req.id;
+  job.prefill_address = seq->req.prefill_address;
+  job.tokens = seq->tokens;
+  job.blocks = seq->kv.blocks();
+  job.skip_tokens = seq->computed;
+  seq->remote_pending = true;
+  seq->remote_skip = seq->computed;
+  options_.remote_prefill(
+      std::move(job), [this, id = seq->req.id](
+                          absl::StatusOr<std::vector<float>> logits) {
+        absl::MutexLock lock(&mu_);
+        remote_done_.emplace_back(id, std::move(logits));
+      });
+  return true;
+}
+
+void Engine::ApplyRemotePrefills(std::vector<TokenOutput>* out) {
+  std::vector<std::pair<std::string, absl::StatusOr<std::vector<float>>>> done;
+  {
+    absl::MutexLock lock(&mu_);
+    done.swap(remote_done_);
+  }
+  for (auto& [id, logits] : done) {
+    auto orphan = std::find_if(orphans_.begin(), orphans_.end(),
+                               [&](const auto& s) { return s->req.id == id; });
+    if (orphan != orphans_.end()) {
+      orphans_.erase(orphan);  // its blocks are released now
+      continue;
+    }
+    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) {
+      return s->req.id == id && s->remote_pending;
+    });
+    if (it == running_.end()) continue;
+    Sequence* seq = it->get();
+    seq->remote_pending = false;
+    if (!logits.ok() ||
+        static_cast<int64_t>(logits->size()) != model_->config().vocab_size) {
+      // Fall back to prefilling here; whatever the prefill node wrote past
+      // the cached prefix is overwritten.
+      ++counters_.remote_prefill_failures;
+      continue;
+    }
+    counters_.remote_prefill_tokens +=
+        static_cast<int64_t>(seq->tokens.size()) - seq->remote_skip;
+    seq->computed = static_cast<int64_t>(seq->tokens.size());
+    seq->kv.Commit(seq->tokens, seq->computed);
+    Sample(seq, logits->data(), out);
+  }
 }
 
 EngineStats Engine::stats() const {
@@ -151,6 +231,7 @@ void Engine::DrainInbox(std::vector<TokenOutput>* out) {
     for (auto it = list.begin(); it != list.end();) {
       if (std::find(cancels.begin(), cancels.end(), (*it)->req.id) != cancels.end()) {
         Finish(it->get(), FinishReason::kCancelled, out, nullptr);
+        if ((*it)->remote_pending) orphans_.push_back(std::move(*it));
         it = list.erase(it);
       } else {
         ++it;
@@ -177,7 +258,9 @@ void Engine::Finish(Sequence* seq, FinishReason reason,
   o.cached_prompt_tokens = seq->cached_prompt_tokens;
   o.completion_tokens = seq->generated();
   out->push_back(std::move(o));
-  seq->kv.Clear();
+  seq->done = true;
+  // Blocks a prefill node may still be writing stay reserved (see orphans_).
+  if (!seq->remote_pending) seq->kv.Clear();
   absl::MutexLock lock(&mu_);
   live_ids_.erase(seq->req.id);
 }
@@ -221,20 +304,17 @@ void Engine::Sample(Sequence* seq, const float* logits,
     // The end token itself is not text; what was held back is final.
     o.text = seq->stop.Consume(seq->decoder.Flush()).text + seq->stop.Flush();
     Finish(seq, FinishReason::kStop, out, &o);
-    seq->done = true;  // marks it for removal from running_
     return;
   }
   sampling::StopMatcher::Result sr = seq->stop.Consume(seq->decoder.Push(r.token));
   o.text = std::move(sr.text);
   if (sr.stopped) {
     Finish(seq, FinishReason::kStop, out, &o);
-    seq->done = true;
     return;
   }
   if (seq->generated() >= seq->req.max_tokens ||
       static_cast<int64_t>(seq->tokens.size()) >= c.context_length) {
     Finish(seq, FinishReason::kLength, out, &o);
-    seq->done = true;
     return;
   }
   o.request_id = seq->req.id;
@@ -244,11 +324,13 @@ void Engine::Sample(Sequence* seq, const float* logits,
 std::vector<TokenOutput> Engine::Step() {
   std::vector<TokenOutput> out;
   DrainInbox(&out);
+  ApplyRemotePrefills(&out);
 
   // Admit waiting sequences while there is room in the running set.
   while (!waiting_.empty() &&
          static_cast<int>(running_.size()) < options_.max_running) {
     Admit(waiting_.front().get());
+    StartRemotePrefill(waiting_.front().get());
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
@@ -265,13 +347,18 @@ std::vector<TokenOutput> Engine::Step() {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < running_.size(); ++i) {
       Sequence* seq = running_[i].get();
+      if (seq->remote_pending || seq->done) continue;
       const bool decode = seq->pending() == 1 && seq->computed > 0;
       if ((pass == 0) != decode || budget == 0) continue;
       const int64_t count = std::min(seq->pending(), budget);
       absl::Status st = seq->kv.Reserve(seq->computed + count);
-      while (!st.ok() && running_.back().get() != seq) {
-        // Free the newest sequence's blocks and queue it for recompute.
-        Sequence* victim = running_.back().get();
+      while (!st.ok()) {
+        // Free the newest other sequence's blocks and queue it for
+        // recompute (never one whose blocks a prefill node is writing).
+        size_t v = running_.size();
+        while (v > i + 1 && running_[v - 1]->remote_pending) --v;
+        if (v <= i + 1) break;
+        Sequence* victim = running_[v - 1].get();
         plan.erase(std::remove_if(plan.begin(), plan.end(),
                                   [&](const Planned& p) {
                                     if (p.seq == victim) budget += p.count;
@@ -279,8 +366,8 @@ std::vector<TokenOutput> Engine::Step() {
                                   }),
                    plan.end());
         Preempt(victim);
-        waiting_.push_front(std::move(running_.back()));
-        running_.pop_back();
+        waiting_.push_front(std::move(running_[v - 1]));
+        running_.erase(running_.begin() + (v - 1));
         st = seq->kv.Reserve(seq->computed + count);
       }
       if (!st.ok()) {
@@ -291,7 +378,6 @@ std::vector<TokenOutput> Engine::Step() {
           TokenOutput o;
           o.error = std::string(st.message());
           Finish(seq, FinishReason::kError, &out, &o);
-          running_.clear();
         }
         break;
       }
@@ -319,7 +405,6 @@ std::vector<TokenOutput> Engine::Step() {
         TokenOutput o;
         o.error = std::string(logits.status().message());
         Finish(seq, FinishReason::kError, &out, &o);
-        seq->done = true;
         continue;
       }
       const bool was_decode = seq->pending() == 1 && seq->computed > 0;
@@ -329,17 +414,34 @@ std::vector<TokenOutput> Engine::Step() {
       seq->kv.Commit(seq->tokens, seq->computed);
       if (seq->pending() == 0) Sample(seq, logits->data() + i * vocab, &out);
     }
-    running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                  [](const auto& s) { return s->done; }),
-                   running_.end());
   }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& s) { return s->done; }),
+                 running_.end());
+  CollectKvEvents();
   ++counters_.steps;
   counters_.waiting = static_cast<int64_t>(waiting_.size());
   counters_.running = static_cast<int64_t>(running_.size());
   counters_.kv_blocks_available = cache_->NumAvailableBlocks();
+  const bool runnable =
+      !waiting_.empty() ||
+      std::any_of(running_.begin(), running_.end(),
+                  [](const auto& s) { return !s->remote_pending; });
   absl::MutexLock lock(&mu_);
   published_ = counters_;
+  runnable_ = runnable;
   return out;
+}
+
+bool Engine::ReadyLocked(Engine* e) {
+  e->mu_.AssertHeld();
+  return e->runnable_ || !e->inbox_.empty() || !e->cancels_.empty() ||
+         !e->remote_done_.empty();
+}
+
+void Engine::WaitForWork(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&Engine::ReadyLocked, this), timeout);
 }
 
 }  // namespace triptych::engine

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/thread_pool.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model.h"
@@ -34,6 +36,27 @@
 
 namespace triptych::engine {
 
+// A prompt the engine hands to another node to prefill (disaggregated
+// serving): that node computes the KV of `tokens` and writes it into
+// `blocks` of this engine's cache (positions from `skip_tokens` on; the
+// earlier ones are already cached here), then reports the last token's
+// logits.
+struct RemotePrefillJob {
+  std::string request_id;
+  std::string prefill_address;
+  std::vector<int32_t> tokens;
+  std::vector<kv::BlockId> blocks;
+  int64_t skip_tokens = 0;
+};
+// Called exactly once per job, from any thread: the logits of the last
+// token (vocab_size floats) or why the prefill failed.
+using RemotePrefillDone =
+    std::function<void(absl::StatusOr<std::vector<float>> last_logits)>;
+// Starts a remote prefill. Must not block (the engine's driver thread calls
+// it); the KV blocks stay reserved until `done` runs.
+using RemotePrefillFn =
+    std::function<void(RemotePrefillJob job, RemotePrefillDone done)>;
+
 struct EngineOptions {
   int max_running = 8;             // sequences decoding together
   int64_t max_batch_tokens = 512;  // tokens per step (decodes + prompt chunks)
@@ -42,6 +65,12 @@ struct EngineOptions {
   kv::KvDtype kv_dtype = kv::KvDtype::kF16;
   bool prefix_cache = true;
   int num_threads = 1;
+  // Needed for requests with a prefill_address; without it they prefill
+  // locally.
+  RemotePrefillFn remote_prefill;
+  // KV block events kept for DrainKvEvents(); the oldest are dropped past
+  // this many (and counted) so an undrained engine does not grow.
+  int64_t max_kv_events = 1 << 16;
 };
 
 struct GenerationRequest {
@@ -52,6 +81,9 @@ struct GenerationRequest {
   std::vector<std::string> stop;  // stop strings (not part of the output)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // gRPC address of a prefill node that computes the prompt's KV; empty =
+  // prefill here. If the remote prefill fails the engine prefills locally.
+  std::string prefill_address;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
@@ -75,7 +107,10 @@ struct EngineStats {
   int64_t waiting = 0;
   int64_t running = 0;
   int64_t steps = 0;
-  int64_t prompt_tokens_computed = 0;  // prompt (and recompute) tokens run
+  int64_t prompt_tokens_computed = 0;  // prompt (and recompute) tokens run here
+  int64_t remote_prefill_tokens = 0;   // prompt tokens prefilled by other nodes
+  int64_t remote_prefill_failures = 0;
+  int64_t kv_events_dropped = 0;
   int64_t decode_tokens_computed = 0;
   int64_t prefix_cached_tokens = 0;
   int64_t preemptions = 0;
@@ -108,6 +143,15 @@ class Engine {
   std::vector<TokenOutput> Step();
 
   bool HasWork() const;
+
+  // Blocks until Step() has something to do (a new request, a cancel, a
+  // finished remote prefill, or runnable sequences) or `timeout` passes.
+  // For driver loops; thread-safe.
+  void WaitForWork(absl::Duration timeout);
+
+  // Returns and clears the KV block events (stored / evicted) since the last
+  // call, for the scheduler's block index. Thread-safe.
+  std::vector<kv::BlockEvent> DrainKvEvents();
   EngineStats stats() const;
   kv::KvCache* kv_cache() { return cache_.get(); }
   const model::Model& model() const { return *model_; }
@@ -123,6 +167,9 @@ class Engine {
   void Finish(Sequence* seq, FinishReason reason, std::vector<TokenOutput>* out,
               TokenOutput* last);
   void Sample(Sequence* seq, const float* logits, std::vector<TokenOutput>* out);
+  bool StartRemotePrefill(Sequence* seq);
+  void ApplyRemotePrefills(std::vector<TokenOutput>* out);
+  void CollectKvEvents();
 
   const model::Model* model_;
   const tokenizer::Tokenizer* tokenizer_;
@@ -138,8 +185,17 @@ class Engine {
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Sequence>> inbox_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
+  // Finished remote prefills, by request id.
+  std::vector<std::pair<std::string, absl::StatusOr<std::vector<float>>>>
+      remote_done_ ABSL_GUARDED_BY(mu_);
+  std::deque<kv::BlockEvent> kv_events_ ABSL_GUARDED_BY(mu_);
+  // Cancelled sequences whose remote prefill may still write their blocks:
+  // kept (blocks reserved) until the prefill reports.
+  std::vector<std::unique_ptr<Sequence>> orphans_;
   absl::flat_hash_map<std::string, bool> live_ids_ ABSL_GUARDED_BY(mu_);
   EngineStats published_ ABSL_GUARDED_BY(mu_);
+  bool runnable_ ABSL_GUARDED_BY(mu_) = false;  // as of the last Step()
+  static bool ReadyLocked(Engine* e);
 };
 
 }  // namespace triptych::engine

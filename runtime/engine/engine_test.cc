@@ -1,6 +1,8 @@
 #include "runtime/engine/engine.h"
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <map>
 #include <random>
 #include <string>
@@ -268,6 +270,131 @@ TEST(Engine, StopStringEndsGenerationAndIsNotEmitted) {
   auto g = RunToCompletion(engine->get())["s"];
   EXPECT_EQ(g.finish, FinishReason::kStop);
   EXPECT_EQ(g.text, ", there was a little girl named ");
+}
+
+}  // namespace
+}  // namespace triptych::engine
+
+namespace triptych::engine {
+namespace {
+
+// A stand-in for a prefill node in the same process: computes the prompt's
+// KV with its own cache, copies the blocks into the decode engine's cache
+// (the bytes UCX would move) and reports the last logits, on another thread.
+class InProcessPrefiller {
+ public:
+  InProcessPrefiller(const model::Model* model, Engine** decode, bool fail)
+      : model_(model), decode_(decode), fail_(fail) {}
+  ~InProcessPrefiller() {
+    for (auto& t : threads_) t.join();
+  }
+  RemotePrefillFn Fn() {
+    return [this](RemotePrefillJob job, RemotePrefillDone done) {
+      threads_.emplace_back([this, job = std::move(job), done = std::move(done)] {
+        if (fail_) {
+          done(absl::UnavailableError("prefill node down"));
+          return;
+        }
+        auto cache = kv::KvCache::Create(model_->KvOptions(64, 16, kv::KvDtype::kF16));
+        kv::SequenceKv seq(cache->get());
+        ASSERT_TRUE(seq.Reserve(static_cast<int64_t>(job.tokens.size())).ok());
+        ThreadPool pool(1);
+        model::SequenceBatch b;
+        b.tokens = job.tokens;
+        b.kv = &seq;
+        auto logits = model_->Forward({&b, 1}, cache->get(), &pool);
+        const int64_t first = job.skip_tokens / 16;
+        std::vector<kv::BlockId> src(seq.blocks().begin() + first, seq.blocks().end());
+        std::vector<kv::BlockId> dst(job.blocks.begin() + first, job.blocks.end());
+        std::vector<uint8_t> bytes(src.size() * (*cache)->block_bytes());
+        ASSERT_TRUE((*cache)->ExportBlocks(src, absl::MakeSpan(bytes)).ok());
+        ASSERT_TRUE((*decode_)->kv_cache()->ImportBlocks(dst, bytes).ok());
+        ++jobs;
+        done(std::move(logits));
+      });
+    };
+  }
+  std::atomic<int> jobs{0};
+
+ private:
+  const model::Model* model_;
+  Engine** decode_;
+  bool fail_;
+  std::vector<std::thread> threads_;
+};
+
+std::map<std::string, Generated> RunWithWaits(Engine* engine) {
+  std::map<std::string, Generated> results;
+  for (int guard = 0; engine->HasWork() && guard < 100000; ++guard) {
+    engine->WaitForWork(absl::Milliseconds(100));
+    for (const TokenOutput& o : engine->Step()) {
+      Generated& g = results[o.request_id];
+      if (o.token >= 0) g.tokens.push_back(o.token);
+      g.text += o.text;
+      if (o.finish != FinishReason::kNone) g.finish = o.finish;
+    }
+  }
+  return results;
+}
+
+TEST(Engine, RemotePrefillGivesSameOutputWithoutLocalPromptCompute) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const auto lines = ReadReference(dir);
+  for (bool fail : {false, true}) {
+    Engine* decode = nullptr;
+    InProcessPrefiller prefiller((*bundle)->model.get(), &decode, fail);
+    EngineOptions eo;
+    eo.num_kv_blocks = 64;
+    eo.max_running = 4;
+    eo.remote_prefill = prefiller.Fn();
+    auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+    ASSERT_TRUE(engine.ok());
+    decode = engine->get();
+    for (int i = 0; i < 4; ++i) {
+      GenerationRequest r = Greedy(std::to_string(i),
+                                   (*bundle)->tokenizer->Encode(lines[i].prompt, true, false), 48);
+      r.prefill_address = "prefill-0";
+      ASSERT_TRUE((*engine)->Add(r).ok());
+    }
+    auto results = RunWithWaits(engine->get());
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(lines[i].prompt + results[std::to_string(i)].text, lines[i].output)
+          << "fail=" << fail << " line " << i;
+    }
+    const EngineStats st = (*engine)->stats();
+    if (!fail) {
+      EXPECT_EQ(prefiller.jobs.load(), 4);
+      EXPECT_EQ(st.prompt_tokens_computed, 0);
+      EXPECT_GT(st.remote_prefill_tokens, 0);
+    } else {
+      EXPECT_EQ(st.remote_prefill_failures, 4);  // fell back to local prefill
+      EXPECT_GT(st.prompt_tokens_computed, 0);
+    }
+    EXPECT_EQ((*engine)->kv_cache()->NumAvailableBlocks(), 64);
+  }
+}
+
+TEST(Engine, KvEventsReportStoredBlocks) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EngineOptions eo;
+  eo.num_kv_blocks = 16;
+  auto engine = Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  std::vector<int32_t> prompt(40, 7);
+  prompt[0] = 1;
+  ASSERT_TRUE((*engine)->Add(Greedy("a", prompt, 2)).ok());
+  RunToCompletion(engine->get());
+  auto events = (*engine)->DrainKvEvents();
+  // 41 tokens hold 2 full blocks.
+  int stored = 0;
+  for (const auto& e : events) stored += e.kind == kv::BlockEvent::Kind::kStored;
+  EXPECT_EQ(stored, 2);
+  EXPECT_EQ(events[0].hash, kv::KvCache::ChainHash(0, absl::MakeConstSpan(prompt).subspan(0, 16)));
+  EXPECT_TRUE((*engine)->DrainKvEvents().empty());
 }
 
 }  // namespace
