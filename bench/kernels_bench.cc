@@ -1,7 +1,8 @@
 // Throughput of the CPU weight kernels, single thread, in GB/s of weight
 // bytes (the figure that bounds decode speed).
 //
-//   BM_MatMulRows/<type>/<rows>/<m>: a rows x 2048 matrix times m tokens.
+//   BM_MatMulRows/<type>/<rows>/<m>: a rows x 2048 matrix times m tokens
+//     (m = 1 decode, 8 batched decode, 64 prefill).
 //     The matrix is replicated into >= 512 MiB of copies that are cycled, so
 //     weights come from DRAM as in decoding a real model, not from cache.
 //   BM_VecDot/<type>: one 2048-element row (in L1): kernel compute speed.
@@ -94,7 +95,9 @@ int Register() {
   for (GgmlType t : kTypes) {
     const std::string name(TypeName(t));
     for (int64_t rows : {2048, 5632}) {
-      for (int64_t m : {1, 8}) {
+      // m = 64 (prefill-sized) on the smaller matrix only, to bound run time.
+      for (int64_t m : {1, 8, 64}) {
+        if (m == 64 && rows != 2048) continue;
         benchmark::RegisterBenchmark(
             ("BM_MatMulRows/" + name + "/" + std::to_string(rows) +
              "x2048/m:" + std::to_string(m))

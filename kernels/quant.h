@@ -49,6 +49,12 @@ float VecDot(GgmlType weight_type, int64_t n, const void* weight_row,
 // holds `m` activation rows already converted to VecDotType(weight_type),
 // `act_stride` bytes apart. Writes y[t * y_stride + r] for token t and row r.
 // Blocks over rows and tokens so each weight row is read once per call.
+// Numerics by path: the quantized types are bit-identical to the scalar
+// reference on AVX-512 for every m; float weights with many tokens (F32 from
+// 8, F16 / BF16 from 16) go through OpenBLAS sgemm with float sums, which
+// differ from the reference's double sums by float rounding (see
+// kernels/cpu/blas_matmul.h, which also explains why OpenBLAS is limited to
+// one thread).
 void MatMulRows(GgmlType weight_type, const void* w, int64_t n,
                 int64_t row_begin, int64_t row_end, const void* act,
                 int64_t act_stride, int64_t m, float* y, int64_t y_stride,

@@ -58,6 +58,12 @@ void Counter::Increment(double v) {
   AtomicAdd(value_, v);
 }
 
+void Counter::MirrorTo(double v) {
+  double cur = value_.load(std::memory_order_relaxed);
+  while (v > cur && !value_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+
 void Gauge::Add(double v) { AtomicAdd(value_, v); }
 
 Histogram::Histogram(std::vector<double> bounds)

@@ -27,6 +27,9 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 class Counter {
  public:
   void Increment(double v = 1.0);
+  // Mirrors a monotonic count kept elsewhere (e.g. engine statistics):
+  // raises the value to `v`, never lowers it.
+  void MirrorTo(double v);
   double value() const { return value_.load(std::memory_order_relaxed); }
 
  private:

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/blas_matmul.h"
 #include "kernels/cpu/blocks.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernel_table.h"
@@ -25,6 +26,16 @@ KernelTable MakeTable() {
   t.mat_mul[kIdxF32] = MatMulBlocked<KF32x8, GgmlType::kF32>;
   t.mat_mul[kIdxF16] = MatMulBlocked<KF16x8, GgmlType::kF16>;
   t.mat_mul[kIdxBf16] = MatMulBlocked<KBf16x8, GgmlType::kBF16>;
+  t.dequantize[kIdxBf16] = DequantizeBf16Avx;
+  t.mat_mul_multi[kIdxF32] =
+      MatMulFloatMulti<MatMulBlocked<KF32x8, GgmlType::kF32>, nullptr, nullptr,
+                       4, kBlasMinTokensF32>;
+  t.mat_mul_multi[kIdxF16] =
+      MatMulFloatMulti<MatMulBlocked<KF16x8, GgmlType::kF16>, DequantizeF16Avx,
+                       DequantizeF16Avx, 2, kBlasMinTokens>;
+  t.mat_mul_multi[kIdxBf16] =
+      MatMulFloatMulti<MatMulBlocked<KBf16x8, GgmlType::kBF16>,
+                       DequantizeBf16Avx, DequantizeBf16Avx, 2, kBlasMinTokens>;
   return t;
 }
 

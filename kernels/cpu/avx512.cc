@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/blas_matmul.h"
 #include "kernels/cpu/blocks.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernel_table.h"
@@ -255,6 +256,18 @@ KernelTable MakeTable() {
   t.mat_mul[kIdxQ4_0] = MatMulQ8_0Avx512<Q4_0Weights, GgmlType::kQ4_0>;
   t.quantize[kIdxF16] = QuantizeF16Avx512;
   t.dequantize[kIdxF16] = DequantizeF16Avx512;
+  t.dequantize[kIdxBf16] = DequantizeBf16Avx;
+  t.mat_mul_multi[kIdxF32] =
+      MatMulFloatMulti<MatMulBlocked<KF32x16, GgmlType::kF32>, nullptr, nullptr,
+                       4, kBlasMinTokensF32>;
+  t.mat_mul_multi[kIdxF16] =
+      MatMulFloatMulti<MatMulBlocked<KF16x16, GgmlType::kF16>,
+                       DequantizeF16Avx512, DequantizeF16Avx512, 2,
+                       kBlasMinTokens>;
+  t.mat_mul_multi[kIdxBf16] =
+      MatMulFloatMulti<MatMulBlocked<KBf16x16, GgmlType::kBF16>,
+                       DequantizeBf16Avx, DequantizeBf16Avx, 2, kBlasMinTokens>;
+  FillAvx512TiledKernels(t);
   return t;
 }
 

@@ -206,6 +206,69 @@ TEST_P(IsaTest, MatMulRowsMatchesNaiveLoop) {
   }
 }
 
+// The multi-token paths (register-tiled int8 kernels, BLAS for float weights
+// at large m) against the scalar reference: row counts that are not a
+// multiple of the 16-row tile, a range not starting at 0, token counts around
+// the 8-token tile, the 16-token BLAS threshold and the 64-token chunk.
+// The quantized types on AVX-512 (the tiled VNNI kernels) must be
+// bit-exact: same integer block sums, same float operation order. The rest
+// within a float tolerance.
+TEST_P(IsaTest, MatMulRowsManyTokensMatchesScalar) {
+  for (GgmlType wt : kWeightTypes) {
+    const GgmlType at = VecDotType(wt);
+    const bool quantized = BlockElems(wt) > 1;
+    const bool exact =
+        quantized && (isa() == Isa::kScalar || isa() == Isa::kAvx512);
+    for (int64_t n : {BlockElems(wt) == 1 ? int64_t{96} : int64_t{256},
+                      int64_t{768}}) {
+      const int64_t rows = 37, row_begin = 3, row_end = 36;
+      const int64_t w_row = RowBytes(wt, n);
+      const std::vector<uint8_t> w = RandomWeightBytes(wt, n * rows, 31);
+      for (int64_t m : {2, 3, 5, 8, 11, 16, 23, 70}) {
+        const int64_t act_stride = RowBytes(at, n) + 32;
+        const int64_t y_stride = rows + 5;
+        std::vector<uint8_t> act(act_stride * m);
+        const std::vector<float> af = TestData(n * m, 32 + m);
+        for (int64_t t = 0; t < m; ++t) {
+          QuantizeRow(at, af.data() + t * n, act.data() + t * act_stride, n,
+                      Isa::kScalar);
+        }
+        std::vector<float> want(y_stride * m, -7.0f), got(y_stride * m, -7.0f);
+        MatMulRows(wt, w.data(), n, row_begin, row_end, act.data(), act_stride,
+                   m, want.data(), y_stride, Isa::kScalar);
+        MatMulRows(wt, w.data(), n, row_begin, row_end, act.data(), act_stride,
+                   m, got.data(), y_stride, isa());
+        for (int64_t t = 0; t < m; ++t) {
+          for (int64_t r = 0; r < y_stride; ++r) {
+            const float g = got[t * y_stride + r], e = want[t * y_stride + r];
+            if (r < row_begin || r >= row_end) {
+              ASSERT_EQ(g, -7.0f) << "wrote outside the row range";
+              continue;
+            }
+            if (exact) {
+              ASSERT_EQ(std::memcmp(&g, &e, 4), 0)
+                  << TypeName(wt) << " n=" << n << " m=" << m << " t=" << t
+                  << " r=" << r << " " << g << " vs " << e;
+              continue;
+            }
+            std::vector<float> dw(n), da(n);
+            DequantizeRow(wt, w.data() + r * w_row, dw.data(), n, Isa::kScalar);
+            DequantizeRow(at, act.data() + t * act_stride, da.data(), n,
+                          Isa::kScalar);
+            double mag = 0;
+            for (int64_t i = 0; i < n; ++i)
+              mag += std::fabs(static_cast<double>(dw[i]) * da[i]);
+            // Float sums in another order (SIMD lanes, BLAS blocking).
+            ASSERT_NEAR(g, e, 1e-5 * mag)
+                << TypeName(wt) << " n=" << n << " m=" << m << " t=" << t
+                << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllIsas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
     [](const auto& info) { return std::string(IsaName(info.param)); });

@@ -40,6 +40,10 @@ struct KernelTable {
   // Indexed by the weight type; Q8_K has none.
   VecDotFn vec_dot[kNumTypes] = {};
   MatMulFn mat_mul[kNumTypes] = {};
+  // Optional kernels for m > 1 (several tokens); when null, mat_mul serves
+  // every m. mat_mul stays the choice for m == 1 (decode), where streaming
+  // the weights once matters more than reuse across tokens.
+  MatMulFn mat_mul_multi[kNumTypes] = {};
 };
 
 // Complete (no null entry for a weight type; Q8_K has no dot).
@@ -47,6 +51,10 @@ const KernelTable& ScalarKernels();
 // Partial tables; only valid to call on CPUs with the ISA.
 const KernelTable& Avx2Kernels();
 const KernelTable& Avx512Kernels();
+
+// Adds the register-tiled multi-token int8 matmuls (avx512_tiled.cc) to an
+// AVX-512 table.
+void FillAvx512TiledKernels(KernelTable& t);
 
 }  // namespace triptych::kernels::cpu
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Starts / stops a full Triptych cluster on loopback, every role its own
+# process: scheduler, prefill nodes, decode nodes and the gateway.
+#
+#   scripts/local-cluster.sh start [--model PATH] [--prefill N] [--decode M] [--port P]
+#                                  [--policy kv_aware] [--threads T] [--ucx-tls TLS]
+#                                  [--disagg-threshold TOKENS] [--kv-blocks N]
+#   scripts/local-cluster.sh stop
+#   scripts/local-cluster.sh status
+#
+# `start` waits until the cluster is ready and prints the gateway URL as its
+# last line. Without --model it serves the stories260K model from
+# ../shared/conformance when present, else a model it generates itself with
+# triptych-gen-model (random weights: the text is noise, the serving path is
+# real). State (pids, ports, logs) lives in $TRIPTYCH_CLUSTER_DIR
+# (default .cluster/); `stop` stops exactly the processes recorded there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${TRIPTYCH_BIN:-$ROOT/build/bin}"
+STATE="${TRIPTYCH_CLUSTER_DIR:-$ROOT/.cluster}"
+
+die() { echo "local-cluster: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() {  # url timeout_s
+  local url=$1 deadline=$(( $(date +%s) + $2 ))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.2
+  done
+}
+
+spawn() {  # name cmd...
+  local name=$1; shift
+  "$@" >"$STATE/$name.log" 2>&1 &
+  echo "$! $name" >>"$STATE/pids"
+}
+
+cmd_stop() {
+  [[ -f "$STATE/pids" ]] || { echo "local-cluster: nothing running" >&2; return 0; }
+  # Gateway first, scheduler last: requests drain from the edge inwards.
+  tac "$STATE/pids" | while read -r pid name; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  local deadline=$(( $(date +%s) + 20 ))
+  while read -r pid name; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if (( $(date +%s) >= deadline )); then kill -KILL "$pid" 2>/dev/null || true; break; fi
+      sleep 0.1
+    done
+  done <"$STATE/pids"
+  rm -f "$STATE/pids"
+  echo "local-cluster: stopped" >&2
+}
+
+cmd_status() {
+  [[ -f "$STATE/pids" ]] || { echo "not running"; return 1; }
+  while read -r pid name; do
+    if kill -0 "$pid" 2>/dev/null; then echo "$name $pid running"; else echo "$name $pid dead"; fi
+  done <"$STATE/pids"
+  cat "$STATE/url" 2>/dev/null
+}
+
+cmd_start() {
+  local model="" prefill=1 decode=1 port=8000 policy=kv_aware threads=1 tls="" kv_blocks=1024
+  local threshold=""
+  while (($#)); do
+    case $1 in
+      --model) model=$2; shift 2 ;;
+      --prefill) prefill=$2; shift 2 ;;
+      --decode) decode=$2; shift 2 ;;
+      --port) port=$2; shift 2 ;;
+      --policy) policy=$2; shift 2 ;;
+      --threads) threads=$2; shift 2 ;;
+      --ucx-tls) tls=$2; shift 2 ;;
+      --kv-blocks) kv_blocks=$2; shift 2 ;;
+      --disagg-threshold) threshold=$2; shift 2 ;;
+      *) die "unknown option $1" ;;
+    esac
+  done
+  [[ -f "$STATE/pids" ]] && die "already running (scripts/local-cluster.sh stop first)"
+  for b in triptych-scheduler triptych-prefill triptych-decode triptych-gateway; do
+    [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run scripts/build.sh first"
+  done
+  mkdir -p "$STATE"
+  if [[ -z "$model" ]]; then
+    if [[ -f "$ROOT/../shared/conformance/models/stories260K.gguf" ]]; then
+      model="$ROOT/../shared/conformance/models/stories260K.gguf"
+    else
+      model="$STATE/default-model.gguf"
+      [[ -f "$model" ]] || "$BIN/triptych-gen-model" --out "$model" --dim 256 --layers 4 \
+        --heads 8 --kv-heads 4 --ffn 768 --vocab 2048 --ctx 2048 --type F16 >&2
+    fi
+  fi
+  [[ -f "$model" ]] || die "model $model not found"
+  [[ "$port" == 0 ]] && port=$(free_port)
+  local sched_port sched_admin
+  sched_port=$(free_port); sched_admin=$(free_port)
+  local ucx=()
+  [[ -n "$tls" ]] && ucx=(--ucx-tls "$tls")
+  local sched_extra=()
+  [[ -n "$threshold" ]] && sched_extra=(--disagg-threshold "$threshold")
+  spawn scheduler "$BIN/triptych-scheduler" --host 127.0.0.1 --port "$sched_port" \
+    --admin-port "$sched_admin" --policy "$policy" "${sched_extra[@]}"
+  wait_http "http://127.0.0.1:$sched_admin/health" 30 || die "scheduler did not start (see $STATE/scheduler.log)"
+  local admins=()
+  for ((i = 0; i < prefill; i++)); do
+    local a; a=$(free_port); admins+=("$a")
+    spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port "$a" \
+      --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" "${ucx[@]}"
+  done
+  for ((i = 0; i < decode; i++)); do
+    local a; a=$(free_port); admins+=("$a")
+    spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port "$a" \
+      --node-id "decode-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
+      --kv-blocks "$kv_blocks" "${ucx[@]}"
+  done
+  for a in "${admins[@]}"; do
+    wait_http "http://127.0.0.1:$a/ready" 60 || { cmd_stop; die "a node did not become ready (logs in $STATE)"; }
+  done
+  spawn gateway "$BIN/triptych-gateway" --model "$model" --host 127.0.0.1 --port "$port" \
+    --scheduler "127.0.0.1:$sched_port"
+  wait_http "http://127.0.0.1:$port/health" 60 || { cmd_stop; die "gateway did not start (see $STATE/gateway.log)"; }
+  # Ready when the scheduler has every node registered and healthy.
+  local want=$((prefill + decode)) deadline=$(( $(date +%s) + 30 ))
+  until [[ $(curl -fsS "http://127.0.0.1:$sched_admin/metrics" 2>/dev/null |
+             awk '/^triptych_scheduler_nodes\{.*state="healthy"/ {s += $2} END {print s+0}') -ge $want ]]; do
+    (( $(date +%s) < deadline )) || { cmd_stop; die "nodes did not register with the scheduler"; }
+    sleep 0.2
+  done
+  cat >"$STATE/env" <<ENV
+TRIPTYCH_GATEWAY_PORT=$port
+TRIPTYCH_SCHEDULER_PORT=$sched_port
+TRIPTYCH_SCHEDULER_ADMIN_PORT=$sched_admin
+TRIPTYCH_NODE_ADMIN_PORTS="${admins[*]}"
+TRIPTYCH_MODEL=$model
+ENV
+  echo "http://127.0.0.1:$port" | tee "$STATE/url"
+}
+
+case "${1:-}" in
+  start) shift; cmd_start "$@" ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) die "usage: $0 start|stop|status [options]" ;;
+esac

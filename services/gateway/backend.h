@@ -1,0 +1,84 @@
+#ifndef TRIPTYCH_SERVICES_GATEWAY_BACKEND_H_
+#define TRIPTYCH_SERVICES_GATEWAY_BACKEND_H_
+
+// The seam between the gateway's HTTP/OpenAI layer and whatever generates
+// tokens: the scheduler over gRPC (SchedulerBackend), an in-process engine
+// (EngineBackend), or a scripted fake in tests (testing::FakeBackend).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/sampling/sampling_params.h"
+
+namespace triptych::gateway {
+
+// A tokenized, validated generation request.
+struct BackendRequest {
+  std::string request_id;
+  std::vector<int32_t> prompt;  // BOS included when the model wants one
+  int64_t max_tokens = 16;
+  sampling::SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings, not part of the output
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
+
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // most likely first
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;  // prompt tokens whose KV was reused
+};
+
+// One step of a generation. The last event of a request has finish set
+// (and usage filled); kError events carry a non-OK `error` whose code says
+// what the client should do (kInvalidArgument, kResourceExhausted,
+// kUnavailable, kDeadlineExceeded, ...).
+struct BackendEvent {
+  std::vector<int32_t> tokens;
+  std::string text;                     // text that became final with them
+  std::vector<TokenLogprob> logprobs;   // one per token when requested
+  FinishReason finish = FinishReason::kNone;
+  Usage usage;
+  absl::Status error;
+};
+
+// A running generation. Thread-safe.
+class GenerationHandle {
+ public:
+  virtual ~GenerationHandle() = default;
+  // Asks the backend to stop the request and free what it holds (KV blocks
+  // on every node). The final event (kCancelled, or whatever won the race)
+  // still arrives. Idempotent; a no-op once finished. Destroying the handle
+  // does not cancel.
+  virtual void Cancel() = 0;
+};
+
+class GenerationBackend {
+ public:
+  virtual ~GenerationBackend() = default;
+
+  // Starts `request`. `on_event` is called for each event, one at a time per
+  // request, on a backend thread or — for failures found at once — on the
+  // calling thread before Start() returns; exactly one event has finish !=
+  // kNone and it is the last. `on_event` must not block. Never returns null.
+  virtual std::unique_ptr<GenerationHandle> Start(
+      const BackendRequest& request,
+      std::function<void(const BackendEvent&)> on_event) = 0;
+};
+
+}  // namespace triptych::gateway
+
+#endif  // TRIPTYCH_SERVICES_GATEWAY_BACKEND_H_

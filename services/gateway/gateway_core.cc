@@ -1,0 +1,390 @@
+#include "services/gateway/gateway_core.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "services/gateway/openai_response.h"
+
+namespace triptych::gateway {
+namespace {
+
+using nlohmann::json;
+
+// nginx's "client closed request": what a cancelled-by-disconnect request is
+// counted as.
+constexpr int kClientClosed = 499;
+
+const char* MetricEndpoint(Endpoint endpoint) {
+  return endpoint == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions";
+}
+
+http::Response ErrorResponse(const ApiError& error) {
+  return http::Response::Json(error.http_status, error.body);
+}
+
+uint64_t RandomSeed() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  return absl::Uniform<uint64_t>(*gen);
+}
+
+}  // namespace
+
+// One generation request in flight: receives backend events (one at a time,
+// on a backend thread) and answers the HTTP request. OnDisconnect runs on
+// an HTTP I/O thread.
+class GatewayCore::Call : public std::enable_shared_from_this<Call> {
+ public:
+  Call(GatewayCore* core, const ParsedRequest& request, std::string id,
+       std::shared_ptr<http::Responder> responder, absl::Time arrival)
+      : core_(core),
+        endpoint_(request.endpoint),
+        stream_(request.stream),
+        include_usage_(request.include_usage),
+        responder_(std::move(responder)),
+        arrival_(arrival),
+        builder_(request.endpoint, std::move(id), absl::ToUnixSeconds(arrival),
+                 core->options_.served_model_name, request.sampling.logprobs,
+                 &core->model_->tokenizer()) {}
+
+  void SetHandle(std::unique_ptr<GenerationHandle> handle) {
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      handle_ = std::move(handle);
+      cancel = disconnected_ && !finished_;
+    }
+    if (cancel) handle_->Cancel();
+  }
+
+  void OnDisconnect() {
+    GenerationHandle* handle = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      disconnected_ = true;
+      if (!finished_) handle = handle_.get();
+    }
+    // The handle lives as long as this Call; Cancel is idempotent.
+    if (handle != nullptr) handle->Cancel();
+  }
+
+  void OnEvent(const BackendEvent& event) {
+    const absl::Time now = absl::Now();
+    if (!event.tokens.empty()) {
+      if (first_token_ == absl::InfinitePast()) {
+        first_token_ = now;
+        core_->metrics_.ttft->Observe(absl::ToDoubleSeconds(now - arrival_));
+      } else {
+        core_->metrics_.itl->Observe(absl::ToDoubleSeconds(now - last_token_));
+      }
+      last_token_ = now;
+    }
+    const bool finished = event.finish != FinishReason::kNone;
+    if (stream_) {
+      Stream(event);
+    } else if (!finished) {
+      builder_.Append(event);
+    } else if (event.finish == FinishReason::kError) {
+      status_ = ErrorFromStatus(ErrorStatus(event)).http_status;
+      responder_->Respond(ErrorResponse(ErrorFromStatus(ErrorStatus(event))));
+    } else {
+      builder_.Append(event);
+      responder_->Respond(
+          http::Response::Json(200, builder_.Final(event.finish, event.usage)));
+    }
+    if (finished) Finish(event, now);
+  }
+
+ private:
+  static absl::Status ErrorStatus(const BackendEvent& event) {
+    return event.error.ok() ? absl::InternalError("generation failed") : event.error;
+  }
+
+  void Stream(const BackendEvent& event) {
+    const bool finished = event.finish != FinishReason::kNone;
+    if (writer_ == nullptr) {
+      if (event.finish == FinishReason::kError) {
+        // Nothing sent yet: a real HTTP error status is still possible.
+        const ApiError error = ErrorFromStatus(ErrorStatus(event));
+        status_ = error.http_status;
+        responder_->Respond(ErrorResponse(error));
+        return;
+      }
+      writer_ = responder_->StartStream(
+          200, "text/event-stream",
+          {{"Cache-Control", "no-cache"}, {"X-Request-Id", builder_.id()}});
+    }
+    if (event.finish == FinishReason::kError) {
+      const ApiError error = ErrorFromStatus(ErrorStatus(event));
+      status_ = error.http_status;
+      writer_->Write(ResponseBuilder::ErrorEvent(error));
+    } else {
+      writer_->Write(builder_.Chunk(event, include_usage_));
+      if (finished && include_usage_) writer_->Write(builder_.UsageChunk(event.usage));
+    }
+    if (finished) {
+      writer_->Write(ResponseBuilder::Done());
+      writer_->Close();
+    }
+  }
+
+  void Finish(const BackendEvent& event, absl::Time now) {
+    bool disconnected;
+    {
+      absl::MutexLock lock(&mu_);
+      finished_ = true;
+      disconnected = disconnected_;
+    }
+    if (event.finish == FinishReason::kCancelled && disconnected) status_ = kClientClosed;
+    GatewayMetrics& m = core_->metrics_;
+    m.CountRequest(MetricEndpoint(endpoint_), status_);
+    m.in_flight->Add(-1);
+    core_->in_flight_.fetch_sub(1);
+    const Usage& u = event.usage;
+    m.prompt_tokens->Increment(static_cast<double>(u.prompt_tokens));
+    m.completion_tokens->Increment(static_cast<double>(u.completion_tokens));
+    m.cached_tokens->Increment(static_cast<double>(u.cached_tokens));
+    if (status_ == 200) {
+      m.e2e->Observe(absl::ToDoubleSeconds(now - arrival_));
+      if (u.completion_tokens > 1 && first_token_ != absl::InfinitePast()) {
+        m.tpot->Observe(absl::ToDoubleSeconds(now - first_token_) /
+                        static_cast<double>(u.completion_tokens - 1));
+      }
+    }
+    if (core_->options_.log_requests) {
+      json line = {{"ts", absl::FormatTime(absl::RFC3339_full, now, absl::UTCTimeZone())},
+                   {"level", "info"},
+                   {"msg", "request finished"},
+                   {"request_id", builder_.id()},
+                   {"endpoint", MetricEndpoint(endpoint_)},
+                   {"status", status_},
+                   {"finish_reason", FinishReasonString(event.finish)},
+                   {"prompt_tokens", u.prompt_tokens},
+                   {"completion_tokens", u.completion_tokens},
+                   {"cached_tokens", u.cached_tokens},
+                   {"e2e_ms", absl::ToDoubleMilliseconds(now - arrival_)}};
+      std::fprintf(stderr, "%s\n", DumpJson(line).c_str());
+    }
+    // Drop the responder: its connection may serve the next request.
+    writer_.reset();
+    responder_.reset();
+  }
+
+  GatewayCore* const core_;
+  const Endpoint endpoint_;
+  const bool stream_;
+  const bool include_usage_;
+  const absl::Time arrival_;
+
+  // Used by OnEvent only (one event at a time).
+  std::shared_ptr<http::Responder> responder_;
+  std::shared_ptr<http::StreamWriter> writer_;
+  ResponseBuilder builder_;
+  absl::Time first_token_ = absl::InfinitePast();
+  absl::Time last_token_ = absl::InfinitePast();
+  int status_ = 200;
+
+  absl::Mutex mu_;
+  std::unique_ptr<GenerationHandle> handle_ ABSL_GUARDED_BY(mu_);
+  bool disconnected_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+GatewayCore::GatewayCore(CoreOptions options, const ModelInfo* model,
+                         GenerationBackend* backend, metrics::Registry* registry)
+    : options_(std::move(options)),
+      model_(model),
+      backend_(backend),
+      metrics_(registry),
+      created_(absl::ToUnixSeconds(absl::Now())) {}
+
+void GatewayCore::RegisterRoutes(http::Server* server) {
+  server->HandleAsync("POST", "/v1/chat/completions",
+                      [this](http::Request r, std::shared_ptr<http::Responder> responder) {
+                        HandleGenerate(Endpoint::kChat, std::move(r), std::move(responder));
+                      });
+  server->HandleAsync("POST", "/v1/completions",
+                      [this](http::Request r, std::shared_ptr<http::Responder> responder) {
+                        HandleGenerate(Endpoint::kCompletions, std::move(r),
+                                       std::move(responder));
+                      });
+  server->Handle("GET", "/v1/models", [this](const http::Request& r) { return HandleModels(r); });
+  server->HandlePrefix("GET", "/v1/models/",
+                       [this](const http::Request& r) { return HandleModels(r); });
+}
+
+std::optional<ApiError> GatewayCore::Authorize(const http::Request& request) const {
+  if (options_.api_keys.empty()) return std::nullopt;
+  const std::string header = request.Header("authorization").value_or("");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() > kBearer.size() && absl::StartsWithIgnoreCase(header, "bearer ")) {
+    const std::string key = header.substr(kBearer.size());
+    for (const std::string& k : options_.api_keys) {
+      if (k == key) return std::nullopt;
+    }
+  }
+  return MakeError(401,
+                   header.empty() ? "You didn't provide an API key (Authorization: Bearer ...)."
+                                  : "Incorrect API key provided.",
+                   "invalid_request_error", "", "invalid_api_key");
+}
+
+void GatewayCore::Reject(Endpoint endpoint, const ApiError& error, http::Responder* responder) {
+  metrics_.CountRequest(MetricEndpoint(endpoint), error.http_status);
+  responder->Respond(ErrorResponse(error));
+}
+
+http::Response GatewayCore::HandleModels(const http::Request& request) const {
+  if (auto error = Authorize(request)) {
+    return ErrorResponse(*error);
+  }
+  json model = {{"id", options_.served_model_name},
+                {"object", "model"},
+                {"created", created_},
+                {"owned_by", "triptych"},
+                {"max_model_len", model_->context_length()}};
+  const std::string prefix = "/v1/models/";
+  if (absl::StartsWith(request.path, prefix)) {
+    if (request.path.substr(prefix.size()) != options_.served_model_name) {
+      return ErrorResponse(MakeError(404, absl::StrCat("The model '",
+                                                       request.path.substr(prefix.size()),
+                                                       "' does not exist"),
+                                     "invalid_request_error", "model", "model_not_found"));
+    }
+    return http::Response::Json(200, DumpJson(model));
+  }
+  return http::Response::Json(
+      200, DumpJson(json{{"object", "list"}, {"data", json::array({std::move(model)})}}));
+}
+
+absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
+    const ParsedRequest& request, const std::string& request_id) const {
+  if (request.model != options_.served_model_name) {
+    absl::Status s = absl::NotFoundError(
+        absl::StrCat("The model '", request.model, "' does not exist; this server serves '",
+                     options_.served_model_name, "'"));
+    return s;
+  }
+  const tokenizer::Tokenizer& tok = model_->tokenizer();
+  BackendRequest out;
+  out.request_id = request_id;
+  const char* prompt_param = request.endpoint == Endpoint::kChat ? "messages" : "prompt";
+  if (request.endpoint == Endpoint::kChat) {
+    absl::StatusOr<std::vector<int32_t>> ids = model_->EncodeChat(request.messages);
+    if (!ids.ok()) return InvalidParam("messages", std::string(ids.status().message()));
+    out.prompt = std::move(ids).value();
+    out.stop = model_->chat_stop_strings();
+  } else if (request.has_prompt_tokens) {
+    for (int32_t id : request.prompt_tokens) {
+      if (id >= tok.vocab_size()) {
+        return InvalidParam("prompt", absl::StrCat("token id ", id, " is out of range (vocab size ",
+                                                   tok.vocab_size(), ")"));
+      }
+    }
+    out.prompt = request.prompt_tokens;
+  } else {
+    out.prompt = model_->EncodePrompt(request.prompt);
+  }
+  if (out.prompt.empty()) return InvalidParam(prompt_param, "the prompt is empty");
+  for (int32_t id : request.stop_token_ids) {
+    if (id >= tok.vocab_size()) {
+      return InvalidParam("stop_token_ids", absl::StrCat("token id ", id, " is out of range"));
+    }
+  }
+
+  const int64_t ctx = model_->context_length();
+  const int64_t prompt_len = static_cast<int64_t>(out.prompt.size());
+  if (prompt_len >= ctx) {
+    return InvalidParam(prompt_param,
+                        absl::StrCat("This model's maximum context length is ", ctx,
+                                     " tokens. However, your prompt has ", prompt_len,
+                                     " tokens, which leaves no room for the completion."));
+  }
+  const int64_t cap =
+      options_.max_tokens_cap > 0 ? std::min(options_.max_tokens_cap, ctx) : ctx;
+  if (request.max_tokens.has_value()) {
+    const int64_t max = *request.max_tokens;
+    if (max > cap) {
+      return InvalidParam("max_tokens",
+                          absl::StrCat("max_tokens is too large: ", max,
+                                       ". This server allows at most ", cap,
+                                       " completion tokens."));
+    }
+    if (prompt_len + max > ctx) {
+      return InvalidParam(
+          "max_tokens",
+          absl::StrCat("This model's maximum context length is ", ctx,
+                       " tokens. However, you requested ", prompt_len + max, " tokens (",
+                       prompt_len, " in the prompt, ", max,
+                       " for the completion). Please reduce the prompt or max_tokens."));
+    }
+    out.max_tokens = max;
+  } else {
+    int64_t max = std::min(cap, ctx - prompt_len);
+    if (options_.default_max_tokens > 0) max = std::min(max, options_.default_max_tokens);
+    out.max_tokens = max;
+  }
+  out.sampling = request.sampling;
+  if (!request.has_seed) out.sampling.seed = RandomSeed();
+  out.stop.insert(out.stop.end(), request.stop.begin(), request.stop.end());
+  out.stop_token_ids = request.stop_token_ids;
+  out.ignore_eos = request.ignore_eos;
+  return out;
+}
+
+void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,
+                                 std::shared_ptr<http::Responder> responder) {
+  const absl::Time arrival = absl::Now();
+  if (auto error = Authorize(request)) {
+    Reject(endpoint, *error, responder.get());
+    return;
+  }
+  absl::StatusOr<ParsedRequest> parsed = ParseRequest(endpoint, request.body);
+  if (!parsed.ok()) {
+    Reject(endpoint, ErrorFromStatus(parsed.status()), responder.get());
+    return;
+  }
+  const std::string id = NewResponseId(endpoint);
+  absl::StatusOr<BackendRequest> backend_request = BuildBackendRequest(*parsed, id);
+  if (!backend_request.ok()) {
+    ApiError error = ErrorFromStatus(backend_request.status());
+    if (backend_request.status().code() == absl::StatusCode::kNotFound) {
+      error = MakeError(404, std::string(backend_request.status().message()),
+                        "invalid_request_error", "model", "model_not_found");
+    }
+    Reject(endpoint, error, responder.get());
+    return;
+  }
+  if (options_.max_in_flight > 0 && in_flight_.load() >= options_.max_in_flight) {
+    Reject(endpoint,
+           MakeError(503, "The server is overloaded; retry later.", "service_unavailable", "",
+                     "server_overloaded"),
+           responder.get());
+    return;
+  }
+  in_flight_.fetch_add(1);
+  metrics_.in_flight->Add(1);
+
+  auto call = std::make_shared<Call>(this, *parsed, id, responder, arrival);
+  // A disconnect cancels the generation so its KV blocks are freed
+  // everywhere. The weak_ptr keeps a finished Call from being held by the
+  // connection.
+  responder->OnDisconnect([weak = std::weak_ptr<Call>(call)] {
+    if (auto c = weak.lock()) c->OnDisconnect();
+  });
+  responder.reset();
+  std::unique_ptr<GenerationHandle> handle =
+      backend_->Start(*backend_request, [call](const BackendEvent& event) { call->OnEvent(event); });
+  call->SetHandle(std::move(handle));
+}
+
+}  // namespace triptych::gateway

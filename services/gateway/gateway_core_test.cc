@@ -1,0 +1,356 @@
+// The OpenAI API through the real HTTP server, over a scripted backend.
+
+#include "services/gateway/gateway_core.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "common/http/testing/test_client.h"
+#include "common/testing/conformance.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/gateway/gateway_server.h"
+#include "services/gateway/testing/fake_backend.h"
+
+namespace triptych::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using http::testing::ClientResponse;
+using http::testing::HttpRequest;
+using nlohmann::json;
+using testing::FakeBackend;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+// Splits an SSE body into its data payloads.
+std::vector<std::string> SseData(const std::string& body) {
+  std::vector<std::string> out;
+  for (absl::string_view event : absl::StrSplit(body, "\n\n", absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(event, "data: ")) << event;
+    out.emplace_back(event.substr(6));
+  }
+  return out;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void StartGateway(CoreOptions core = {}, int64_t max_body = 1 << 20) {
+    const std::string dir = triptych::testing::ConformanceDir();
+    ASSERT_FALSE(dir.empty());
+    auto info = ModelInfo::Load(dir + "/models/stories260K.gguf");
+    ASSERT_TRUE(info.ok()) << info.status();
+    info_ = info->get();
+    auto backend = std::make_unique<FakeBackend>();
+    backend_ = backend.get();
+    GatewayOptions options;
+    core.served_model_name = "stories";
+    options.core = core;
+    options.http.max_body_bytes = max_body;
+    auto server = GatewayServer::Create(options, std::move(info).value(), std::move(backend));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(server).value();
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  ClientResponse Post(const std::string& path, const std::string& body,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    headers.emplace_back("Content-Type", "application/json");
+    auto r = HttpRequest(server_->port(), "POST", path, body, headers);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ClientResponse();
+  }
+
+  // Expects an OpenAI error body with `status` and, when given, `param`.
+  static void ExpectError(const ClientResponse& r, int status, const std::string& param = "") {
+    EXPECT_EQ(r.status, status) << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    ASSERT_TRUE(j.contains("error"));
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    EXPECT_TRUE(j["error"].contains("param"));
+    EXPECT_TRUE(j["error"].contains("code"));
+    if (!param.empty()) EXPECT_EQ(j["error"]["param"], param) << r.body;
+  }
+
+  void TearDown() override { server_.reset(); }
+
+  const ModelInfo* info_ = nullptr;
+  FakeBackend* backend_ = nullptr;
+  std::unique_ptr<GatewayServer> server_;
+};
+
+TEST_F(GatewayTest, ChatCompletionShapeAndBackendRequest) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"Hello", " world"}, FinishReason::kStop, 12, 4));
+  ClientResponse r = Post("/v1/chat/completions", R"({"model":"stories","max_tokens":20,
+      "temperature":0,"seed":7,"stop":["X"],"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("content-type").value_or(""), "application/json");
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_TRUE(absl::StartsWith(j["id"].get<std::string>(), "chatcmpl-"));
+  EXPECT_EQ(j["model"], "stories");
+  EXPECT_TRUE(j["created"].is_number_integer());
+  ASSERT_EQ(j["choices"].size(), 1u);
+  EXPECT_EQ(j["choices"][0]["index"], 0);
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello world");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 12);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 2);
+  EXPECT_EQ(j["usage"]["total_tokens"], 14);
+  EXPECT_EQ(j["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
+
+  auto requests = backend_->requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const BackendRequest& b = requests[0];
+  EXPECT_EQ(b.prompt, *info_->EncodeChat({{"user", "Hi"}}));
+  EXPECT_EQ(b.max_tokens, 20);
+  EXPECT_EQ(b.sampling.temperature, 0.0f);
+  EXPECT_EQ(b.sampling.seed, 7u);
+  EXPECT_THAT(b.stop, ::testing::Contains("X"));
+}
+
+TEST_F(GatewayTest, CompletionWithLengthFinishAndDefaultMaxTokens) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"a", "b"}, FinishReason::kLength, 5));
+  ClientResponse r = Post("/v1/completions", R"({"model":"stories","prompt":"Once upon"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_TRUE(absl::StartsWith(j["id"].get<std::string>(), "cmpl-"));
+  EXPECT_EQ(j["choices"][0]["text"], "ab");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  const BackendRequest b = backend_->requests()[0];
+  EXPECT_EQ(b.prompt, info_->EncodePrompt("Once upon"));
+  EXPECT_EQ(b.max_tokens, info_->context_length() - static_cast<int64_t>(b.prompt.size()));
+}
+
+TEST_F(GatewayTest, LogprobsInBothShapes) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"x"}, FinishReason::kStop, 3));
+  ClientResponse chat = Post("/v1/chat/completions", R"({"model":"stories","logprobs":true,
+      "top_logprobs":2,"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  json c = json::parse(chat.body)["choices"][0]["logprobs"];
+  ASSERT_EQ(c["content"].size(), 1u);
+  const json& first = c["content"][0];
+  EXPECT_EQ(first["token"], info_->tokenizer().TokenToPiece(100));
+  EXPECT_FLOAT_EQ(first["logprob"].get<float>(), -0.5f);
+  EXPECT_TRUE(first["bytes"].is_array());
+  ASSERT_EQ(first["top_logprobs"].size(), 2u);
+  EXPECT_TRUE(first["top_logprobs"][1].contains("bytes"));
+
+  ClientResponse comp =
+      Post("/v1/completions", R"({"model":"stories","prompt":"Hi","logprobs":2})");
+  ASSERT_EQ(comp.status, 200) << comp.body;
+  json l = json::parse(comp.body)["choices"][0]["logprobs"];
+  EXPECT_EQ(l["tokens"].size(), 1u);
+  EXPECT_EQ(l["token_logprobs"].size(), 1u);
+  EXPECT_EQ(l["top_logprobs"][0].size(), 2u);
+  EXPECT_EQ(l["text_offset"][0], 0);
+}
+
+TEST_F(GatewayTest, ChatStreamFramingWithUsage) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"Hel", "lo"}, FinishReason::kStop, 9));
+  ClientResponse r = Post("/v1/chat/completions", R"({"model":"stories","stream":true,
+      "stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("content-type").value_or(""), "text/event-stream");
+  std::vector<std::string> data = SseData(r.body);
+  ASSERT_GE(data.size(), 5u) << r.body;
+  EXPECT_EQ(data.back(), "[DONE]");
+  std::string text;
+  std::string id;
+  int finishes = 0;
+  for (size_t i = 0; i + 2 < data.size(); ++i) {
+    json j = json::parse(data[i]);
+    EXPECT_EQ(j["object"], "chat.completion.chunk");
+    if (id.empty()) id = j["id"];
+    EXPECT_EQ(j["id"], id);
+    EXPECT_TRUE(j.contains("usage") && j["usage"].is_null());
+    const json& choice = j["choices"][0];
+    if (i == 0) EXPECT_EQ(choice["delta"]["role"], "assistant");
+    if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+    if (!choice["finish_reason"].is_null()) {
+      ++finishes;
+      EXPECT_EQ(choice["finish_reason"], "stop");
+    }
+  }
+  EXPECT_EQ(text, "Hello");
+  EXPECT_EQ(finishes, 1);
+  json usage = json::parse(data[data.size() - 2]);
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 9);
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 2);
+}
+
+TEST_F(GatewayTest, CompletionStreamFraming) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"a", "b", "c"}, FinishReason::kLength, 2));
+  ClientResponse r =
+      Post("/v1/completions", R"({"model":"stories","prompt":"x","stream":true})");
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> data = SseData(r.body);
+  ASSERT_EQ(data.size(), 4u) << r.body;
+  EXPECT_EQ(data[3], "[DONE]");
+  std::string text;
+  for (int i = 0; i < 3; ++i) {
+    json j = json::parse(data[i]);
+    EXPECT_EQ(j["object"], "text_completion");
+    EXPECT_FALSE(j.contains("usage"));
+    text += j["choices"][0]["text"].get<std::string>();
+    EXPECT_EQ(j["choices"][0]["finish_reason"].is_null(), i < 2);
+  }
+  EXPECT_EQ(text, "abc");
+  EXPECT_EQ(json::parse(data[2])["choices"][0]["finish_reason"], "length");
+}
+
+TEST_F(GatewayTest, ValidationErrorsAreOpenAiShaped) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway({}, /*max_body=*/4096);
+  ExpectError(Post("/v1/chat/completions", "{not json"), 400);
+  ExpectError(Post("/v1/chat/completions",
+                   R"({"model":"stories","n":3,"messages":[{"role":"user","content":"x"}]})"),
+              400, "n");
+  ExpectError(Post("/v1/chat/completions",
+                   R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})"),
+              404, "model");
+  ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":"x","max_tokens":100000})"),
+              400, "max_tokens");
+  ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":[1,99999999]})"), 400,
+              "prompt");
+  ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":")" +
+                                          std::string(8192, 'a') + "\"}"),
+              413);
+  EXPECT_TRUE(backend_->requests().empty());
+}
+
+TEST_F(GatewayTest, PromptLongerThanContextIs400) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  std::string ids = "1";
+  for (int64_t i = 0; i < info_->context_length(); ++i) ids += ",5";
+  ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":[)" + ids + "]}"), 400,
+              "prompt");
+}
+
+TEST_F(GatewayTest, ApiKeys) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  CoreOptions core;
+  core.api_keys = {"k1", "k2"};
+  StartGateway(core);
+  backend_->SetScript(FakeBackend::TextEvents({"a"}, FinishReason::kStop, 1));
+  const std::string body = R"({"model":"stories","prompt":"x"})";
+  ExpectError(Post("/v1/completions", body), 401);
+  ExpectError(Post("/v1/completions", body, {{"Authorization", "Bearer nope"}}), 401);
+  EXPECT_EQ(Post("/v1/completions", body, {{"Authorization", "Bearer k2"}}).status, 200);
+  EXPECT_EQ(HttpRequest(server_->port(), "GET", "/v1/models")->status, 401);
+  EXPECT_EQ(HttpRequest(server_->port(), "GET", "/health")->status, 200);  // probes stay open
+}
+
+TEST_F(GatewayTest, BackendErrorsMapToStatusCodes) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  struct Case {
+    absl::Status error;
+    int http;
+  };
+  for (const Case& c : {Case{absl::InvalidArgumentError("bad"), 400},
+                        Case{absl::ResourceExhaustedError("full"), 429},
+                        Case{absl::UnavailableError("no nodes"), 503},
+                        Case{absl::DeadlineExceededError("slow"), 504},
+                        Case{absl::InternalError("bug"), 500}}) {
+    BackendEvent e;
+    e.finish = FinishReason::kError;
+    e.error = c.error;
+    backend_->SetScript({e});
+    ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":"x"})"), c.http);
+    // Streams that fail before their first token still get a real status.
+    ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":"x","stream":true})"),
+                c.http);
+  }
+}
+
+TEST_F(GatewayTest, ErrorMidStreamIsAnSseErrorEvent) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  auto events = FakeBackend::TextEvents({"a"}, FinishReason::kNone, 1);
+  BackendEvent error;
+  error.finish = FinishReason::kError;
+  error.error = absl::UnavailableError("decode node lost");
+  events.push_back(error);
+  backend_->SetScript(events);
+  ClientResponse r =
+      Post("/v1/completions", R"({"model":"stories","prompt":"x","stream":true})");
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> data = SseData(r.body);
+  ASSERT_EQ(data.size(), 3u) << r.body;
+  EXPECT_THAT(data[1], HasSubstr("decode node lost"));
+  EXPECT_EQ(data[2], "[DONE]");
+}
+
+TEST_F(GatewayTest, ClientDisconnectCancelsTheGeneration) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"a", "b", "c"}, FinishReason::kStop, 1),
+                      /*hold_after=*/1);
+  auto conn = http::testing::TestConnection::Connect(server_->port());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)
+                  ->Send("POST", "/v1/chat/completions",
+                         R"({"model":"stories","stream":true,"messages":[{"role":"user","content":"x"}]})")
+                  .ok());
+  ASSERT_TRUE((*conn)->ReadHeader().ok());
+  auto piece = (*conn)->ReadBodySome();  // the first chunk arrived
+  ASSERT_TRUE(piece.ok());
+  (*conn)->Close();
+  ASSERT_TRUE(backend_->WaitForFinished(1, kWait));
+  EXPECT_EQ(backend_->cancels(), 1);
+  // The same happens for a non-streaming request that is still waiting.
+  ASSERT_TRUE((*(conn = http::testing::TestConnection::Connect(server_->port())))
+                  ->Send("POST", "/v1/completions", R"({"model":"stories","prompt":"x"})")
+                  .ok());
+  ASSERT_TRUE(backend_->WaitForRequests(2, kWait));
+  (*conn)->Close();
+  ASSERT_TRUE(backend_->WaitForFinished(2, kWait));
+  EXPECT_EQ(backend_->cancels(), 2);
+  EXPECT_EQ(server_->core()->in_flight(), 0);
+}
+
+TEST_F(GatewayTest, ModelsMetricsAndHealth) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartGateway();
+  backend_->SetScript(FakeBackend::TextEvents({"a", "b"}, FinishReason::kStop, 3));
+  ASSERT_EQ(Post("/v1/completions", R"({"model":"stories","prompt":"x"})").status, 200);
+  auto models = HttpRequest(server_->port(), "GET", "/v1/models");
+  ASSERT_TRUE(models.ok());
+  json m = json::parse(models->body);
+  EXPECT_EQ(m["object"], "list");
+  EXPECT_EQ(m["data"][0]["id"], "stories");
+  EXPECT_EQ(m["data"][0]["object"], "model");
+  EXPECT_EQ(HttpRequest(server_->port(), "GET", "/v1/models/stories")->status, 200);
+  EXPECT_EQ(HttpRequest(server_->port(), "GET", "/v1/models/other")->status, 404);
+  auto metrics = HttpRequest(server_->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_time_to_first_token_seconds_count 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_completion_tokens_total 2"));
+  EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_requests_in_flight 0"));
+  EXPECT_EQ(HttpRequest(server_->port(), "GET", "/ready")->status, 200);
+}
+
+}  // namespace
+}  // namespace triptych::gateway

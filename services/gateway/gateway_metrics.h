@@ -1,0 +1,32 @@
+#ifndef TRIPTYCH_SERVICES_GATEWAY_GATEWAY_METRICS_H_
+#define TRIPTYCH_SERVICES_GATEWAY_GATEWAY_METRICS_H_
+
+// The gateway's Prometheus metrics. Thread-safe (metrics update lock-free;
+// CountRequest takes the registry's mutex to find the labelled counter).
+
+#include <string>
+
+#include "common/metrics/metrics.h"
+
+namespace triptych::gateway {
+
+struct GatewayMetrics {
+  explicit GatewayMetrics(metrics::Registry* registry);
+
+  // triptych_gateway_requests_total{endpoint, status}.
+  void CountRequest(const std::string& endpoint, int http_status);
+
+  metrics::Registry* const registry;
+  metrics::Histogram* const ttft;  // request arrival -> first token, seconds
+  metrics::Histogram* const tpot;  // (e2e - ttft) / (completion tokens - 1)
+  metrics::Histogram* const itl;   // gap between consecutive token events
+  metrics::Histogram* const e2e;   // request arrival -> last event
+  metrics::Gauge* const in_flight;
+  metrics::Counter* const prompt_tokens;
+  metrics::Counter* const completion_tokens;
+  metrics::Counter* const cached_tokens;
+};
+
+}  // namespace triptych::gateway
+
+#endif  // TRIPTYCH_SERVICES_GATEWAY_GATEWAY_METRICS_H_

@@ -1,0 +1,182 @@
+#include "services/gateway/openai_response.h"
+
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+
+namespace triptych::gateway {
+
+using nlohmann::json;
+
+const char* FinishReasonString(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kError:
+      return "error";
+    default:
+      return "stop";
+  }
+}
+
+std::string DumpJson(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string NewResponseId(Endpoint endpoint) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  uint64_t a, b;
+  {
+    absl::MutexLock lock(&mu);
+    a = absl::Uniform<uint64_t>(*gen);
+    b = absl::Uniform<uint64_t>(*gen);
+  }
+  return absl::StrFormat("%s-%016x%08x", endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl", a,
+                         static_cast<uint32_t>(b));
+}
+
+ResponseBuilder::ResponseBuilder(Endpoint endpoint, std::string id, int64_t created,
+                                 std::string model, bool logprobs,
+                                 const tokenizer::Tokenizer* tokenizer)
+    : endpoint_(endpoint),
+      id_(std::move(id)),
+      created_(created),
+      model_(std::move(model)),
+      logprobs_(logprobs),
+      tokenizer_(tokenizer) {}
+
+void ResponseBuilder::Append(const BackendEvent& event) {
+  text_ += event.text;
+  if (logprobs_) {
+    all_logprobs_.insert(all_logprobs_.end(), event.logprobs.begin(), event.logprobs.end());
+  }
+}
+
+json ResponseBuilder::Envelope(const char* object) const {
+  return json{{"id", id_}, {"object", object}, {"created", created_}, {"model", model_}};
+}
+
+json ResponseBuilder::UsageJson(const Usage& usage) const {
+  return json{{"prompt_tokens", usage.prompt_tokens},
+              {"completion_tokens", usage.completion_tokens},
+              {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+              {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
+}
+
+json ResponseBuilder::LogprobsJson(absl::Span<const TokenLogprob> items,
+                                   int64_t text_offset) const {
+  auto bytes_of = [](const std::string& piece) {
+    json bytes = json::array();
+    for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
+    return bytes;
+  };
+  if (endpoint_ == Endpoint::kChat) {
+    json content = json::array();
+    for (const TokenLogprob& lp : items) {
+      const std::string piece = tokenizer_->TokenToPiece(lp.token);
+      json top = json::array();
+      for (const auto& [token, logprob] : lp.top) {
+        const std::string alt = tokenizer_->TokenToPiece(token);
+        top.push_back({{"token", alt}, {"logprob", logprob}, {"bytes", bytes_of(alt)}});
+      }
+      content.push_back({{"token", piece},
+                         {"logprob", lp.logprob},
+                         {"bytes", bytes_of(piece)},
+                         {"top_logprobs", std::move(top)}});
+    }
+    return json{{"content", std::move(content)}, {"refusal", nullptr}};
+  }
+  json tokens = json::array(), token_logprobs = json::array(), tops = json::array(),
+       offsets = json::array();
+  for (const TokenLogprob& lp : items) {
+    const std::string piece = tokenizer_->TokenToPiece(lp.token);
+    tokens.push_back(piece);
+    token_logprobs.push_back(lp.logprob);
+    json top = json::object();
+    for (const auto& [token, logprob] : lp.top) top[tokenizer_->TokenToPiece(token)] = logprob;
+    tops.push_back(std::move(top));
+    offsets.push_back(text_offset);
+    text_offset += static_cast<int64_t>(piece.size());
+  }
+  return json{{"tokens", std::move(tokens)},
+              {"token_logprobs", std::move(token_logprobs)},
+              {"top_logprobs", std::move(tops)},
+              {"text_offset", std::move(offsets)}};
+}
+
+std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) const {
+  const bool chat = endpoint_ == Endpoint::kChat;
+  json choice = {{"index", 0},
+                 {"logprobs", logprobs_ ? LogprobsJson(all_logprobs_, 0) : json(nullptr)},
+                 {"finish_reason", FinishReasonString(finish)}};
+  if (chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", text_}, {"refusal", nullptr}};
+  } else {
+    choice["text"] = text_;
+  }
+  json j = Envelope(chat ? "chat.completion" : "text_completion");
+  j["choices"] = json::array({std::move(choice)});
+  j["usage"] = UsageJson(usage);
+  j["system_fingerprint"] = nullptr;
+  return DumpJson(j);
+}
+
+std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_null) {
+  const bool chat = endpoint_ == Endpoint::kChat;
+  const bool finished = event.finish != FinishReason::kNone;
+  const bool has_logprobs = logprobs_ && !event.logprobs.empty();
+  const int64_t offset = static_cast<int64_t>(text_.size());
+  Append(event);
+  std::string out;
+  auto emit = [&](json choice) {
+    json j = Envelope(chat ? "chat.completion.chunk" : "text_completion");
+    j["choices"] = json::array({std::move(choice)});
+    if (with_usage_null) j["usage"] = nullptr;
+    absl::StrAppend(&out, "data: ", DumpJson(j), "\n\n");
+  };
+  if (chat && !sent_role_) {
+    sent_role_ = true;
+    emit({{"index", 0},
+          {"delta", {{"role", "assistant"}, {"content", ""}}},
+          {"logprobs", nullptr},
+          {"finish_reason", nullptr}});
+  }
+  const json logprobs = has_logprobs ? LogprobsJson(event.logprobs, offset) : json(nullptr);
+  if (chat) {
+    if (!event.text.empty() || has_logprobs) {
+      emit({{"index", 0},
+            {"delta", {{"content", event.text}}},
+            {"logprobs", logprobs},
+            {"finish_reason", nullptr}});
+    }
+    if (finished) {
+      emit({{"index", 0},
+            {"delta", json::object()},
+            {"logprobs", nullptr},
+            {"finish_reason", FinishReasonString(event.finish)}});
+    }
+  } else if (!event.text.empty() || has_logprobs || finished) {
+    emit({{"index", 0},
+          {"text", event.text},
+          {"logprobs", logprobs},
+          {"finish_reason", finished ? json(FinishReasonString(event.finish)) : json(nullptr)}});
+  }
+  return out;
+}
+
+std::string ResponseBuilder::UsageChunk(const Usage& usage) const {
+  json j = Envelope(endpoint_ == Endpoint::kChat ? "chat.completion.chunk" : "text_completion");
+  j["choices"] = json::array();
+  j["usage"] = UsageJson(usage);
+  return absl::StrCat("data: ", DumpJson(j), "\n\n");
+}
+
+std::string ResponseBuilder::ErrorEvent(const ApiError& error) {
+  return absl::StrCat("data: ", error.body, "\n\n");
+}
+
+}  // namespace triptych::gateway

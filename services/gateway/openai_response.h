@@ -1,0 +1,75 @@
+#ifndef TRIPTYCH_SERVICES_GATEWAY_OPENAI_RESPONSE_H_
+#define TRIPTYCH_SERVICES_GATEWAY_OPENAI_RESPONSE_H_
+
+// Builds OpenAI response bodies for one request: the non-streaming
+// `chat.completion` / `text_completion` objects and the SSE chunks of a
+// stream (`chat.completion.chunk` / `text_completion`), with logprobs in the
+// shape of each endpoint. Not thread-safe: one builder per request, used by
+// one event at a time.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "nlohmann/json.hpp"
+#include "runtime/tokenizer/tokenizer.h"
+#include "services/gateway/backend.h"
+#include "services/gateway/openai_request.h"
+
+namespace triptych::gateway {
+
+// "stop" / "length"; kCancelled and kError give "stop" / "error".
+const char* FinishReasonString(FinishReason reason);
+
+class ResponseBuilder {
+ public:
+  // `tokenizer` renders logprob tokens and must outlive the builder.
+  ResponseBuilder(Endpoint endpoint, std::string id, int64_t created, std::string model,
+                  bool logprobs, const tokenizer::Tokenizer* tokenizer);
+
+  // Adds an event's text and logprobs to the accumulated answer.
+  void Append(const BackendEvent& event);
+
+  // The complete non-streaming response body.
+  std::string Final(FinishReason finish, const Usage& usage) const;
+
+  // One SSE event ("data: {...}\n\n") carrying `event`'s text/logprobs and,
+  // when it finishes the request, its finish_reason. The first chat chunk
+  // also carries the assistant role. `with_usage_null` adds "usage": null
+  // (stream_options.include_usage). Returns "" when there is nothing to send.
+  std::string Chunk(const BackendEvent& event, bool with_usage_null);
+  // The final usage-only chunk (choices: []).
+  std::string UsageChunk(const Usage& usage) const;
+  // An error inside a stream that already started.
+  static std::string ErrorEvent(const ApiError& error);
+  static const char* Done() { return "data: [DONE]\n\n"; }
+
+  const std::string& id() const { return id_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  nlohmann::json Envelope(const char* object) const;
+  nlohmann::json LogprobsJson(absl::Span<const TokenLogprob> items, int64_t text_offset) const;
+  nlohmann::json UsageJson(const Usage& usage) const;
+
+  const Endpoint endpoint_;
+  const std::string id_;
+  const int64_t created_;
+  const std::string model_;
+  const bool logprobs_;
+  const tokenizer::Tokenizer* const tokenizer_;
+  std::string text_;
+  std::vector<TokenLogprob> all_logprobs_;
+  bool sent_role_ = false;
+};
+
+// A fresh id: "chatcmpl-" / "cmpl-" + 24 random hex digits.
+std::string NewResponseId(Endpoint endpoint);
+
+// `j` as compact JSON; invalid UTF-8 in strings becomes U+FFFD.
+std::string DumpJson(const nlohmann::json& j);
+
+}  // namespace triptych::gateway
+
+#endif  // TRIPTYCH_SERVICES_GATEWAY_OPENAI_RESPONSE_H_

@@ -1,0 +1,24 @@
+#ifndef TRIPTYCH_SERVICES_NODE_ADMIN_H_
+#define TRIPTYCH_SERVICES_NODE_ADMIN_H_
+
+// The admin HTTP endpoints every Triptych service exposes: GET /metrics
+// (Prometheus text; `refresh` updates gauges first), /health and /live
+// (process up), /ready (`ready()`: serving traffic, false while draining).
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/http/http_server.h"
+#include "common/metrics/metrics.h"
+
+namespace triptych::node {
+
+absl::StatusOr<std::unique_ptr<http::Server>> StartAdminServer(
+    const std::string& host, int port, metrics::Registry* registry,
+    std::function<void()> refresh, std::function<bool()> ready);
+
+}  // namespace triptych::node
+
+#endif  // TRIPTYCH_SERVICES_NODE_ADMIN_H_

@@ -1,0 +1,138 @@
+#ifndef TRIPTYCH_SERVICES_PREFILL_PREFILL_CORE_H_
+#define TRIPTYCH_SERVICES_PREFILL_PREFILL_CORE_H_
+
+// The prefill node's logic, without gRPC: a queue of prompts that one worker
+// thread runs in batched, chunked forward passes over the node's own paged
+// KV cache (so repeated prefixes are computed once), then writes each
+// prompt's KV blocks into the requesting decode node's registered memory
+// with one-sided puts and reports the last token's logits.
+//
+// Thread safety: Submit(), stats() and Shutdown() are thread-safe; `done`
+// callbacks run on the worker thread and must not block.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "runtime/engine/model_bundle.h"
+#include "runtime/kv/kv_cache.h"
+#include "transport/kv_transport.h"
+
+namespace triptych::prefill {
+
+struct KvGeometry {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 0;
+  std::string dtype;  // "f16" or "f32"
+  bool operator==(const KvGeometry&) const = default;
+};
+
+// Where the decode node wants the blocks (untrusted: checked before use).
+struct KvTarget {
+  transport::PeerAddress peer;
+  std::string rkey;
+  uint64_t pool_base = 0;
+  uint64_t block_bytes = 0;
+  std::vector<int32_t> block_ids;  // receiver blocks, in token order
+};
+
+struct PrefillJob {
+  std::string request_id;
+  std::vector<int32_t> tokens;
+  int64_t skip_tokens = 0;  // leading tokens the receiver already holds
+  KvTarget target;
+  KvGeometry geometry;
+};
+
+struct PrefillResult {
+  std::vector<float> last_logits;
+  int64_t computed_tokens = 0;
+  int64_t cached_tokens = 0;
+  uint64_t kv_bytes_sent = 0;
+  double compute_ms = 0;
+  double transfer_ms = 0;
+};
+
+struct PrefillStats {
+  int64_t jobs_done = 0;
+  int64_t jobs_failed = 0;
+  int64_t tokens_computed = 0;
+  int64_t tokens_cached = 0;
+  uint64_t kv_bytes_sent = 0;
+  int64_t queue_depth = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_free = 0;
+};
+
+struct PrefillCoreOptions {
+  std::string model_path;
+  int num_threads = 1;
+  int64_t num_kv_blocks = 1024;
+  int block_size = 16;
+  kv::KvDtype kv_dtype = kv::KvDtype::kF16;
+  bool prefix_cache = true;
+  int64_t max_batch_tokens = 1024;  // tokens per forward pass
+  absl::Duration transfer_timeout = absl::Seconds(10);
+};
+
+class PrefillCore {
+ public:
+  using DoneFn = std::function<void(absl::StatusOr<PrefillResult>)>;
+
+  // Loads the model, creates the KV pool and registers it with `transport`.
+  static absl::StatusOr<std::unique_ptr<PrefillCore>> Create(
+      const PrefillCoreOptions& options,
+      std::unique_ptr<transport::KvTransport> transport);
+  ~PrefillCore();  // Shutdown()
+  PrefillCore(const PrefillCore&) = delete;
+  PrefillCore& operator=(const PrefillCore&) = delete;
+
+  // Queues a job. `done` gets the result or: kFailedPrecondition (KV
+  // geometry differs from this model's), kInvalidArgument (bad tokens or
+  // too few target blocks), kResourceExhausted (prompt larger than this
+  // node's KV pool), kUnavailable (the decode node cannot be reached or
+  // this node is shutting down), kDeadlineExceeded (transfer timeout).
+  void Submit(PrefillJob job, DoneFn done);
+
+  // Fails queued jobs with kUnavailable and stops the worker.
+  void Shutdown();
+
+  KvGeometry geometry() const;
+  PrefillStats stats() const;
+  std::vector<kv::BlockEvent> DrainKvEvents() { return cache_->DrainEvents(); }
+  const engine::ModelBundle& bundle() const { return *bundle_; }
+  transport::KvTransport* transport() { return transport_.get(); }
+
+ private:
+  struct Pending;
+  PrefillCore() = default;
+  void WorkerLoop();
+  void RunBatch(std::vector<std::unique_ptr<Pending>> batch);
+  absl::Status Validate(const PrefillJob& job) const;
+
+  PrefillCoreOptions options_;
+  std::unique_ptr<engine::ModelBundle> bundle_;
+  std::unique_ptr<kv::KvCache> cache_;
+  std::unique_ptr<transport::KvTransport> transport_;
+  std::unique_ptr<transport::KvRegion> region_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::thread worker_;
+
+  mutable absl::Mutex mu_;
+  std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  PrefillStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace triptych::prefill
+
+#endif  // TRIPTYCH_SERVICES_PREFILL_PREFILL_CORE_H_

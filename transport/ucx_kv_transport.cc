@@ -1,0 +1,42 @@
+#include "transport/ucx_kv_transport.h"
+
+#include <utility>
+
+#include "common/status_macros.h"
+
+namespace triptych::transport {
+
+absl::StatusOr<std::unique_ptr<UcxKvTransport>> UcxKvTransport::Create(
+    const UcxOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<UcxNode> node, UcxNode::Create(options));
+  return std::unique_ptr<UcxKvTransport>(new UcxKvTransport(std::move(node)));
+}
+
+absl::StatusOr<std::unique_ptr<KvRegion>> UcxKvTransport::Register(
+    void* base, size_t length) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RegisteredMemory> region,
+                   node_->Register(base, length));
+  return std::unique_ptr<KvRegion>(std::move(region));
+}
+
+PeerAddress UcxKvTransport::address() const { return node_->address(); }
+
+absl::Status UcxKvTransport::Put(const PeerAddress& peer,
+                                 absl::Span<const Copy> copies,
+                                 const std::string& packed_rkey,
+                                 absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Endpoint> endpoint, node_->Connect(peer));
+  return endpoint->Put(copies, packed_rkey, timeout);
+}
+
+absl::Status UcxKvTransport::Get(const PeerAddress& peer,
+                                 absl::Span<const GetCopy> copies,
+                                 const std::string& packed_rkey,
+                                 absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Endpoint> endpoint, node_->Connect(peer));
+  return endpoint->Get(copies, packed_rkey, timeout);
+}
+
+TransferStats UcxKvTransport::stats() const { return node_->stats(); }
+
+}  // namespace triptych::transport
