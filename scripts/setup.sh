@@ -10,7 +10,12 @@ PACKAGES=(
   libopenblas-dev libpcre2-dev nlohmann-json3-dev libxxhash-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libucx-dev ucx-utils libboost-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
+  docker-compose
 )
+# The gateway's client test runs the official `openai` npm package under Node.
+# NodeSource's nodejs bundles npm; Debian's nodejs needs the separate npm package.
+PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

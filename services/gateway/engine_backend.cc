@@ -140,12 +140,7 @@ void EngineBackend::Driver::Run() {
         auto it = requests.find(o.request_id);
         if (it == requests.end()) continue;
         logprobs = it->second.logprobs;
-        if (finish != FinishReason::kNone) {
-          on_event = std::move(it->second.on_event);
-          requests.erase(it);
-        } else {
-          on_event = it->second.on_event;
-        }
+        on_event = it->second.on_event;
       }
       BackendEvent event;
       if (o.token >= 0) {
@@ -159,6 +154,12 @@ void EngineBackend::Driver::Run() {
         event.error = absl::InternalError(o.error.empty() ? "engine error" : o.error);
       }
       on_event(event);
+      if (finish != FinishReason::kNone) {
+        // Erased after the final callback, so WaitUntilIdle() also means
+        // every callback has returned.
+        absl::MutexLock lock(&mu);
+        requests.erase(o.request_id);
+      }
     }
   }
   // Shutting down with nothing left in the engine: anything still

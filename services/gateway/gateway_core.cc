@@ -98,8 +98,10 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
       responder_->Respond(ErrorResponse(ErrorFromStatus(ErrorStatus(event))));
     } else {
       builder_.Append(event);
-      responder_->Respond(
-          http::Response::Json(200, builder_.Final(event.finish, event.usage)));
+      http::Response response =
+          http::Response::Json(200, builder_.Final(event.finish, event.usage));
+      response.headers.emplace_back("X-Request-Id", builder_.id());
+      responder_->Respond(std::move(response));
     }
     if (finished) Finish(event, now);
   }

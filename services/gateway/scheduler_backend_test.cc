@@ -106,6 +106,7 @@ class SchedulerBackendTest : public ::testing::Test {
   struct Collected {
     absl::Mutex mu;
     std::vector<BackendEvent> events ABSL_GUARDED_BY(mu);
+    absl::Notification first;
     absl::Notification finished;
   };
   std::unique_ptr<GenerationHandle> Run(Collected* c) {
@@ -121,6 +122,7 @@ class SchedulerBackendTest : public ::testing::Test {
     return backend_->Start(r, [c](const BackendEvent& e) {
       absl::MutexLock l(&c->mu);
       c->events.push_back(e);
+      if (!c->first.HasBeenNotified()) c->first.Notify();
       if (e.finish != FinishReason::kNone) c->finished.Notify();
     });
   }
@@ -168,6 +170,7 @@ TEST_F(SchedulerBackendTest, CancelReachesTheScheduler) {
   service_.mode = Mode::kHold;
   Collected c;
   auto handle = Run(&c);
+  ASSERT_TRUE(c.first.WaitForNotificationWithTimeout(kWait));  // the RPC is live
   handle->Cancel();
   ASSERT_TRUE(service_.cancelled.WaitForNotificationWithTimeout(kWait));
   ASSERT_TRUE(c.finished.WaitForNotificationWithTimeout(kWait));

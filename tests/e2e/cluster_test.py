@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,12 +36,20 @@ def metrics(port):
     return out
 
 
+def model_id(port):
+    models = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10).read())
+    return models["data"][0]["id"]
+
+
 def complete(port, prompt):
-    body = json.dumps({"model": "default", "prompt": prompt, "max_tokens": 48,
+    body = json.dumps({"model": model_id(port), "prompt": prompt, "max_tokens": 48,
                        "temperature": 0}).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=body,
                                  headers={"Content-Type": "application/json"})
-    resp = json.loads(urllib.request.urlopen(req, timeout=120).read())
+    try:
+        resp = json.loads(urllib.request.urlopen(req, timeout=120).read())
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"HTTP {e.code}: {e.read().decode(errors='replace')}") from e
     return resp["choices"][0]["text"], resp
 
 

@@ -12,9 +12,9 @@ absl::StatusOr<ArrivalProcess> ParseArrivalProcess(const std::string& name) {
   if (name == "gamma") return ArrivalProcess::kGamma;
   if (name == "constant") return ArrivalProcess::kConstant;
   if (name == "all-at-once") return ArrivalProcess::kAllAtOnce;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown arrival process '", name,
-      "' (want poisson, gamma, constant or all-at-once)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown arrival process '", name,
+                   "' (want poisson, gamma, constant or all-at-once)"));
 }
 
 const char* ArrivalProcessName(ArrivalProcess process) {

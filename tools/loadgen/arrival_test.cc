@@ -49,8 +49,8 @@ TEST(Arrival, GammaBurstinessSetsCv) {
     auto [mean, cv] = MeanAndCv(Gaps(Options(ArrivalProcess::kGamma, 10, k)));
     EXPECT_NEAR(mean, 0.1, 0.1 * 0.03 * std::max(1.0, 1 / std::sqrt(k)))
         << "burstiness " << k;
-    EXPECT_NEAR(cv, 1 / std::sqrt(k), 0.06 / std::sqrt(k)) << "burstiness "
-                                                           << k;
+    EXPECT_NEAR(cv, 1 / std::sqrt(k), 0.06 / std::sqrt(k))
+        << "burstiness " << k;
   }
 }
 
@@ -87,7 +87,8 @@ TEST(Arrival, SeedMakesItReproducible) {
 // (half the rate on average) and 1000 in each second after it; the first
 // two seconds see 1/25 of the ramp's arrivals.
 TEST(Arrival, RampUpGrowsTheRateLinearly) {
-  for (ArrivalProcess p : {ArrivalProcess::kPoisson, ArrivalProcess::kConstant}) {
+  for (ArrivalProcess p :
+       {ArrivalProcess::kPoisson, ArrivalProcess::kConstant}) {
     ArrivalOptions o = Options(p, 100);
     o.ramp_up_s = 10;
     auto gen = ArrivalGenerator::Create(o);
@@ -110,7 +111,8 @@ TEST(Arrival, RampUpGrowsTheRateLinearly) {
 }
 
 TEST(Arrival, RejectsBadOptions) {
-  EXPECT_FALSE(ArrivalGenerator::Create(Options(ArrivalProcess::kPoisson, 0)).ok());
+  EXPECT_FALSE(
+      ArrivalGenerator::Create(Options(ArrivalProcess::kPoisson, 0)).ok());
   EXPECT_FALSE(
       ArrivalGenerator::Create(Options(ArrivalProcess::kPoisson, -1)).ok());
   EXPECT_FALSE(

@@ -1,17 +1,16 @@
 #include "tools/loadgen/client.h"
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -50,7 +49,8 @@ absl::StatusOr<Target> ParseUrl(const std::string& url,
   if (authority.front() == '[') {
     const size_t close = authority.find(']');
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("bad host in '", url, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad host in '", url, "'"));
     }
     t.host = std::string(authority.substr(1, close - 1));
     colon = authority.find(':', close);
@@ -61,7 +61,8 @@ absl::StatusOr<Target> ParseUrl(const std::string& url,
     t.port = std::string(authority.substr(colon + 1));
     int port = 0;
     if (!absl::SimpleAtoi(t.port, &port) || port < 1 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("bad port in '", url, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad port in '", url, "'"));
     }
   }
   while (absl::ConsumeSuffix(&prefix, "/")) {
@@ -118,10 +119,10 @@ class ResponseState {
       r.output_tokens = PromptSynthesizer::EstimateTokens(text_);
       r.output_source = TokenSource::kEstimate;
     }
-    r.chunk_tokens.assign(chunks, chunks == 0 ? 0.0
-                                              : static_cast<double>(
-                                                    r.output_tokens) /
-                                                    static_cast<double>(chunks));
+    r.chunk_tokens.assign(chunks, chunks == 0
+                                      ? 0.0
+                                      : static_cast<double>(r.output_tokens) /
+                                            static_cast<double>(chunks));
     if (prompt_usage_) {
       r.prompt_tokens = *prompt_usage_;
       r.prompt_source = TokenSource::kUsage;
@@ -276,8 +277,8 @@ asio::awaitable<void> SendRequest(const ClientConfig& config, RequestSpec spec,
     const double t = now_s();
     if (status != 200 || !sse) {
       const size_t cap = status != 200 ? kMaxErrorBodyBytes : kMaxBodyBytes;
-      whole.append(bytes.substr(0, std::min(n, cap - std::min(cap,
-                                                              whole.size()))));
+      whole.append(
+          bytes.substr(0, std::min(n, cap - std::min(cap, whole.size()))));
       if (status == 200 && whole.size() >= kMaxBodyBytes) {
         error_kind = "malformed_response";
         error_message = "response body over 64 MiB";
@@ -300,8 +301,8 @@ asio::awaitable<void> SendRequest(const ClientConfig& config, RequestSpec spec,
       }
       auto parsed = ParseChunk(e.data);
       if (!parsed.ok()) {
-        error_kind = absl::IsAborted(parsed.status()) ? "stream_error"
-                                                      : "malformed_sse";
+        error_kind =
+            absl::IsAborted(parsed.status()) ? "stream_error" : "malformed_sse";
         error_message = std::string(parsed.status().message());
         break;
       }

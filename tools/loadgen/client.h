@@ -6,10 +6,9 @@
 // Each request opens its own connection (no pooling: connection set-up is
 // part of TTFT, as for a fresh client).
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
-
 #include <chrono>
 #include <string>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"

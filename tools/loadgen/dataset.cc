@@ -40,9 +40,8 @@ int64_t DrawLength(int64_t len, const RandomOptions& o, std::mt19937_64& rng) {
           std::floor(static_cast<double>(len) * (1 - o.range_ratio)));
       const auto hi = static_cast<int64_t>(
           std::ceil(static_cast<double>(len) * (1 + o.range_ratio)));
-      return std::uniform_int_distribution<int64_t>(std::max<int64_t>(1, lo),
-                                                    std::max<int64_t>(1, hi))(
-          rng);
+      return std::uniform_int_distribution<int64_t>(
+          std::max<int64_t>(1, lo), std::max<int64_t>(1, hi))(rng);
     }
     case LengthDistribution::kNormal: {
       const double v = std::normal_distribution<double>(
@@ -67,8 +66,8 @@ Draw DrawRequest(const RandomOptions& o, const PromptSynthesizer& synth,
   Draw d;
   d.input_len = DrawLength(o.input_len, o, rng);
   d.output_len = DrawLength(o.output_len, o, rng);
-  d.text = synth.Text(d.input_len,
-                      MixSeed(MixSeed(o.seed, kPromptDomain), index));
+  d.text =
+      synth.Text(d.input_len, MixSeed(MixSeed(o.seed, kPromptDomain), index));
   return d;
 }
 
@@ -154,9 +153,8 @@ class MultiTurnDataset : public Dataset {
       if (t < turn) {
         r.messages.push_back(
             {"assistant",
-             synth_->Text(d.output_len,
-                          MixSeed(MixSeed(o_.seed, kAnswerDomain),
-                                  conversation * m_.turns + t))});
+             synth_->Text(d.output_len, MixSeed(MixSeed(o_.seed, kAnswerDomain),
+                                                conversation * m_.turns + t))});
         r.prompt_tokens += d.output_len;
       } else {
         r.max_tokens = d.output_len;
@@ -180,9 +178,9 @@ absl::StatusOr<LengthDistribution> ParseLengthDistribution(
   if (name == "fixed") return LengthDistribution::kFixed;
   if (name == "uniform") return LengthDistribution::kUniform;
   if (name == "normal") return LengthDistribution::kNormal;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown length distribution '", name,
-      "' (want fixed, uniform or normal)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown length distribution '", name,
+                   "' (want fixed, uniform or normal)"));
 }
 
 absl::StatusOr<std::unique_ptr<Dataset>> MakeRandomDataset(
@@ -208,8 +206,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> MakeMultiTurnDataset(
     const PromptSynthesizer* synth) {
   if (auto s = Validate(options); !s.ok()) return s;
   if (multi.turns < 1 || multi.conversations < 1) {
-    return absl::InvalidArgumentError(
-        "turns and conversations must be >= 1");
+    return absl::InvalidArgumentError("turns and conversations must be >= 1");
   }
   return std::make_unique<MultiTurnDataset>(options, multi, synth);
 }

@@ -101,8 +101,8 @@ absl::StatusOr<std::unique_ptr<Dataset>> MakeMultiTurnDataset(
 // skipped.
 struct TraceOptions {
   int64_t block_size = 512;
-  double speedup = 1;         // > 1 replays faster
-  bool use_timestamps = true;  // false: the arrival process decides
+  double speedup = 1;                 // > 1 replays faster
+  bool use_timestamps = true;         // false: the arrival process decides
   std::optional<int64_t> output_len;  // overrides output_length
   uint64_t seed = 0;
 };

@@ -36,8 +36,8 @@ TEST(PromptSynthesizer, TokenCounterFiltersWords) {
   // A "tokenizer" for which words longer than 3 letters are 2 tokens.
   auto counter = [](std::string_view text) {
     int64_t n = 0;
-    for (absl::string_view w : absl::StrSplit(
-             absl::string_view(text.data(), text.size()), ' ')) {
+    for (absl::string_view w :
+         absl::StrSplit(absl::string_view(text.data(), text.size()), ' ')) {
       n += w.size() > 3 ? 2 : 1;
     }
     return n;
@@ -49,9 +49,9 @@ TEST(PromptSynthesizer, TokenCounterFiltersWords) {
   }
   EXPECT_TRUE((*synth)->has_tokenizer());
   // No word is a single token: refuse rather than mis-size prompts.
-  EXPECT_FALSE(
-      PromptSynthesizer::Create([](std::string_view) { return int64_t{7}; })
-          .ok());
+  EXPECT_FALSE(PromptSynthesizer::Create([](std::string_view) {
+                 return int64_t{7};
+               }).ok());
 }
 
 TEST(PromptSynthesizer, EstimateTokens) {
@@ -213,8 +213,8 @@ TEST(TraceDataset, EqualHashIdsGiveEqualText) {
   ASSERT_EQ(c.size(), 100u);
   // Blocks 1 and 2 (1024 tokens) are shared; block 3 vs 4 differ.
   EXPECT_TRUE(std::equal(a.begin(), a.begin() + 1024, b.begin()));
-  EXPECT_FALSE(std::equal(a.begin() + 1024, a.begin() + 1100,
-                          b.begin() + 1024));
+  EXPECT_FALSE(
+      std::equal(a.begin() + 1024, a.begin() + 1100, b.begin() + 1024));
   // A cut block is the start of the full one.
   EXPECT_TRUE(std::equal(c.begin(), c.end(), a.begin()));
   // Different seeds give different text for the same hash ids.
@@ -228,20 +228,22 @@ TEST(TraceDataset, EqualHashIdsGiveEqualText) {
 
 TEST(TraceDataset, RejectsMalformedLines) {
   auto synth = Synth();
-  for (const char* bad : {
-           "not json",
-           R"({"input_length": 1, "output_length": 1})",
-           R"({"timestamp": 0, "input_length": -1, "output_length": 1})",
-           R"({"timestamp": 0, "input_length": 1.5, "output_length": 1})",
-           R"({"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": 3})",
-           R"({"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": ["x"]})",
-           "[1, 2]",
-           "",
-       }) {
+  for (
+      const char* bad : {
+          "not json",
+          R"({"input_length": 1, "output_length": 1})",
+          R"({"timestamp": 0, "input_length": -1, "output_length": 1})",
+          R"({"timestamp": 0, "input_length": 1.5, "output_length": 1})",
+          R"({"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": 3})",
+          R"({"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": ["x"]})",
+          "[1, 2]",
+          "",
+      }) {
     EXPECT_FALSE(ParseTrace(bad, TraceOptions{}, synth.get()).ok()) << bad;
   }
   auto st = ParseTrace(
-      std::string(R"({"timestamp": 0, "input_length": 1, "output_length": 1})") +
+      std::string(
+          R"({"timestamp": 0, "input_length": 1, "output_length": 1})") +
           "\n{oops",
       TraceOptions{}, synth.get());
   ASSERT_FALSE(st.ok());
@@ -273,8 +275,7 @@ TEST(ShareGptDataset, FirstHumanTurnIsThePrompt) {
   EXPECT_EQ(r0->messages[0].content, "what is the capital of france then");
   EXPECT_EQ(r0->prompt_tokens, 7);
   EXPECT_EQ(r0->max_tokens, 10);  // 8 words + "," + "."
-  EXPECT_EQ(r1->messages[0].content,
-            "tell me a story about a dragon please");
+  EXPECT_EQ(r1->messages[0].content, "tell me a story about a dragon please");
   EXPECT_EQ(r2->messages[0].content, r0->messages[0].content);  // cycles
 
   ShareGptOptions fixed;

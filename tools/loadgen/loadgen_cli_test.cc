@@ -63,13 +63,31 @@ TEST(LoadgenCli, WritesTableJsonAndPlot) {
   const std::string json_path = dir + "/loadgen_result.json";
   const std::string svg_path = dir + "/loadgen_plot.svg";
   int status = 0;
-  const std::string out = RunLoadgen(
-      {"--url", (*server)->url(), "--model", "fake", "--num-prompts", "40",
-       "--request-rate", "100", "--random-input-len", "16",
-       "--random-output-len", "4", "--goodput", "ttft:10000", "tpot:10000",
-       "--result-json", json_path, "--plot", svg_path, "--label", "cli",
-       "--seed", "3", "--no-progress"},
-      &status);
+  const std::string out = RunLoadgen({"--url",
+                                      (*server)->url(),
+                                      "--model",
+                                      "fake",
+                                      "--num-prompts",
+                                      "40",
+                                      "--request-rate",
+                                      "100",
+                                      "--random-input-len",
+                                      "16",
+                                      "--random-output-len",
+                                      "4",
+                                      "--goodput",
+                                      "ttft:10000",
+                                      "tpot:10000",
+                                      "--result-json",
+                                      json_path,
+                                      "--plot",
+                                      svg_path,
+                                      "--label",
+                                      "cli",
+                                      "--seed",
+                                      "3",
+                                      "--no-progress"},
+                                     &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("Successful requests:"), std::string::npos) << out;
   auto j = nlohmann::json::parse(Slurp(json_path), nullptr, false);
@@ -123,9 +141,9 @@ TEST(LoadgenCli, BadArgumentsExitNonZero) {
               "trace", "--dataset-path", "/nonexistent.jsonl"},
              &status);
   EXPECT_EQ(status, 1);
-  RunLoadgen({"--url", "http://127.0.0.1:1", "--model", "m", "--goodput",
-              "latency:5"},
-             &status);
+  RunLoadgen(
+      {"--url", "http://127.0.0.1:1", "--model", "m", "--goodput", "latency:5"},
+      &status);
   EXPECT_EQ(status, 1);
 }
 

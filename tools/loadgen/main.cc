@@ -52,8 +52,9 @@ bool WriteFile(const std::string& path, const std::string& text) {
 }
 
 int Run(int argc, char** argv) {
-  CLI::App app{"Open-loop load generator and serving benchmark for "
-               "OpenAI-compatible servers"};
+  CLI::App app{
+      "Open-loop load generator and serving benchmark for "
+      "OpenAI-compatible servers"};
   RunnerOptions ro;
   RandomOptions rnd;
   SharedPrefixOptions prefix;
@@ -125,8 +126,7 @@ int Run(int argc, char** argv) {
                  "GGUF file whose tokenizer sizes prompts and counts tokens "
                  "(default: one word ~ one token)");
 
-  app.add_option("--request-rate", rate,
-                 "Mean requests/s (inf: all at once)");
+  app.add_option("--request-rate", rate, "Mean requests/s (inf: all at once)");
   app.add_option("--arrival", arrival, "poisson, gamma, constant, all-at-once")
       ->check(CLI::IsMember({"poisson", "gamma", "constant", "all-at-once"}));
   app.add_option("--burstiness", ro.arrival.burstiness,
@@ -182,8 +182,8 @@ int Run(int argc, char** argv) {
   auto process = ParseArrivalProcess(arrival);
   if (!process.ok()) return Fail(process.status());
   ro.arrival.process = *process;
-  if (ro.arrival.burstiness != 1 && ro.arrival.process ==
-                                        ArrivalProcess::kPoisson) {
+  if (ro.arrival.burstiness != 1 &&
+      ro.arrival.process == ArrivalProcess::kPoisson) {
     ro.arrival.process = ArrivalProcess::kGamma;
   }
   ro.arrival.rate = rate;
@@ -193,8 +193,8 @@ int Run(int argc, char** argv) {
   for (const std::string& p : CLI::detail::split(percentiles_text, ',')) {
     double v = 0;
     if (!absl::SimpleAtod(p, &v) || !(v >= 0 && v <= 100)) {
-      return Fail(absl::InvalidArgumentError(
-          absl::StrCat("bad percentile '", p, "'")));
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("bad percentile '", p, "'")));
     }
     percentiles.push_back(v);
   }
@@ -287,12 +287,12 @@ int Run(int argc, char** argv) {
   std::cout << SummaryTable(info, m, percentiles) << std::flush;
   int rc = out->interrupted ? 130 : 0;
   if (!result_json.empty()) {
-    const auto j = ResultJson(info, m, percentiles, out->results,
-                              save_detailed);
-    if (!WriteFile(result_json,
-                   j.dump(2, ' ', false,
-                          nlohmann::json::error_handler_t::replace) +
-                       "\n")) {
+    const auto j =
+        ResultJson(info, m, percentiles, out->results, save_detailed);
+    if (!WriteFile(
+            result_json,
+            j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                "\n")) {
       std::cerr << "triptych-loadgen: cannot write " << result_json << "\n";
       rc = 1;
     }

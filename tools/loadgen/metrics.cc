@@ -158,8 +158,8 @@ BenchmarkMetrics ComputeMetrics(absl::Span<const RequestResult> results,
       std::max<size_t>(1, static_cast<size_t>(std::ceil(m.duration_s / width)));
   std::vector<double> tokens(n, 0), done(n, 0);
   auto bucket = [&](double t) {
-    return std::min(n - 1, static_cast<size_t>(std::max(0.0, t - begin) /
-                                               width));
+    return std::min(n - 1,
+                    static_cast<size_t>(std::max(0.0, t - begin) / width));
   };
   // Peak output throughput over whole seconds, as vllm reports it (the
   // average rate for runs shorter than a second).

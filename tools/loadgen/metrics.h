@@ -44,10 +44,10 @@ bool MeetsSlo(const RequestResult& r, const Slo& slo);
 
 // One bucket of the throughput-over-time series.
 struct TimelinePoint {
-  double t_s = 0;                // bucket start, seconds after window start
+  double t_s = 0;  // bucket start, seconds after window start
   double output_tokens_per_s = 0;
   double completed_per_s = 0;
-  int64_t in_flight = 0;         // requests in flight at the bucket middle
+  int64_t in_flight = 0;  // requests in flight at the bucket middle
 };
 
 struct BenchmarkMetrics {
@@ -57,9 +57,9 @@ struct BenchmarkMetrics {
   std::map<std::string, int64_t> errors;  // error kind -> count
   int64_t total_input_tokens = 0;
   int64_t total_output_tokens = 0;
-  double request_throughput = 0;      // completed / duration
-  double output_throughput = 0;       // output tokens / s
-  double total_token_throughput = 0;  // (input + output) tokens / s
+  double request_throughput = 0;          // completed / duration
+  double output_throughput = 0;           // output tokens / s
+  double total_token_throughput = 0;      // (input + output) tokens / s
   std::optional<double> request_goodput;  // set when an SLO was given
   int64_t good_requests = 0;
   Distribution ttft_ms, tpot_ms, itl_ms, e2el_ms;

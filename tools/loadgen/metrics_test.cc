@@ -124,7 +124,7 @@ TEST(ComputeMetrics, TimelineCountsTokensPerSecond) {
   EXPECT_DOUBLE_EQ(m.timeline_bucket_s, 0.05);
   ASSERT_EQ(m.timeline.size(), 72u);
   EXPECT_NEAR(m.timeline[10].output_tokens_per_s, 5 / 0.05, 1e-9);
-  EXPECT_NEAR(m.timeline[11].output_tokens_per_s, 0, 1e-9);
+  EXPECT_NEAR(m.timeline[14].output_tokens_per_s, 0, 1e-9);
   double total = 0;
   for (const TimelinePoint& p : m.timeline) {
     total += p.output_tokens_per_s * m.timeline_bucket_s;

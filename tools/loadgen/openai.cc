@@ -15,7 +15,8 @@ using json = nlohmann::json;
 void AppendString(const json& j, const char* key, std::string* out) {
   if (!j.is_object()) return;
   auto it = j.find(key);
-  if (it != j.end() && it->is_string()) *out += it->get_ref<const std::string&>();
+  if (it != j.end() && it->is_string())
+    *out += it->get_ref<const std::string&>();
 }
 
 std::optional<int64_t> GetInt(const json& j, const char* key) {
@@ -75,8 +76,8 @@ absl::StatusOr<std::string> BuildRequestBody(const ApiOptions& options,
 absl::StatusOr<ParsedChunk> ParseChunk(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not a JSON object: ", std::string(text.substr(0, 120))));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a JSON object: ", std::string(text.substr(0, 120))));
   }
   if (auto err = j.find("error"); err != j.end() && !err->is_null()) {
     std::string message;

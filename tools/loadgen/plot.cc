@@ -18,11 +18,20 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -50,7 +59,9 @@ std::string Label(double v) {
 struct Panel {
   double x, y, w, h, xmax, ymax;
   double X(double v) const { return x + w * std::clamp(v / xmax, 0.0, 1.0); }
-  double Y(double v) const { return y + h - h * std::clamp(v / ymax, 0.0, 1.0); }
+  double Y(double v) const {
+    return y + h - h * std::clamp(v / ymax, 0.0, 1.0);
+  }
 };
 
 void Axes(std::string& s, const Panel& p, const std::string& title,
@@ -80,8 +91,8 @@ void Axes(std::string& s, const Panel& p, const std::string& title,
                             "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
                             "stroke='#ddd'/><text x='%.1f' y='%.1f' "
                             "font-size='10' text-anchor='end'>%s</text>\n",
-                            p.x, p.Y(v), p.x + p.w, p.Y(v), p.x - 4,
-                            p.Y(v) + 3, Label(v));
+                            p.x, p.Y(v), p.x + p.w, p.Y(v), p.x - 4, p.Y(v) + 3,
+                            Label(v));
     }
   }
   absl::StrAppendFormat(&s,
@@ -102,7 +113,8 @@ void Cdf(std::string& s, double x, double y, double w, double h,
   // The x range ends at p99.5 so that a few outliers do not squash the
   // curve; the p99 marker stays visible.
   double xmax = values.empty() ? 1 : PercentileSorted(values, 99.5) * 1.05;
-  if (!(xmax > 0)) xmax = values.empty() || values.back() <= 0 ? 1 : values.back();
+  if (!(xmax > 0))
+    xmax = values.empty() || values.back() <= 0 ? 1 : values.back();
   const Panel p{x, y, w, h, xmax, 1};
   Axes(s, p, absl::StrCat(name, " CDF (n=", values.size(), ")"),
        absl::StrCat(name, " (ms)"), "fraction of requests");
@@ -141,23 +153,22 @@ void Cdf(std::string& s, double x, double y, double w, double h,
 
 void Timeline(std::string& s, double x, double y, double w, double h,
               const BenchmarkMetrics& m) {
-  double tmax = 1, ymax = 1, fmax = 1;
+  double tmax = m.timeline_bucket_s, ymax = 1, fmax = 1;
   for (const TimelinePoint& t : m.timeline) {
     tmax = std::max(tmax, t.t_s + m.timeline_bucket_s);
     ymax = std::max(ymax, t.output_tokens_per_s);
     fmax = std::max(fmax, static_cast<double>(t.in_flight));
   }
   const Panel p{x, y, w, h, tmax, ymax * 1.1};
-  Axes(s, p, "Throughput over time", "time since start (s)",
-       "output tokens/s");
+  Axes(s, p, "Throughput over time", "time since start (s)", "output tokens/s");
   std::string tok, flight;
   for (const TimelinePoint& t : m.timeline) {
     const double mid = t.t_s + m.timeline_bucket_s / 2;
     absl::StrAppendFormat(&tok, "%.1f,%.1f ", p.X(mid),
                           p.Y(t.output_tokens_per_s));
-    absl::StrAppendFormat(&flight, "%.1f,%.1f ", p.X(mid),
-                          y + h - h * static_cast<double>(t.in_flight) /
-                                      (fmax * 1.1));
+    absl::StrAppendFormat(
+        &flight, "%.1f,%.1f ", p.X(mid),
+        y + h - h * static_cast<double>(t.in_flight) / (fmax * 1.1));
   }
   absl::StrAppendFormat(&s,
                         "<polyline fill='none' stroke='#1f77b4' "

@@ -54,8 +54,8 @@ json ResultJson(const RunInfo& info, const BenchmarkMetrics& m,
   j["backend"] = info.backend;
   j["base_url"] = info.url;
   j["model_id"] = info.model;
-  j["tokenizer_id"] = info.tokenizer.empty() ? json(nullptr)
-                                             : json(info.tokenizer);
+  j["tokenizer_id"] =
+      info.tokenizer.empty() ? json(nullptr) : json(info.tokenizer);
   j["dataset"] = info.dataset;
   j["num_prompts"] = info.num_prompts;
   j["request_rate"] = Number(info.request_rate);
@@ -63,8 +63,8 @@ json ResultJson(const RunInfo& info, const BenchmarkMetrics& m,
   j["burstiness"] = info.burstiness;
   j["max_concurrency"] =
       info.max_concurrency > 0 ? json(info.max_concurrency) : json(nullptr);
-  j["target_duration_s"] = info.duration_s > 0 ? json(info.duration_s)
-                                               : json(nullptr);
+  j["target_duration_s"] =
+      info.duration_s > 0 ? json(info.duration_s) : json(nullptr);
   j["stream"] = info.stream;
   j["seed"] = info.seed;
   j["interrupted"] = info.interrupted;
@@ -116,9 +116,9 @@ json ResultJson(const RunInfo& info, const BenchmarkMetrics& m,
       }
       itls.push_back(std::move(itl));
       e2els.push_back(r.e2e_s());
-      errors.push_back(r.success ? std::string()
-                                 : absl::StrCat(r.error_kind, ": ",
-                                                r.error_message));
+      errors.push_back(r.success
+                           ? std::string()
+                           : absl::StrCat(r.error_kind, ": ", r.error_message));
       starts.push_back(r.start_s);
       texts.push_back(r.generated_text);
     }
@@ -146,9 +146,9 @@ std::string SummaryTable(const RunInfo& info, const BenchmarkMetrics& m,
     absl::StrAppendFormat(&s, "%-40s%10s\n", k, v);
   };
   auto num = [](double v) { return absl::StrFormat("%.2f", v); };
-  title(info.label.empty() ? "Serving Benchmark Result"
-                           : absl::StrCat("Serving Benchmark Result: ",
-                                          info.label));
+  title(info.label.empty()
+            ? "Serving Benchmark Result"
+            : absl::StrCat("Serving Benchmark Result: ", info.label));
   row("Successful requests:", absl::StrCat(m.completed));
   row("Failed requests:", absl::StrCat(m.failed));
   for (const auto& [kind, n] : m.errors) {
@@ -158,7 +158,8 @@ std::string SummaryTable(const RunInfo& info, const BenchmarkMetrics& m,
   row("Total input tokens:", absl::StrCat(m.total_input_tokens));
   row("Total generated tokens:", absl::StrCat(m.total_output_tokens));
   row("Request throughput (req/s):", num(m.request_throughput));
-  if (m.request_goodput) row("Request goodput (req/s):", num(*m.request_goodput));
+  if (m.request_goodput)
+    row("Request goodput (req/s):", num(*m.request_goodput));
   row("Output token throughput (tok/s):", num(m.output_throughput));
   row("Total token throughput (tok/s):", num(m.total_token_throughput));
   row("Peak output throughput (tok/s):", num(m.max_output_tokens_per_s));
@@ -219,8 +220,8 @@ void ProgressPrinter::Update(const Progress& p) {
   if (p.elapsed_s - last_plain_s_ < plain_interval_s_) return;
   last_plain_s_ = p.elapsed_s;
   if (fraction >= 0) {
-    std::fprintf(out_, "progress %3d%%: %s\n",
-                 static_cast<int>(fraction * 100), counts.c_str());
+    std::fprintf(out_, "progress %3d%%: %s\n", static_cast<int>(fraction * 100),
+                 counts.c_str());
   } else {
     std::fprintf(out_, "progress: %s\n", counts.c_str());
   }

@@ -43,15 +43,36 @@ TEST(ResultJson, HasVllmFieldNames) {
   info.label = "test";
   info.request_rate = std::numeric_limits<double>::infinity();
   nlohmann::json j = ResultJson(info, m, ps, rs, /*detailed=*/true);
-  for (const char* key :
-       {"completed", "failed", "total_input_tokens", "total_output_tokens",
-        "request_throughput", "output_throughput", "total_token_throughput",
-        "request_goodput", "duration", "mean_ttft_ms", "median_ttft_ms",
-        "std_ttft_ms", "p90_ttft_ms", "p99_ttft_ms", "p99.9_ttft_ms",
-        "mean_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms",
-        "mean_e2el_ms", "p99_e2el_ms", "max_concurrent_requests",
-        "max_output_tokens_per_s", "input_lens", "output_lens", "ttfts",
-        "itls", "errors", "errors_by_kind", "timeline"}) {
+  for (const char* key : {"completed",
+                          "failed",
+                          "total_input_tokens",
+                          "total_output_tokens",
+                          "request_throughput",
+                          "output_throughput",
+                          "total_token_throughput",
+                          "request_goodput",
+                          "duration",
+                          "mean_ttft_ms",
+                          "median_ttft_ms",
+                          "std_ttft_ms",
+                          "p90_ttft_ms",
+                          "p99_ttft_ms",
+                          "p99.9_ttft_ms",
+                          "mean_tpot_ms",
+                          "p99_tpot_ms",
+                          "mean_itl_ms",
+                          "p99_itl_ms",
+                          "mean_e2el_ms",
+                          "p99_e2el_ms",
+                          "max_concurrent_requests",
+                          "max_output_tokens_per_s",
+                          "input_lens",
+                          "output_lens",
+                          "ttfts",
+                          "itls",
+                          "errors",
+                          "errors_by_kind",
+                          "timeline"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["completed"], 5);
@@ -73,9 +94,9 @@ TEST(SummaryTable, ListsMetricsAndErrors) {
   const auto rs = Results();
   BenchmarkMetrics m = ComputeMetrics(rs, Slo{}, ps);
   const std::string t = SummaryTable(RunInfo{}, m, ps);
-  for (const char* s : {"Successful requests:", "Failed requests:",
-                        "http_503:", "Mean TTFT (ms):", "P99 TPOT (ms):",
-                        "Median ITL (ms):", "Output tokens counted by:"}) {
+  for (const char* s : {"Successful requests:", "Failed requests:", "http_503:",
+                        "Mean TTFT (ms):", "P99 TPOT (ms):", "Median ITL (ms):",
+                        "Output tokens counted by:"}) {
     EXPECT_NE(t.find(s), std::string::npos) << s;
   }
 }
@@ -111,8 +132,9 @@ TEST(ProgressPrinter, PlainLinesWhenNotATerminal) {
   std::fclose(f);
   const std::string out(buf, size);
   std::free(buf);
-  EXPECT_EQ(out, "progress  50%: 5 done, 0 failed, 0 running | 2.5 req/s, 0 "
-                 "tok/s | 2s\n");
+  EXPECT_EQ(out,
+            "progress  50%: 5 done, 0 failed, 0 running | 2.5 req/s, 0 "
+            "tok/s | 2s\n");
 }
 
 TEST(ParseUrl, Forms) {

@@ -1,10 +1,9 @@
 #include "tools/loadgen/runner.h"
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
-
 #include <csignal>
 #include <deque>
 #include <exception>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -132,9 +131,8 @@ absl::StatusOr<RunOutput> Runner::Run() {
   ran_ = true;
   const RunnerOptions& o = options_;
   State s(o);
-  const std::string path = o.endpoint_path.empty()
-                               ? EndpointPath(o.api.endpoint)
-                               : o.endpoint_path;
+  const std::string path =
+      o.endpoint_path.empty() ? EndpointPath(o.api.endpoint) : o.endpoint_path;
   auto target = ParseUrl(o.url, path);
   if (!target.ok()) return target.status();
   auto arrivals = ArrivalGenerator::Create(o.arrival);
@@ -145,8 +143,8 @@ absl::StatusOr<RunOutput> Runner::Run() {
   boost::system::error_code ec;
   s.config.endpoints = resolver.resolve(target->host, target->port, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot resolve ", target->host, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve ", target->host, ": ", ec.message()));
   }
   s.config.target = *target;
   s.config.api = o.api;
@@ -194,8 +192,8 @@ absl::StatusOr<RunOutput> Runner::Run() {
       while (!s.stopping && o.max_concurrency > 0 &&
              s.in_flight >= o.max_concurrency &&
              (!end || Clock::now() < *end)) {
-        s.slot_timer.expires_at(end.value_or(Clock::now() +
-                                             std::chrono::hours(24 * 365)));
+        s.slot_timer.expires_at(
+            end.value_or(Clock::now() + std::chrono::hours(24 * 365)));
         co_await s.slot_timer.async_wait(token);
       }
       if (s.stopping || (end && Clock::now() >= *end)) break;
@@ -212,8 +210,7 @@ absl::StatusOr<RunOutput> Runner::Run() {
       }
       ++s.in_flight;
       asio::co_spawn(
-          s.io,
-          SendRequest(s.config, std::move(*spec), deadline, global, &r),
+          s.io, SendRequest(s.config, std::move(*spec), deadline, global, &r),
           [&s, &r](std::exception_ptr e) {
             if (e) {
               r.success = false;

@@ -34,8 +34,8 @@ struct Progress {
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t in_flight = 0;
-  int64_t output_tokens = 0;      // of completed requests
-  std::optional<int64_t> total;   // requests to send, when known
+  int64_t output_tokens = 0;     // of completed requests
+  std::optional<int64_t> total;  // requests to send, when known
   std::optional<double> duration_s;
 };
 
@@ -50,10 +50,10 @@ struct RunnerOptions {
   int64_t max_concurrency = 0;         // 0 = unlimited
   double grace_s = 30;                 // after duration, for in-flight ones
   double request_timeout_s = 600;      // per request, connect to last byte
-  int64_t warmup_requests = 0;  // the first N requests are not measured
-  double warmup_s = 0;          // nor those due in the first S seconds
-  bool keep_text = false;       // keep generated text in the results
-  bool handle_signals = false;  // SIGINT/SIGTERM stop the run cleanly
+  int64_t warmup_requests = 0;         // the first N requests are not measured
+  double warmup_s = 0;                 // nor those due in the first S seconds
+  bool keep_text = false;              // keep generated text in the results
+  bool handle_signals = false;         // SIGINT/SIGTERM stop the run cleanly
   double progress_interval_s = 0.5;
   // Called on the run thread every progress_interval_s and once at the end.
   std::function<void(const Progress&)> on_progress;

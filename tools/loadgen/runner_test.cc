@@ -149,7 +149,8 @@ TEST_F(RunnerTest, MalformedSseIsCounted) {
 TEST_F(RunnerTest, ConnectionRefusedIsCounted) {
   const std::string url =
       "http://127.0.0.1:" + std::to_string(FakeOpenAiServer::UnusedPort());
-  BenchmarkMetrics m = ComputeMetrics(RunOk(Options(url, 5)).results, Slo{}, {});
+  BenchmarkMetrics m =
+      ComputeMetrics(RunOk(Options(url, 5)).results, Slo{}, {});
   EXPECT_EQ(m.failed, 5);
   EXPECT_EQ(m.errors.at("connection_refused"), 5);
 }
@@ -196,8 +197,8 @@ TEST_F(RunnerTest, NonStreamingCompletions) {
   o.keep_text = true;
   RunOutput out = RunOk(o);
   BenchmarkMetrics m = ComputeMetrics(out.results, Slo{}, {});
-  EXPECT_EQ(m.completed, 4) << out.results[0].error_kind << ": "
-                            << out.results[0].error_message;
+  EXPECT_EQ(m.completed, 4)
+      << out.results[0].error_kind << ": " << out.results[0].error_message;
   EXPECT_EQ(m.total_output_tokens, 32);
   EXPECT_EQ(m.tpot_ms.count, 0u);
   EXPECT_EQ(m.itl_ms.count, 0u);
@@ -234,7 +235,7 @@ TEST_F(RunnerTest, TraceTimestampsAreHonoured) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_DOUBLE_EQ(out.results[i].scheduled_s, expected[i]);
     EXPECT_GE(out.results[i].start_s, expected[i]);
-    EXPECT_LT(out.results[i].start_s, expected[i] + 0.1);  // loaded CI slack
+    EXPECT_LT(out.results[i].start_s, expected[i] + 0.25);  // loaded CI slack
     EXPECT_TRUE(out.results[i].success) << out.results[i].error_message;
   }
 }

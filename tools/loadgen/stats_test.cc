@@ -15,8 +15,7 @@ TEST(Percentile, MatchesNumpyLinear) {
   EXPECT_DOUBLE_EQ(Percentile(x, 50), 2.5);
   EXPECT_DOUBLE_EQ(Percentile(x, 90), 3.7);
   EXPECT_DOUBLE_EQ(Percentile(x, 100), 4);
-  EXPECT_DOUBLE_EQ(Percentile(std::vector<double>{15, 20, 35, 40, 50}, 40),
-                   29);
+  EXPECT_DOUBLE_EQ(Percentile(std::vector<double>{15, 20, 35, 40, 50}, 40), 29);
   std::vector<double> hundred;
   for (int i = 1; i <= 100; ++i) hundred.push_back(i);
   EXPECT_NEAR(Percentile(hundred, 99), 99.01, 1e-9);

@@ -117,7 +117,8 @@ class ShareGptDataset : public Dataset {
 // {"role","content"}); false when it is neither.
 bool ReadTurn(const json& turn, std::string* who, std::string* text) {
   if (!turn.is_object()) return false;
-  for (auto [k, v] : {std::pair{"from", "value"}, std::pair{"role", "content"}}) {
+  for (auto [k, v] :
+       {std::pair{"from", "value"}, std::pair{"role", "content"}}) {
     auto a = turn.find(k), b = turn.find(v);
     if (a != turn.end() && b != turn.end() && a->is_string() &&
         b->is_string()) {

@@ -1,8 +1,7 @@
 #include "tools/loadgen/testing/fake_openai_server.h"
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
-
 #include <string_view>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -41,8 +40,8 @@ Exchange Understand(const http::request<http::string_body>& req) {
   json body = json::parse(req.body(), nullptr, false);
   if (!body.is_object()) return x;
   x.stream = body.value("stream", false);
-  if (auto so = body.find("stream_options"); so != body.end() &&
-                                             so->is_object()) {
+  if (auto so = body.find("stream_options");
+      so != body.end() && so->is_object()) {
     x.include_usage = so->value("include_usage", false);
   }
   for (const char* k : {"max_tokens", "max_completion_tokens"}) {
@@ -232,10 +231,12 @@ asio::awaitable<void> FakeOpenAiServer::Impl::Serve(FakeOpenAiServer* self,
     const std::string object =
         x.chat ? "chat.completion.chunk" : "text_completion";
     if (x.chat) {  // a role-only first chunk, as OpenAI sends
-      json first = {{"id", "fake"}, {"object", object},
-                    {"choices", json::array({{{"index", 0},
-                                              {"delta", {{"role", "assistant"}}},
-                                              {"finish_reason", nullptr}}})}};
+      json first = {
+          {"id", "fake"},
+          {"object", object},
+          {"choices", json::array({{{"index", 0},
+                                    {"delta", {{"role", "assistant"}}},
+                                    {"finish_reason", nullptr}}})}};
       co_await send(absl::StrCat("data: ", first.dump(), "\n\n"));
     }
     const int per_chunk = std::max(1, o.tokens_per_chunk);
@@ -248,9 +249,10 @@ asio::awaitable<void> FakeOpenAiServer::Impl::Serve(FakeOpenAiServer* self,
       const int64_t n = std::min<int64_t>(per_chunk, x.max_tokens - sent);
       for (int64_t i = 0; i < n; ++i) text += o.token_text;
       sent += n;
-      json chunk = {{"id", "fake"}, {"object", object},
-                    {"choices",
-                     json::array({Choice(x, text, sent == x.max_tokens)})}};
+      json chunk = {
+          {"id", "fake"},
+          {"object", object},
+          {"choices", json::array({Choice(x, text, sent == x.max_tokens)})}};
       if (x.include_usage) chunk["usage"] = nullptr;
       co_await send(absl::StrCat("data: ", chunk.dump(), "\n\n"));
       if (o.malformed_sse) {
@@ -259,8 +261,10 @@ asio::awaitable<void> FakeOpenAiServer::Impl::Serve(FakeOpenAiServer* self,
     }
     if (ec) co_return;
     if (x.include_usage && o.send_usage) {
-      json last = {{"id", "fake"}, {"object", object},
-                   {"choices", json::array()}, {"usage", Usage(x)}};
+      json last = {{"id", "fake"},
+                   {"object", object},
+                   {"choices", json::array()},
+                   {"usage", Usage(x)}};
       co_await send(absl::StrCat("data: ", last.dump(), "\n\n"));
     }
     co_await send("data: [DONE]\n\n");
