@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Serving benchmark sweep with triptych-loadgen (docs/LOADGEN.md).
+#
+#   bash bench/serving.sh                 # local cluster: all modes below
+#   URL=http://host:port MODEL_NAME=x bash bench/serving.sh external   # any OpenAI server
+#   bash bench/serving.sh prefix          # shared-prefix: kv_aware vs round_robin
+#
+# Modes against a local cluster (scripts/local-cluster.sh, 2 decode nodes):
+#   colocated      no prefill node, prompts prefilled on the decode nodes
+#   disaggregated  1 prefill node, every prompt prefilled there, KV over UCX
+#   round_robin / least_loaded / kv_aware   colocated, one routing policy each
+# For each mode it runs RATES (requests/s, Poisson) with N requests of random
+# input/output lengths and writes JSON + SVG per run to $OUT, then a Markdown
+# table to $OUT/serving.md and into docs/BENCHMARKS.md between the markers
+# <!-- serving:begin --> and <!-- serving:end -->.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${TRIPTYCH_BIN:-$ROOT/build/bin}"
+OUT="${OUT:-/tmp/triptych-serving}"
+RATES="${RATES:-2 4 8}"
+N="${N:-48}"
+IN_LEN="${IN_LEN:-256}"
+OUT_LEN="${OUT_LEN:-32}"
+THREADS="${THREADS:-1}"
+MODEL="${MODEL:-$OUT/serving-model.gguf}"
+export TRIPTYCH_CLUSTER_DIR="$OUT/cluster"
+mkdir -p "$OUT"
+
+if [[ ! -f "$MODEL" ]]; then
+  # A model big enough that prefill costs real time, with the stories260K
+  # vocabulary when available (so prompts tokenize like English text).
+  vocab=()
+  [[ -f "$ROOT/../shared/conformance/models/stories260K.gguf" ]] &&
+    vocab=(--vocab-from "$ROOT/../shared/conformance/models/stories260K.gguf")
+  "$BIN/triptych-gen-model" --out "$MODEL" --dim 512 --layers 6 --heads 8 --kv-heads 4 \
+    --ffn 1536 --ctx 4096 --type F16 "${vocab[@]}" >&2
+fi
+
+cluster() { bash "$ROOT/scripts/local-cluster.sh" "$@"; }
+
+sweep() {  # label url model [extra loadgen flags...]
+  local label=$1 url=$2 name=$3; shift 3
+  for rate in $RATES; do
+    "$BIN/triptych-loadgen" --url "$url" --model "$name" --api completions \
+      --request-rate "$rate" --num-prompts "$N" --random-input-len "$IN_LEN" \
+      --random-output-len "$OUT_LEN" --ignore-eos --seed 1 --no-progress \
+      --goodput ttft:2000 tpot:200 --label "$label" \
+      --result-json "$OUT/$label-rate$rate.json" --plot "$OUT/$label-rate$rate.svg" "$@" \
+      >"$OUT/$label-rate$rate.txt"
+  done
+}
+
+model_name() { curl -fsS "$1/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])'; }
+
+# Prefix-cache hits of the decode nodes of the running cluster.
+prefix_stats() {
+  source "$TRIPTYCH_CLUSTER_DIR/env"
+  local hit=0 miss=0
+  for a in $TRIPTYCH_NODE_ADMIN_PORTS; do
+    read -r h m < <(curl -fsS "http://127.0.0.1:$a/metrics" | awk '
+      /^triptych_prefix_cache_hit_blocks_total / {h=$2} /^triptych_prefix_cache_miss_blocks_total / {m=$2}
+      END {print h+0, m+0}')
+    hit=$((hit + ${h%.*})); miss=$((miss + ${m%.*}))
+  done
+  echo "$hit $miss"
+}
+
+run_local() {  # label cluster-flags...
+  local label=$1; shift
+  local url; url=$(cluster start --model "$MODEL" --decode 2 --port 0 --threads "$THREADS" "$@" | tail -1)
+  sweep "$label" "$url" "$(model_name "$url")"
+  echo "$label $(prefix_stats)" >>"$OUT/prefix_hits.txt"
+  cluster stop
+}
+
+table() {
+  python3 - "$OUT" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+rows = []
+hits = {}
+if os.path.exists(f"{out}/prefix_hits.txt"):
+    for line in open(f"{out}/prefix_hits.txt"):
+        label, h, m = line.split()
+        hits[label] = (int(h), int(m))
+for f in sorted(glob.glob(f"{out}/*-rate*.json")):
+    r = json.load(open(f))
+    rows.append(r)
+rows.sort(key=lambda r: (r.get("label", ""), float(r["request_rate"]) if r["request_rate"] != "inf" else 1e9))
+print("| run | rate (req/s) | completed/failed | req/s | output tok/s | TTFT mean / p99 (ms) | TPOT mean / p99 (ms) | ITL mean (ms) | E2E mean (ms) | goodput (req/s) | prefix-cache block hits |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    h = hits.get(r.get("label", ""))
+    hr = f"{h[0]}/{h[0]+h[1]} ({100*h[0]/max(1,h[0]+h[1]):.0f}%)" if h else "n/a"
+    print(f"| {r.get('label','')} | {r['request_rate']} | {r['completed']}/{r['failed']} | {r['request_throughput']:.2f} | "
+          f"{r['output_throughput']:.1f} | {r['mean_ttft_ms']:.0f} / {r['p99_ttft_ms']:.0f} | "
+          f"{r['mean_tpot_ms']:.1f} / {r['p99_tpot_ms']:.1f} | {r['mean_itl_ms']:.1f} | {r['mean_e2el_ms']:.0f} | "
+          f"{r.get('request_goodput', 0):.2f} | {hr} |")
+PY
+}
+
+publish() {
+  table >"$OUT/serving.md"
+  cat "$OUT/serving.md"
+  local doc="$ROOT/docs/BENCHMARKS.md"
+  if grep -q "<!-- serving:begin -->" "$doc" 2>/dev/null; then
+    python3 - "$doc" "$OUT/serving.md" <<'PY'
+import sys
+doc, table = sys.argv[1], open(sys.argv[2]).read()
+s = open(doc).read()
+a = s.index("<!-- serving:begin -->") + len("<!-- serving:begin -->")
+b = s.index("<!-- serving:end -->")
+open(doc, "w").write(s[:a] + "\n" + table + s[b:])
+PY
+  fi
+}
+
+case "${1:-all}" in
+  all)
+    rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
+    run_local colocated --prefill 0 --policy kv_aware
+    run_local disaggregated --prefill 1 --disagg-threshold 0 --policy kv_aware
+    for p in round_robin least_loaded; do run_local "$p" --prefill 0 --policy "$p"; done
+    publish ;;
+  prefix)
+    rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
+    for p in round_robin kv_aware; do
+      url=$(cluster start --model "$MODEL" --decode 2 --prefill 0 --port 0 --policy "$p" \
+            --threads "$THREADS" | tail -1)
+      sweep "prefix-$p" "$url" "$(model_name "$url")" --dataset shared-prefix \
+        --prefix-groups "${GROUPS_N:-8}" --prefix-len "${PREFIX_LEN:-512}"
+      echo "prefix-$p $(prefix_stats)" >>"$OUT/prefix_hits.txt"
+      cluster stop
+    done
+    publish ;;
+  external)
+    [[ -n "${URL:-}" ]] || { echo "set URL" >&2; exit 1; }
+    rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
+    sweep "${LABEL:-external}" "$URL" "${MODEL_NAME:-$(model_name "$URL")}"
+    publish ;;
+  *) echo "usage: $0 [all|prefix|external]" >&2; exit 1 ;;
+esac
