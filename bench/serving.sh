@@ -52,15 +52,16 @@ sweep() {  # label url model [extra loadgen flags...]
 
 model_name() { curl -fsS "$1/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])'; }
 
-# Prefix-cache hits of the decode nodes of the running cluster.
+# Prompt tokens served from the prefix cache vs computed, summed over the
+# decode nodes of the running cluster.
 prefix_stats() {
   source "$TRIPTYCH_CLUSTER_DIR/env"
   local hit=0 miss=0
   for a in $TRIPTYCH_NODE_ADMIN_PORTS; do
     read -r h m < <(curl -fsS "http://127.0.0.1:$a/metrics" | awk '
-      /^triptych_prefix_cache_hit_blocks_total / {h=$2} /^triptych_prefix_cache_miss_blocks_total / {m=$2}
-      END {print h+0, m+0}')
-    hit=$((hit + ${h%.*})); miss=$((miss + ${m%.*}))
+      /^triptych_prefix_cached_tokens_total / {h=$2} /^triptych_prompt_tokens_computed_total / {m=$2}
+      END {printf "%d %d\n", h, m}')
+    hit=$((hit + h)); miss=$((miss + m))
   done
   echo "$hit $miss"
 }
@@ -87,7 +88,7 @@ for f in sorted(glob.glob(f"{out}/*-rate*.json")):
     r = json.load(open(f))
     rows.append(r)
 rows.sort(key=lambda r: (r.get("label", ""), float(r["request_rate"]) if r["request_rate"] != "inf" else 1e9))
-print("| run | rate (req/s) | completed/failed | req/s | output tok/s | TTFT mean / p99 (ms) | TPOT mean / p99 (ms) | ITL mean (ms) | E2E mean (ms) | goodput (req/s) | prefix-cache block hits |")
+print("| run | rate (req/s) | completed/failed | req/s | output tok/s | TTFT mean / p99 (ms) | TPOT mean / p99 (ms) | ITL mean (ms) | E2E mean (ms) | goodput (req/s) | prompt tokens from prefix cache |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     h = hits.get(r.get("label", ""))

@@ -10,6 +10,7 @@ PACKAGES=(
   libopenblas-dev libpcre2-dev nlohmann-json3-dev libxxhash-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libucx-dev ucx-utils libboost-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
+  libxrt-dev hipcc libamdhip64-dev rocm-device-libs
   docker-compose
 )
 # The gateway's client test runs the official `openai` npm package under Node.

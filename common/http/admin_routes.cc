@@ -5,8 +5,9 @@
 namespace triptych::http {
 
 void AddAdminRoutes(Server* server, metrics::Registry* registry,
-                    std::function<bool()> ready) {
-  server->Handle("GET", "/metrics", [registry](const Request&) {
+                    std::function<bool()> ready, std::function<void()> refresh) {
+  server->Handle("GET", "/metrics", [registry, refresh = std::move(refresh)](const Request&) {
+    if (refresh) refresh();
     Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = registry->Render();

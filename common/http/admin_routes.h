@@ -19,8 +19,11 @@ namespace triptych::http {
 // Registers the routes on `server` (before Start()). `server` and
 // `registry` must outlive the server's I/O; `ready` may be empty (= always
 // ready) and is called on I/O threads, so it must be cheap and thread-safe.
+// `refresh`, when set, runs before each /metrics render (to copy statistics
+// kept elsewhere into gauges and counters); same threading rules.
 void AddAdminRoutes(Server* server, metrics::Registry* registry,
-                    std::function<bool()> ready);
+                    std::function<bool()> ready,
+                    std::function<void()> refresh = nullptr);
 
 }  // namespace triptych::http
 

@@ -13,7 +13,7 @@ int GpuDeviceCount(std::string* error) {
   int count = 0;
   const hipError_t e = hipGetDeviceCount(&count);
   if (e != hipSuccess) {
-    *error = ErrorText(e, "hipGetDeviceCount");
+    *error = ErrorText(e, "GPU device count");
     return 0;
   }
   if (count == 0) *error = "no GPU device found";

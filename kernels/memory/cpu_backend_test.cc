@@ -57,18 +57,18 @@ TEST(CpuMemoryBackend, RejectsMalformedPostings) {
   std::vector<float> out(3);
   const std::vector<int32_t> out_of_range = {0, 3};
   absl::Status s = backend->Bm25Scores(
-      {{offsets, out_of_range, tfs}, lengths, 4.0f}, absl::MakeSpan(out));
+      {{offsets, out_of_range, tfs}, lengths, 4.0f, {}}, absl::MakeSpan(out));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("out of range"));
   const std::vector<int32_t> unsorted = {2, 1};
-  s = backend->Bm25Scores({{offsets, unsorted, tfs}, lengths, 4.0f},
+  s = backend->Bm25Scores({{offsets, unsorted, tfs}, lengths, 4.0f, {}},
                           absl::MakeSpan(out));
   EXPECT_THAT(s.message(), HasSubstr("strictly increasing"));
   const std::vector<int32_t> ok = {0, 2};
-  EXPECT_EQ(backend->Bm25Scores({{offsets, ok, tfs}, lengths, 0.0f},
+  EXPECT_EQ(backend->Bm25Scores({{offsets, ok, tfs}, lengths, 0.0f, {}},
                                 absl::MakeSpan(out)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(backend->Bm25Scores({{offsets, ok, tfs}, lengths, 4.0f},
+  EXPECT_TRUE(backend->Bm25Scores({{offsets, ok, tfs}, lengths, 4.0f, {}},
                                   absl::MakeSpan(out)).ok());
   EXPECT_GT(out[0], 0.0f);
   EXPECT_EQ(out[1], 0.0f);

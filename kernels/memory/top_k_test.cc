@@ -134,6 +134,15 @@ TEST(SelectBlocksWithinBudget, ForcedBlocksSurviveATinyBudget) {
             (std::vector<int32_t>{0, 1, 3}));
 }
 
+TEST(SelectBlocksWithinBudget, SkipsABlockThatDoesNotFitForASmallerOne) {
+  // Block 2 ranks best but has 16 tokens; only 8 are left after the sink,
+  // so it is skipped and the 5-token block 3 is taken.
+  const std::vector<float> s = {0, 1, 9, 2, 0};
+  const std::vector<int32_t> bt = {16, 16, 16, 5, 16};
+  EXPECT_EQ(SelectBlocksWithinBudget(s, bt, 40, 1, 1),
+            (std::vector<int32_t>{0, 3, 4}));
+}
+
 TEST(SelectBlocksWithinBudget, EmptyInput) {
   EXPECT_TRUE(SelectBlocksWithinBudget({}, {}, 100, 1, 2).empty());
 }

@@ -159,7 +159,7 @@ void DecodeServer::Shutdown(absl::Duration deadline) {
     shut_down_ = true;
   }
   if (agent_) agent_->Stop(/*draining=*/true);
-  core_->Shutdown(deadline);
+  if (core_) core_->Shutdown(deadline);
   if (grpc_) grpc_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   if (admin_) admin_->Stop(absl::Seconds(1));
   region_.reset();

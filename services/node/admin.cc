@@ -1,5 +1,6 @@
 #include "services/node/admin.h"
 
+#include "common/http/admin_routes.h"
 #include "common/status_macros.h"
 
 namespace triptych::node {
@@ -12,19 +13,7 @@ absl::StatusOr<std::unique_ptr<http::Server>> StartAdminServer(
   o.port = port;
   o.num_threads = 1;
   ASSIGN_OR_RETURN(auto server, http::Server::Create(o));
-  server->Handle("GET", "/metrics", [registry, refresh](const http::Request&) {
-    if (refresh) refresh();
-    http::Response r = http::Response::Text(200, registry->Render());
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    return r;
-  });
-  auto ok = [](const http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); };
-  server->Handle("GET", "/health", ok);
-  server->Handle("GET", "/live", ok);
-  server->Handle("GET", "/ready", [ready](const http::Request&) {
-    return ready() ? http::Response::Json(200, R"({"status":"ready"})")
-                   : http::Response::Json(503, R"({"status":"not ready"})");
-  });
+  http::AddAdminRoutes(server.get(), registry, std::move(ready), std::move(refresh));
   RETURN_IF_ERROR(server->Start());
   return server;
 }

@@ -1,9 +1,9 @@
 #ifndef TRIPTYCH_SERVICES_NODE_ADMIN_H_
 #define TRIPTYCH_SERVICES_NODE_ADMIN_H_
 
-// The admin HTTP endpoints every Triptych service exposes: GET /metrics
-// (Prometheus text; `refresh` updates gauges first), /health and /live
-// (process up), /ready (`ready()`: serving traffic, false while draining).
+// Starts a worker node's admin HTTP server (its own port, one I/O thread)
+// with http::AddAdminRoutes: /metrics (after `refresh`), /health, /live,
+// /ready.
 
 #include <functional>
 #include <memory>

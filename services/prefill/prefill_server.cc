@@ -100,7 +100,7 @@ void PrefillServer::Shutdown() {
   if (draining_.exchange(true)) return;
   if (agent_) agent_->Stop(/*draining=*/true);
   if (grpc_) grpc_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  core_->Shutdown();
+  if (core_) core_->Shutdown();
   if (admin_) admin_->Stop(absl::Seconds(1));
 }
 
