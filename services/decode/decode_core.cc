@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/log/log.h"
 #include "common/status_macros.h"
 
 namespace triptych::decode {
@@ -115,6 +116,14 @@ void DecodeCore::DriverLoop() {
         fn = s.fn;
         if (o.finish != engine::FinishReason::kNone) {
           if (e2e_ != nullptr) e2e_->Observe(absl::ToDoubleSeconds(now - s.start));
+          log::Info("decode", "request finished",
+                    {{"request_id", o.request_id},
+                     {"finish_reason", std::string(engine::FinishReasonName(o.finish))},
+                     {"prompt_tokens", o.prompt_tokens},
+                     {"cached_prompt_tokens", o.cached_prompt_tokens},
+                     {"completion_tokens", o.completion_tokens},
+                     {"e2e_ms", absl::ToDoubleMilliseconds(now - s.start)},
+                     {"error", o.error}});
           streams_.erase(it);
         }
       }

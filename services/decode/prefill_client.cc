@@ -1,9 +1,9 @@
 #include "services/decode/prefill_client.h"
 
-#include <cstdio>
 #include <cstring>
 
 #include "common/grpc/status_convert.h"
+#include "common/log/log.h"
 #include "grpcpp/grpcpp.h"
 
 namespace triptych::decode {
@@ -115,9 +115,10 @@ void GrpcPrefillClient::Run(Call& call) {
     }
   }
   if (!result.ok()) {
-    std::fprintf(stderr, "decode: remote prefill of %s on %s failed: %s\n",
-                 call.job.request_id.c_str(), call.job.prefill_address.c_str(),
-                 std::string(result.status().message()).c_str());
+    log::Warn("decode", "remote prefill failed; prefilling locally",
+              {{"request_id", call.job.request_id},
+               {"prefill_address", call.job.prefill_address},
+               {"error", std::string(result.status().message())}});
   }
   call.done(std::move(result));
 }

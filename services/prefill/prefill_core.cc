@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 #include "common/status_macros.h"
 
 namespace triptych::prefill {
@@ -159,6 +160,8 @@ void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
   const auto start = Clock::now();
   std::vector<Pending*> live;
   auto fail = [this](Pending* p, absl::Status st) {
+    log::Warn("prefill", "prefill failed",
+              {{"request_id", p->job.request_id}, {"error", std::string(st.message())}});
     p->kv.reset();
     {
       absl::MutexLock lock(&mu_);
@@ -253,6 +256,13 @@ void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
       stats_.tokens_cached += p->result.cached_tokens;
       stats_.kv_bytes_sent += p->result.kv_bytes_sent;
     }
+    log::Info("prefill", "prefill finished",
+              {{"request_id", p->job.request_id},
+               {"computed_tokens", p->result.computed_tokens},
+               {"cached_tokens", p->result.cached_tokens},
+               {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
+               {"compute_ms", p->result.compute_ms},
+               {"transfer_ms", p->result.transfer_ms}});
     p->done(std::move(p->result));
   }
 }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/grpc/status_convert.h"
+#include "common/log/log.h"
 #include "services/scheduler/proto_convert.h"
 #include "services/scheduler/scheduler_service.h"
 
@@ -63,6 +64,14 @@ absl::Status GenerateRelay::Serve() {
         lifecycle_->NextAttempt([this] { return cancelled(); });
     if (!decision.ok()) return decision.status();
     service_->core()->RecordDecision(*decision);
+    log::Info("scheduler", "routed",
+              {{"request_id", request_->request_id()},
+               {"decode_node", decision->decode.id},
+               {"prefill_node", decision->prefill ? decision->prefill->id : std::string()},
+               {"policy", std::string(scheduler::PolicyName(decision->policy))},
+               {"reason", decision->reason},
+               {"cached_tokens", static_cast<int64_t>(decision->cached_tokens)},
+               {"uncached_tokens", static_cast<int64_t>(decision->uncached_tokens)}});
     absl::Status s = RunAttempt(*decision);
     if (s.ok()) return s;
     if (cancelled()) {
