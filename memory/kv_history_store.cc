@@ -85,10 +85,10 @@ absl::StatusOr<std::unique_ptr<KvHistoryStore>> KvHistoryStore::Create(
   const KvBlockShape& g = options.geometry;
   if (g.num_layers <= 0 || g.num_kv_heads <= 0 || g.head_dim <= 0 ||
       g.block_tokens <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kv history: geometry must be positive (layers ", g.num_layers,
-        ", kv_heads ", g.num_kv_heads, ", head_dim ", g.head_dim,
-        ", block_tokens ", g.block_tokens, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv history: geometry must be positive (layers ",
+                     g.num_layers, ", kv_heads ", g.num_kv_heads, ", head_dim ",
+                     g.head_dim, ", block_tokens ", g.block_tokens, ")"));
   }
   if (options.ram_capacity_blocks <= 0) {
     return absl::InvalidArgumentError(
@@ -117,17 +117,18 @@ absl::StatusOr<std::unique_ptr<KvHistoryStore>> KvHistoryStore::Create(
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus("kv history: cannot open " + path, errno);
   }
-  size_t pool_size = static_cast<size_t>(block_bytes * options.ram_capacity_blocks);
-  pool_size = (pool_size + kPoolAlignment - 1) / kPoolAlignment * kPoolAlignment;
+  size_t pool_size =
+      static_cast<size_t>(block_bytes * options.ram_capacity_blocks);
+  pool_size =
+      (pool_size + kPoolAlignment - 1) / kPoolAlignment * kPoolAlignment;
   void* pool = std::aligned_alloc(kPoolAlignment, pool_size);
   if (pool == nullptr) {
     if (fd >= 0) ::close(fd);
     return absl::ResourceExhaustedError(absl::StrCat(
         "kv history: cannot allocate a RAM pool of ", pool_size, " bytes"));
   }
-  return std::unique_ptr<KvHistoryStore>(
-      new KvHistoryStore(options, block_bytes, static_cast<uint8_t*>(pool), fd,
-                         std::move(owned)));
+  return std::unique_ptr<KvHistoryStore>(new KvHistoryStore(
+      options, block_bytes, static_cast<uint8_t*>(pool), fd, std::move(owned)));
 }
 
 KvHistoryStore::KvHistoryStore(
@@ -239,9 +240,9 @@ void KvHistoryStore::SpillLocked(BlockHash hash, Entry& e) {
 absl::StatusOr<int64_t> KvHistoryStore::TakeRamSlotLocked() {
   if (free_ram_.empty()) {
     if (lru_.empty()) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "kv history: all ", options_.ram_capacity_blocks,
-          " RAM slots are pinned or reserved"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("kv history: all ", options_.ram_capacity_blocks,
+                       " RAM slots are pinned or reserved"));
     }
     const BlockHash victim = lru_.front();
     SpillLocked(victim, index_.find(victim)->second);
@@ -263,23 +264,32 @@ absl::Status KvHistoryStore::ReadDiskLocked(const Entry& e, uint8_t* out) {
 }
 
 absl::Status KvHistoryStore::ReloadLocked(BlockHash hash, Entry& e) {
-  ASSIGN_OR_RETURN(const int64_t slot, TakeRamSlotLocked());
-  // TakeRamSlotLocked may have spilled/dropped other entries; `e` stays
-  // valid only if flat_hash_map did not rehash (erase never rehashes).
-  const absl::Status st = ReadDiskLocked(e, SlotData(slot));
+  if (free_ram_.empty() && lru_.empty()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("kv history: all ", options_.ram_capacity_blocks,
+                     " RAM slots are pinned or reserved"));
+  }
+  std::vector<uint8_t> staged(block_bytes_);
+  const absl::Status st = ReadDiskLocked(e, staged.data());
   if (!st.ok()) {
-    free_ram_.push_back(slot);
     if (st.code() == absl::StatusCode::kDataLoss) DropLocked(hash);
     return st;
   }
+  // Detach `e` from the disk tier before taking a RAM slot: the spill that
+  // frees the slot can then reuse its disk slot and never drops `e` itself.
+  // (Erasing other entries never rehashes, so `e` stays valid.)
   disk_order_.erase(e.disk_pos);
   free_disk_.push_back(e.disk_slot);
   e.disk_slot = -1;
+  --counters_.disk_blocks;
   e.tier = Tier::kRam;
+  // Cannot fail: a free slot or an unpinned LRU block exists (checked above
+  // and `e` is in neither list).
+  const int64_t slot = TakeRamSlotLocked().value();
+  std::memcpy(SlotData(slot), staged.data(), block_bytes_);
   e.ram_slot = slot;
   e.lru_pos = lru_.insert(lru_.end(), hash);
   e.in_lru = true;
-  --counters_.disk_blocks;
   ++counters_.ram_blocks;
   ++counters_.reloads;
   return absl::OkStatus();
@@ -289,8 +299,8 @@ absl::Status KvHistoryStore::Put(BlockHash hash, BlockHash parent,
                                  absl::Span<const uint8_t> bytes) {
   if (static_cast<int64_t>(bytes.size()) != block_bytes_) {
     return absl::InvalidArgumentError(
-        absl::StrCat("kv history: Put of ", bytes.size(),
-                     " bytes, blocks are ", block_bytes_, " bytes"));
+        absl::StrCat("kv history: Put of ", bytes.size(), " bytes, blocks are ",
+                     block_bytes_, " bytes"));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -307,7 +317,14 @@ absl::Status KvHistoryStore::Put(BlockHash hash, BlockHash parent,
   // Summarise outside the lock (the backend may be slow).
   ASSIGN_OR_RETURN(BlockSummary summary, ComputeSummary(bytes.data()));
   absl::MutexLock lock(&mu_);
-  if (index_.contains(hash)) return absl::OkStatus();  // raced with another Put
+  if (auto it = index_.find(hash); it != index_.end()) {
+    // Raced with another Put (fine) or a ReservePut (not published yet).
+    if (it->second.tier == Tier::kReserved) {
+      return absl::AlreadyExistsError(
+          "kv history: block is reserved by ReservePut");
+    }
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(const int64_t slot, TakeRamSlotLocked());
   std::memcpy(SlotData(slot), bytes.data(), block_bytes_);
   Entry& e = index_[hash];
@@ -429,8 +446,8 @@ absl::StatusOr<SlotRef> KvHistoryStore::ReservePut(BlockHash hash,
                                                    BlockHash parent) {
   absl::MutexLock lock(&mu_);
   if (index_.contains(hash)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("kv history: block ", hash, " already stored or reserved"));
+    return absl::AlreadyExistsError(absl::StrCat(
+        "kv history: block ", hash, " already stored or reserved"));
   }
   ASSIGN_OR_RETURN(const int64_t slot, TakeRamSlotLocked());
   Entry& e = index_[hash];
@@ -503,7 +520,8 @@ std::vector<HistoryEvent> KvHistoryStore::DrainEvents() {
 }
 
 absl::Status KvHistoryStore::GatherSummaries(
-    absl::Span<const BlockHash> chain, std::vector<std::vector<float>>* out_mins,
+    absl::Span<const BlockHash> chain,
+    std::vector<std::vector<float>>* out_mins,
     std::vector<std::vector<float>>* out_maxs) const {
   const KvBlockShape& g = options_.geometry;
   const int groups = g.num_layers * g.num_kv_heads;
@@ -515,9 +533,9 @@ absl::Status KvHistoryStore::GatherSummaries(
   for (size_t b = 0; b < nb; ++b) {
     auto it = index_.find(chain[b]);
     if (it == index_.end() || it->second.tier == Tier::kReserved) {
-      return absl::NotFoundError(absl::StrCat(
-          "kv history: block ", b, " of the chain (hash ", chain[b],
-          ") is not stored"));
+      return absl::NotFoundError(absl::StrCat("kv history: block ", b,
+                                              " of the chain (hash ", chain[b],
+                                              ") is not stored"));
     }
     const BlockSummary& s = it->second.summary;
     for (int grp = 0; grp < groups; ++grp) {

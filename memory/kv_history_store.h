@@ -144,7 +144,9 @@ class KvHistoryStore {
   // The RAM pool: one contiguous range to register with a KvTransport.
   // Page-aligned; valid for the store's lifetime.
   void* pool_base() const { return pool_; }
-  int64_t pool_bytes() const { return block_bytes_ * options_.ram_capacity_blocks; }
+  int64_t pool_bytes() const {
+    return block_bytes_ * options_.ram_capacity_blocks;
+  }
   // Byte offset of RAM slot `slot` from pool_base().
   int64_t SlotOffset(int64_t slot) const { return slot * block_bytes_; }
 
@@ -152,9 +154,9 @@ class KvHistoryStore {
   // (0 for the first). Idempotent: an already stored hash is left as is
   // (and touched in the LRU). Errors: kInvalidArgument when bytes.size() !=
   // block_bytes(); kAlreadyExists when the hash is reserved by ReservePut
-  // and not committed; kResourceExhausted when every RAM slot is pinned;
-  // kDataLoss/kInternal on disk-tier failure while spilling (nothing lost:
-  // the spilled block is dropped with an kEvicted event).
+  // and not committed; kResourceExhausted when every RAM slot is pinned.
+  // A disk write failure while spilling to make room does not fail the Put:
+  // the block being spilled is dropped instead (a kEvicted event).
   absl::Status Put(BlockHash hash, BlockHash parent,
                    absl::Span<const uint8_t> bytes);
 
@@ -213,6 +215,9 @@ class KvHistoryStore {
   // Returns and clears the events since the last call, in order.
   std::vector<HistoryEvent> DrainEvents();
 
+  kernels::memory::MemoryBackend* backend() const { return backend_; }
+
+ private:
   // Copies the summaries of `chain` (all must be committed) into
   // per-(layer, kv_head) arrays: out_mins[(l * H + h)][b * D + c].
   // kNotFound names the first missing block. Used by SelectRelevant.
@@ -220,9 +225,6 @@ class KvHistoryStore {
                                std::vector<std::vector<float>>* out_mins,
                                std::vector<std::vector<float>>* out_maxs) const;
 
-  kernels::memory::MemoryBackend* backend() const { return backend_; }
-
- private:
   enum class Tier { kReserved, kRam, kDisk };
   struct Entry {
     BlockHash parent = 0;
@@ -247,7 +249,8 @@ class KvHistoryStore {
 
   // A free RAM slot, spilling (or dropping) the LRU unpinned block if
   // needed. kResourceExhausted when every slot is pinned.
-  absl::StatusOr<int64_t> TakeRamSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> TakeRamSlotLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves a RAM block (unpinned, in LRU) to disk, or drops it.
   void SpillLocked(BlockHash hash, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Brings a disk block into RAM. On kDataLoss the block was dropped.
@@ -272,7 +275,7 @@ class KvHistoryStore {
   absl::flat_hash_map<BlockHash, Entry> index_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> free_ram_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> free_disk_ ABSL_GUARDED_BY(mu_);
-  std::list<BlockHash> lru_ ABSL_GUARDED_BY(mu_);        // front = least recent
+  std::list<BlockHash> lru_ ABSL_GUARDED_BY(mu_);  // front = least recent
   std::list<BlockHash> disk_order_ ABSL_GUARDED_BY(mu_);  // front = oldest
   std::vector<HistoryEvent> events_ ABSL_GUARDED_BY(mu_);
   KvHistoryStats counters_ ABSL_GUARDED_BY(mu_);

@@ -21,8 +21,18 @@ STATE="${TRIPTYCH_CLUSTER_DIR:-$ROOT/.cluster}"
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+# Every process binds port 0 itself and prints what it got; reading it from
+# the log avoids the race of picking a free port first and binding it later.
+log_port() {  # name sed-regex-with-one-group timeout_s
+  local file="$STATE/$1.log" deadline=$(( $(date +%s) + $3 )) port=""
+  while [[ -z "$port" ]]; do
+    port=$(sed -nE "s#$2#\1#p" "$file" 2>/dev/null | head -1)
+    [[ -n "$port" ]] && break
+    (( $(date +%s) < deadline )) || return 1
+    if ! kill -0 "$(awk -v n="$1" '$2 == n {print $1}' "$STATE/pids")" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  echo "$port"
 }
 
 wait_http() {  # url timeout_s
@@ -96,34 +106,41 @@ cmd_start() {
     fi
   fi
   [[ -f "$model" ]] || die "model $model not found"
-  [[ "$port" == 0 ]] && port=$(free_port)
-  local sched_port sched_admin
-  sched_port=$(free_port); sched_admin=$(free_port)
   local ucx=()
   [[ -n "$tls" ]] && ucx=(--ucx-tls "$tls")
   local sched_extra=()
   [[ -n "$threshold" ]] && sched_extra=(--disagg-threshold "$threshold")
-  spawn scheduler "$BIN/triptych-scheduler" --host 127.0.0.1 --port "$sched_port" \
-    --admin-port "$sched_admin" --policy "$policy" "${sched_extra[@]}"
-  wait_http "http://127.0.0.1:$sched_admin/health" 30 || die "scheduler did not start (see $STATE/scheduler.log)"
-  local admins=()
+  spawn scheduler "$BIN/triptych-scheduler" --host 127.0.0.1 --port 0 \
+    --admin-port 0 --policy "$policy" "${sched_extra[@]}"
+  local sched_port sched_admin
+  sched_port=$(log_port scheduler '.*listening on [^:]+:([0-9]+).*' 30) &&
+    sched_admin=$(log_port scheduler '.*\(admin :([0-9]+)\).*' 5) ||
+    { cmd_stop; die "scheduler did not start (see $STATE/scheduler.log)"; }
+  local names=()
   for ((i = 0; i < prefill; i++)); do
-    local a; a=$(free_port); admins+=("$a")
-    spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port "$a" \
+    spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port 0 \
       --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" "${ucx[@]}"
+    names+=("prefill-$i")
   done
   for ((i = 0; i < decode; i++)); do
-    local a; a=$(free_port); admins+=("$a")
-    spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port "$a" \
+    spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port 0 \
       --node-id "decode-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
       --kv-blocks "$kv_blocks" "${ucx[@]}"
+    names+=("decode-$i")
   done
-  for a in "${admins[@]}"; do
-    wait_http "http://127.0.0.1:$a/ready" 60 || { cmd_stop; die "a node did not become ready (logs in $STATE)"; }
+  local admins=()
+  for n in "${names[@]}"; do
+    local a
+    a=$(log_port "$n" '.*listening on .* admin ([0-9]+).*' 60) ||
+      { cmd_stop; die "$n did not start (see $STATE/$n.log)"; }
+    wait_http "http://127.0.0.1:$a/ready" 60 || { cmd_stop; die "$n did not become ready"; }
+    admins+=("$a")
   done
   spawn gateway "$BIN/triptych-gateway" --model "$model" --host 127.0.0.1 --port "$port" \
     --scheduler "127.0.0.1:$sched_port"
-  wait_http "http://127.0.0.1:$port/health" 60 || { cmd_stop; die "gateway did not start (see $STATE/gateway.log)"; }
+  port=$(log_port gateway '.*listening on http://[^:]+:([0-9]+).*' 60) &&
+    wait_http "http://127.0.0.1:$port/health" 60 ||
+    { cmd_stop; die "gateway did not start (see $STATE/gateway.log)"; }
   # Ready when the scheduler has every node registered and healthy.
   local want=$((prefill + decode)) deadline=$(( $(date +%s) + 30 ))
   until [[ $(curl -fsS "http://127.0.0.1:$sched_admin/metrics" 2>/dev/null |

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # keep tests/e2e/__pycache__ out of the source tree
 from e2e_checks import ROOT, SHARED, check_cluster, reference_lines
 
 CLUSTER = os.path.join(ROOT, "scripts", "local-cluster.sh")

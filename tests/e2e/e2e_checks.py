@@ -8,6 +8,7 @@ the nodes' /metrics must show where the KV went. Every function takes base URLs
 (http://HOST:PORT), so callers decide which address, and which network
 namespace, the requests come from. Nothing here starts or stops processes.
 """
+import concurrent.futures
 import json
 import os
 import urllib.error
@@ -64,8 +65,11 @@ def check_cluster(label, gateway_url, prefill_admin_url, decode_admin_urls, line
     the KV checks read counters that start at 0.
     """
     failures = []
-    for line in lines:
-        text, resp = complete(gateway_url, line["prompt"])
+    # All prompts at once, so the scheduler spreads them over the decode
+    # nodes and continuous batching mixes them.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(lines)) as pool:
+        results = list(pool.map(lambda l: complete(gateway_url, l["prompt"]), lines))
+    for line, (text, resp) in zip(lines, results):
         if line["prompt"] + text != line["output"]:
             failures.append(f"{label} disagg={disaggregated}: {line['prompt']!r} -> {text!r}")
         if resp["usage"]["prompt_tokens"] <= 0 or resp["usage"]["completion_tokens"] <= 0:
@@ -83,6 +87,8 @@ def check_cluster(label, gateway_url, prefill_admin_url, decode_admin_urls, line
           f"{stats['kv_received']:.0f}; decode prompt tokens computed {stats['decode_prompt']:.0f}; "
           f"prefill prompt tokens {stats['prefill_prompt']:.0f}; decode tokens per node "
           f"{stats['decode_tokens']}", flush=True)
+    if len(decode_admin_urls) > 1 and min(stats["decode_tokens"]) == 0:
+        failures.append(f"{label}: a decode node served nothing {stats['decode_tokens']}")
     if disaggregated:
         if not (stats["kv_sent"] > 0 and stats["kv_sent"] == stats["kv_received"]):
             failures.append(f"{label}: KV bytes sent {stats['kv_sent']} != received "

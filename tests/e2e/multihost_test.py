@@ -16,9 +16,9 @@ memory lanes). The test's HTTP requests come from the client namespace (a
 worker thread that setns()es into it), never from the root namespace; nothing
 is added to the root namespace at all. The conformance checks of
 cluster_test.py (e2e_checks.py) then run once disaggregated (scheduler
---disagg-threshold 0) and once colocated (--disagg-threshold 1000000) on the
-stories260K.gguf reference lines, and the veth counters must show the KV bytes
-leaving the prefill namespace and arriving in the decode namespaces.
+--disagg-threshold 0) and once colocated (--disagg-threshold 1000000) for
+stories260K.gguf and stories260K-F16.gguf, and the veth counters must show the
+KV bytes leaving the prefill namespace and arriving in the decode namespaces.
 
 Everything it makes (processes, namespaces, links) is removed in a finally
 block, also on failure, SIGTERM/SIGINT or its own deadline; processes also get
@@ -44,10 +44,11 @@ import tempfile
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # keep tests/e2e/__pycache__ out of the source tree
 from e2e_checks import ROOT, SHARED, check_cluster, metrics, reference_lines
 
 BIN = os.environ.get("TRIPTYCH_BIN", os.path.join(ROOT, "build", "bin"))
-MODEL_FILE = "stories260K.gguf"
+MODEL_FILES = ("stories260K.gguf", "stories260K-F16.gguf")
 ROLES = ["scheduler", "prefill-0", "decode-0", "decode-1", "gateway", "client"]
 NS_PREFIX = "tmh"  # triptych multi-host; names are tmh-<creator pid>-<hex>-<role>
 DEADLINE_S = 540  # whole test; CTest's TIMEOUT (600) is above it so cleanup still runs
@@ -62,8 +63,8 @@ SCHED_PORT, SCHED_ADMIN, NODE_PORT, NODE_ADMIN, GATEWAY_PORT = 50050, 9090, 5005
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class Deadline(Exception):
-    pass
+class Deadline(BaseException):
+    """SIGTERM, SIGINT or the test's own deadline; a BaseException so no handler swallows it."""
 
 
 def log(msg):
@@ -174,7 +175,7 @@ class Cluster:
         return f"http://{self.topo.ip[role]}:{port + self.off}"
 
     def spawn(self, role, *args):
-        logf = open(os.path.join(self.logdir, f"{role}{self.off}.log"), "w")
+        logf = open(os.path.join(self.logdir, f"{role}.{self.off}.log"), "w")
         p = subprocess.Popen(["ip", "netns", "exec", self.topo.ns[role], *args],
                              stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              preexec_fn=die_with_parent)
@@ -227,7 +228,7 @@ class Cluster:
 
     def log_tails(self):
         out = []
-        for name in sorted(os.listdir(self.logdir)):
+        for name in sorted(n for n in os.listdir(self.logdir) if n.endswith(f".{self.off}.log")):
             text = open(os.path.join(self.logdir, name), errors="replace").read()
             out.append(f"--- {name} (last 1500 chars)\n{text[-1500:]}")
         return "\n".join(out)
@@ -275,8 +276,9 @@ class Client:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run_mode(topo, client, model, lines, disaggregated, port_offset, logdir):
-    label = f"{MODEL_FILE} multihost"
+def run_mode(topo, client, model_file, lines, disaggregated, port_offset, logdir):
+    label = f"{model_file} multihost"
+    model = os.path.realpath(os.path.join(SHARED, "models", model_file))
     cluster = Cluster(topo, model, 0 if disaggregated else 1000000, port_offset, logdir)
     t0 = time.monotonic()
     try:
@@ -293,7 +295,7 @@ def run_mode(topo, client, model, lines, disaggregated, port_offset, logdir):
         after = {r: topo.veth_bytes(r) for r in before}
         prefill_tx = after["prefill-0"][1] - before["prefill-0"][1]
         decode_rx = sum(after[r][0] - before[r][0] for r in ("decode-0", "decode-1"))
-        log(f"disaggregated={disaggregated}: {len(lines)} prompts, cluster ready in "
+        log(f"{model_file} disaggregated={disaggregated}: {len(lines)} prompts, cluster ready in "
             f"{t_ready:.1f}s, checks {t_check:.1f}s; veth bytes prefill-0 tx {prefill_tx}, "
             f"decode-0+1 rx {decode_rx}")
         if disaggregated and not (prefill_tx >= stats["kv_sent"] and
@@ -303,7 +305,7 @@ def run_mode(topo, client, model, lines, disaggregated, port_offset, logdir):
                             "cross the links")
         cluster.check_alive()
     except Exception as e:
-        failures = [f"disaggregated={disaggregated}: {type(e).__name__}: {e}"]
+        failures = [f"{label} disaggregated={disaggregated}: {type(e).__name__}: {e}"]
     finally:
         cluster.stop()
     if failures:
@@ -338,8 +340,6 @@ def main():
         if not os.access(os.path.join(BIN, b), os.X_OK):
             print(f"FAIL: {BIN}/{b} missing")
             return 1
-    model = os.path.realpath(os.path.join(SHARED, "models", MODEL_FILE))
-    lines = reference_lines(MODEL_FILE)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -361,8 +361,10 @@ def main():
         log(f"topology {topo.tag}: {len(topo.made)} namespaces, subnet {topo.subnet}.0/24, "
             f"made in {time.monotonic() - t0:.1f}s")
         client = Client(topo.ns["client"])
-        for i, disagg in enumerate((True, False)):
-            failures += run_mode(topo, client, model, lines, disagg, i * 100, logdir)
+        runs = [(m, d) for m in MODEL_FILES for d in (True, False)]
+        for i, (model_file, disagg) in enumerate(runs):
+            failures += run_mode(topo, client, model_file, reference_lines(model_file), disagg,
+                                 i * 100, logdir)
     except Deadline as e:
         failures.append(f"stopped by {e} (deadline {DEADLINE_S}s)")
     except Exception as e:
