@@ -205,6 +205,8 @@ absl::Status CollectionStore::AddDocument(
   }
   c->by_id.emplace(std::string(id), doc);
   c->total_length += static_cast<int64_t>(tokens.size());
+  absl::MutexLock stats_lock(&stats_mu_);
+  ++stats_.documents_added;
   return absl::OkStatus();
 }
 
@@ -260,16 +262,18 @@ absl::Status CollectionStore::DeleteDocument(std::string_view collection,
   c->lengths.pop_back();
   c->doc_terms.pop_back();
   if (c->dim > 0) c->embeddings.resize(c->embeddings.size() - c->dim);
+  absl::MutexLock stats_lock(&stats_mu_);
+  ++stats_.documents_deleted;
   return absl::OkStatus();
 }
 
 absl::Status CollectionStore::Bm25AllLocked(const Collection& c,
                                             std::string_view text,
                                             std::vector<float>* scores,
-                                            bool* any_term) const {
+                                            int64_t* postings) const {
   const size_t n = c.ids.size();
   scores->assign(n, 0.0f);
-  *any_term = false;
+  *postings = 0;
   std::vector<int64_t> offsets{0};
   std::vector<int32_t> doc_ids;
   std::vector<uint32_t> tfs;
@@ -282,8 +286,8 @@ absl::Status CollectionStore::Bm25AllLocked(const Collection& c,
     }
     offsets.push_back(static_cast<int64_t>(doc_ids.size()));
   }
-  if (offsets.size() == 1 || c.total_length == 0) return absl::OkStatus();
-  *any_term = true;
+  if (doc_ids.empty() || c.total_length == 0) return absl::OkStatus();
+  *postings = static_cast<int64_t>(doc_ids.size());
   kernels::memory::Bm25Input in;
   in.postings.term_offsets = offsets;
   in.postings.doc_ids = doc_ids;
@@ -292,6 +296,11 @@ absl::Status CollectionStore::Bm25AllLocked(const Collection& c,
   in.avg_doc_length = static_cast<float>(static_cast<double>(c.total_length) /
                                          static_cast<double>(n));
   return backend_->Bm25Scores(in, absl::MakeSpan(*scores));
+}
+
+CollectionStoreStats CollectionStore::stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return stats_;
 }
 
 std::string CollectionStore::Snippet(const std::string& text) const {
@@ -337,13 +346,14 @@ absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
   absl::ReaderMutexLock lock(&c->mu);
   const int64_t n = static_cast<int64_t>(c->ids.size());
   std::vector<kernels::memory::ScoredIndex> top;
+  int64_t postings = 0, embeddings = 0;
   if (n > 0) {
     switch (request.mode) {
       case SearchMode::kBm25: {
         std::vector<float> scores;
-        bool any = false;
-        RETURN_IF_ERROR(Bm25AllLocked(*c, request.query_text, &scores, &any));
-        if (any) {
+        RETURN_IF_ERROR(
+            Bm25AllLocked(*c, request.query_text, &scores, &postings));
+        if (postings > 0) {
           top = kernels::memory::TopK(scores, request.k);
           // Only documents that match a query term (their score is > 0).
           top.erase(std::remove_if(top.begin(), top.end(),
@@ -360,12 +370,14 @@ absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
         in.docs = c->embeddings;
         in.dim = c->dim;
         ASSIGN_OR_RETURN(top, backend_->DenseTopK(in, request.k));
+        embeddings = n;
         break;
       }
       case SearchMode::kHybrid: {
         std::vector<float> bm25;
-        bool any = false;
-        RETURN_IF_ERROR(Bm25AllLocked(*c, request.query_text, &bm25, &any));
+        RETURN_IF_ERROR(
+            Bm25AllLocked(*c, request.query_text, &bm25, &postings));
+        embeddings = n;
         kernels::memory::DenseInput in;
         in.query = request.query_embedding;
         in.docs = c->embeddings;
@@ -386,6 +398,13 @@ absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
         break;
       }
     }
+  }
+  {
+    absl::MutexLock stats_lock(&stats_mu_);
+    ++stats_.searches;
+    stats_.postings_scanned += postings;
+    stats_.embeddings_scanned += embeddings;
+    stats_.hits_returned += static_cast<int64_t>(top.size());
   }
   std::vector<SearchHit> hits;
   hits.reserve(top.size());

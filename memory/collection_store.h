@@ -66,6 +66,16 @@ struct CollectionInfo {
 
 enum class SearchMode { kBm25, kDense, kHybrid };
 
+// Work counters over the store's lifetime (all collections).
+struct CollectionStoreStats {
+  int64_t searches = 0;
+  int64_t postings_scanned = 0;    // BM25 postings fed to the backend
+  int64_t embeddings_scanned = 0;  // document embeddings scored
+  int64_t hits_returned = 0;
+  int64_t documents_added = 0;
+  int64_t documents_deleted = 0;
+};
+
 struct SearchRequest {
   std::string query_text;              // kBm25, kHybrid
   std::vector<float> query_embedding;  // kDense, kHybrid: exactly dim floats
@@ -119,6 +129,8 @@ class CollectionStore {
   absl::StatusOr<std::vector<SearchHit>> Search(
       std::string_view collection, const SearchRequest& request) const;
 
+  CollectionStoreStats stats() const;
+
  private:
   struct Posting {
     int32_t doc = 0;
@@ -148,9 +160,11 @@ class CollectionStore {
   std::shared_ptr<Collection> Find(std::string_view name) const;
   static CollectionInfo InfoLocked(const Collection& c)
       ABSL_SHARED_LOCKS_REQUIRED(c.mu);
-  // scores[d] for every document (0 for no matching term).
+  // scores[d] for every document (0 for no matching term); *postings is
+  // the number of postings scored (0: no query term is in the index).
   absl::Status Bm25AllLocked(const Collection& c, std::string_view text,
-                             std::vector<float>* scores, bool* any_term) const
+                             std::vector<float>* scores,
+                             int64_t* postings) const
       ABSL_SHARED_LOCKS_REQUIRED(c.mu);
   std::string Snippet(const std::string& text) const;
 
@@ -161,6 +175,10 @@ class CollectionStore {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_
       ABSL_GUARDED_BY(mu_);
+
+  // Separate from mu_ so that searches (shared collection locks) can count.
+  mutable absl::Mutex stats_mu_;
+  mutable CollectionStoreStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace triptych::memory

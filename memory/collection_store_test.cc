@@ -299,7 +299,13 @@ TEST(CollectionStore, HybridOrderingOnHandMadeCase) {
 
   // bm25 mode returns only matching documents.
   r.mode = SearchMode::kBm25;
+  const CollectionStoreStats before = store->stats();
   EXPECT_THAT(Ids(*store->Search("h", r)), ElementsAre("B", "A"));
+  const CollectionStoreStats after = store->stats();
+  EXPECT_EQ(after.searches, before.searches + 1);
+  EXPECT_EQ(after.postings_scanned, before.postings_scanned + 2);
+  EXPECT_EQ(after.hits_returned, before.hits_returned + 2);
+  EXPECT_EQ(after.documents_added, 3);
   r.mode = SearchMode::kDense;
   r.k = 1;
   EXPECT_THAT(Ids(*store->Search("h", r)), ElementsAre("A"));

@@ -125,6 +125,11 @@ struct KvHistoryStats {
   int64_t bytes_got = 0;        // block bytes returned by Get
   int64_t disk_bytes_written = 0;
   int64_t disk_bytes_read = 0;
+  // SelectRelevant (Compute Relevancy + Retrieval).
+  int64_t relevance_queries = 0;
+  int64_t relevance_blocks_scored = 0;
+  int64_t relevance_blocks_selected = 0;
+  int64_t relevance_summary_bytes = 0;  // summary bytes scanned
 };
 
 class KvHistoryStore {
@@ -278,7 +283,8 @@ class KvHistoryStore {
   std::list<BlockHash> lru_ ABSL_GUARDED_BY(mu_);  // front = least recent
   std::list<BlockHash> disk_order_ ABSL_GUARDED_BY(mu_);  // front = oldest
   std::vector<HistoryEvent> events_ ABSL_GUARDED_BY(mu_);
-  KvHistoryStats counters_ ABSL_GUARDED_BY(mu_);
+  // Mutable: const SelectRelevant counts its work too.
+  mutable KvHistoryStats counters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace triptych::memory

@@ -279,8 +279,10 @@ TEST(KvHistoryStore, ReservePutCommitForOneSidedWrites) {
   kernels::memory::BlockKeySummary(SmallShape(), a.data(), 4, mins.data(),
                                    maxs.data());
   EXPECT_EQ(store->Summary(H(0))->mins, mins);
-  // Abort frees the slot.
+  // Abort frees the slot; a reserved slot is not Unpin-able.
   ASSERT_TRUE(store->ReservePut(H(1), H(0)).ok());
+  EXPECT_EQ(store->Unpin(H(1)).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->Pin(H(1)).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(store->AbortPut(H(1)).ok());
   EXPECT_FALSE(store->Contains(H(1)));
   const KvHistoryStats st = store->stats();
@@ -482,6 +484,11 @@ TEST(KvHistoryStore, SelectRelevantMatchesBruteForce) {
         std::max<int64_t>(budget, int64_t{sink + recent} * g.block_tokens));
     EXPECT_TRUE(std::is_sorted(got->begin(), got->end()));  // chain order
   }
+  const KvHistoryStats st = store->stats();
+  EXPECT_EQ(st.relevance_queries, 20);
+  EXPECT_EQ(st.relevance_blocks_scored, 20 * kBlocks);
+  EXPECT_EQ(st.relevance_summary_bytes,
+            20 * kBlocks * g.num_layers * g.num_kv_heads * g.head_dim * 8);
   // Budget = whole context keeps everything.
   RelevanceQuery q;
   q.num_heads = 2;

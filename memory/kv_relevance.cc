@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "kernels/memory/top_k.h"
 #include "memory/kv_history_store.h"
@@ -73,6 +74,15 @@ absl::StatusOr<std::vector<BlockHash>> KvHistoryStore::SelectRelevant(
   const std::vector<int32_t> tokens(nb, g.block_tokens);
   const std::vector<int32_t> picked = kernels::memory::SelectBlocksWithinBudget(
       best, tokens, token_budget, sink_blocks, recent_window_blocks);
+  {
+    absl::MutexLock lock(&mu_);
+    ++counters_.relevance_queries;
+    counters_.relevance_blocks_scored += nb;
+    counters_.relevance_blocks_selected += static_cast<int64_t>(picked.size());
+    counters_.relevance_summary_bytes +=
+        nb * static_cast<int64_t>(layers.size()) * g.num_kv_heads * g.head_dim *
+        2 * static_cast<int64_t>(sizeof(float));
+  }
   std::vector<BlockHash> out;
   out.reserve(picked.size());
   for (const int32_t b : picked) out.push_back(chain[b]);
