@@ -9,10 +9,13 @@
 #   colocated      no prefill node, prompts prefilled on the decode nodes
 #   disaggregated  1 prefill node, every prompt prefilled there, KV over UCX
 #   round_robin / least_loaded / kv_aware   colocated, one routing policy each
-# For each mode it runs RATES (requests/s, Poisson) with N requests of random
+# For each mode and each of RATES (requests/s, Poisson) it starts a fresh
+# cluster and runs N requests of random
 # input/output lengths and writes JSON + SVG per run to $OUT, then a Markdown
-# table to $OUT/serving.md and into docs/BENCHMARKS.md between the markers
-# <!-- serving:begin --> and <!-- serving:end -->.
+# table to $OUT/<section>.md and into docs/BENCHMARKS.md between the markers
+# <!-- <section>:begin --> and <!-- <section>:end --> (section serving, prefix
+# or external). The prefix-cache column is the decode nodes' share of prompt
+# tokens served from their prefix caches in that run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${TRIPTYCH_BIN:-$ROOT/build/bin}"
@@ -38,16 +41,14 @@ fi
 
 cluster() { bash "$ROOT/scripts/local-cluster.sh" "$@"; }
 
-sweep() {  # label url model [extra loadgen flags...]
-  local label=$1 url=$2 name=$3; shift 3
-  for rate in $RATES; do
-    "$BIN/triptych-loadgen" --url "$url" --model "$name" --api completions \
-      --request-rate "$rate" --num-prompts "$N" --random-input-len "$IN_LEN" \
-      --random-output-len "$OUT_LEN" --ignore-eos --seed 1 --no-progress \
-      --goodput ttft:2000 tpot:200 --label "$label" \
-      --result-json "$OUT/$label-rate$rate.json" --plot "$OUT/$label-rate$rate.svg" "$@" \
-      >"$OUT/$label-rate$rate.txt"
-  done
+run_rate() {  # label url model rate [extra loadgen flags...]
+  local label=$1 url=$2 name=$3 rate=$4; shift 4
+  "$BIN/triptych-loadgen" --url "$url" --model "$name" --api completions \
+    --request-rate "$rate" --num-prompts "$N" --random-input-len "$IN_LEN" \
+    --random-output-len "$OUT_LEN" --ignore-eos --seed 1 --no-progress \
+    --goodput ttft:2000 tpot:200 --label "$label" \
+    --result-json "$OUT/$label-rate$rate.json" --plot "$OUT/$label-rate$rate.svg" "$@" \
+    >"$OUT/$label-rate$rate.txt"
 }
 
 model_name() { curl -fsS "$1/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])'; }
@@ -66,12 +67,17 @@ prefix_stats() {
   echo "$hit $miss"
 }
 
-run_local() {  # label cluster-flags...
-  local label=$1; shift
-  local url; url=$(cluster start --model "$MODEL" --decode 2 --port 0 --threads "$THREADS" "$@" | tail -1)
-  sweep "$label" "$url" "$(model_name "$url")"
-  echo "$label $(prefix_stats)" >>"$OUT/prefix_hits.txt"
-  cluster stop
+# One fresh cluster per (mode, rate): every row starts with empty caches.
+run_local() {  # label "cluster flags" [extra loadgen flags...]
+  local label=$1 flags=$2; shift 2
+  for rate in $RATES; do
+    local url
+    # shellcheck disable=SC2086
+    url=$(cluster start --model "$MODEL" --decode 2 --port 0 --threads "$THREADS" $flags | tail -1)
+    run_rate "$label" "$url" "$(model_name "$url")" "$rate" "$@"
+    echo "$label $rate $(prefix_stats)" >>"$OUT/prefix_hits.txt"
+    cluster stop
+  done
 }
 
 table() {
@@ -82,8 +88,8 @@ rows = []
 hits = {}
 if os.path.exists(f"{out}/prefix_hits.txt"):
     for line in open(f"{out}/prefix_hits.txt"):
-        label, h, m = line.split()
-        hits[label] = (int(h), int(m))
+        label, rate, h, m = line.split()
+        hits[(label, float(rate))] = (int(h), int(m))
 for f in sorted(glob.glob(f"{out}/*-rate*.json")):
     r = json.load(open(f))
     rows.append(r)
@@ -91,7 +97,8 @@ rows.sort(key=lambda r: (r.get("label", ""), float(r["request_rate"]) if r["requ
 print("| run | rate (req/s) | completed/failed | req/s | output tok/s | TTFT mean / p99 (ms) | TPOT mean / p99 (ms) | ITL mean (ms) | E2E mean (ms) | goodput (req/s) | prompt tokens from prefix cache |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    h = hits.get(r.get("label", ""))
+    rate = float(r["request_rate"]) if r["request_rate"] != "inf" else float("inf")
+    h = hits.get((r.get("label", ""), rate))
     hr = f"{h[0]}/{h[0]+h[1]} ({100*h[0]/max(1,h[0]+h[1]):.0f}%)" if h else "n/a"
     print(f"| {r.get('label','')} | {r['request_rate']} | {r['completed']}/{r['failed']} | {r['request_throughput']:.2f} | "
           f"{r['output_throughput']:.1f} | {r['mean_ttft_ms']:.0f} / {r['p99_ttft_ms']:.0f} | "
@@ -100,17 +107,18 @@ for r in rows:
 PY
 }
 
-publish() {
-  table >"$OUT/serving.md"
-  cat "$OUT/serving.md"
+publish() {  # marker: the table replaces <!-- MARKER:begin --> ... <!-- MARKER:end -->
+  local marker=$1
+  table >"$OUT/$marker.md"
+  cat "$OUT/$marker.md"
   local doc="$ROOT/docs/BENCHMARKS.md"
-  if grep -q "<!-- serving:begin -->" "$doc" 2>/dev/null; then
-    python3 - "$doc" "$OUT/serving.md" <<'PY'
+  if grep -q "<!-- $marker:begin -->" "$doc" 2>/dev/null; then
+    python3 - "$doc" "$OUT/$marker.md" "$marker" <<'PY'
 import sys
-doc, table = sys.argv[1], open(sys.argv[2]).read()
+doc, table, marker = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 s = open(doc).read()
-a = s.index("<!-- serving:begin -->") + len("<!-- serving:begin -->")
-b = s.index("<!-- serving:end -->")
+a = s.index(f"<!-- {marker}:begin -->") + len(f"<!-- {marker}:begin -->")
+b = s.index(f"<!-- {marker}:end -->")
 open(doc, "w").write(s[:a] + "\n" + table + s[b:])
 PY
   fi
@@ -119,25 +127,23 @@ PY
 case "${1:-all}" in
   all)
     rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
-    run_local colocated --prefill 0 --policy kv_aware
-    run_local disaggregated --prefill 1 --disagg-threshold 0 --policy kv_aware
-    for p in round_robin least_loaded; do run_local "$p" --prefill 0 --policy "$p"; done
-    publish ;;
+    run_local colocated "--prefill 0 --policy kv_aware"
+    run_local disaggregated "--prefill 1 --disagg-threshold 0 --policy kv_aware"
+    for p in round_robin least_loaded; do run_local "$p" "--prefill 0 --policy $p"; done
+    publish serving ;;
   prefix)
     rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
     for p in round_robin kv_aware; do
-      url=$(cluster start --model "$MODEL" --decode 2 --prefill 0 --port 0 --policy "$p" \
-            --threads "$THREADS" | tail -1)
-      sweep "prefix-$p" "$url" "$(model_name "$url")" --dataset shared-prefix \
-        --prefix-groups "${GROUPS_N:-8}" --prefix-len "${PREFIX_LEN:-512}"
-      echo "prefix-$p $(prefix_stats)" >>"$OUT/prefix_hits.txt"
-      cluster stop
+      run_local "prefix-$p" "--prefill 0 --policy $p" --dataset shared-prefix \
+        --prefix-groups "${GROUPS_N:-4}" --prefix-len "${PREFIX_LEN:-384}"
     done
-    publish ;;
+    publish prefix ;;
   external)
     [[ -n "${URL:-}" ]] || { echo "set URL" >&2; exit 1; }
     rm -f "$OUT"/*-rate*.json "$OUT/prefix_hits.txt"
-    sweep "${LABEL:-external}" "$URL" "${MODEL_NAME:-$(model_name "$URL")}"
-    publish ;;
+    for rate in $RATES; do
+      run_rate "${LABEL:-external}" "$URL" "${MODEL_NAME:-$(model_name "$URL")}" "$rate"
+    done
+    publish external ;;
   *) echo "usage: $0 [all|prefix|external]" >&2; exit 1 ;;
 esac

@@ -15,6 +15,19 @@ constexpr size_t kMaxUnsentEvents = 1 << 16;
 
 }  // namespace
 
+std::vector<triptych::v1::KvEvent> ToProtoEvents(const std::vector<kv::BlockEvent>& events) {
+  std::vector<triptych::v1::KvEvent> out;
+  out.reserve(events.size());
+  for (const kv::BlockEvent& e : events) {
+    triptych::v1::KvEvent pe;
+    pe.set_kind(e.kind == kv::BlockEvent::Kind::kStored ? triptych::v1::KvEvent::KIND_STORED
+                                                        : triptych::v1::KvEvent::KIND_EVICTED);
+    pe.set_block_hash(e.hash);
+    out.push_back(std::move(pe));
+  }
+  return out;
+}
+
 NodeAgent::NodeAgent(NodeAgentOptions options, LoadFn load, EventsFn events)
     : options_(std::move(options)),
       load_(std::move(load)),

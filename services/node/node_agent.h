@@ -22,8 +22,12 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proto/triptych.grpc.pb.h"
+#include "runtime/kv/kv_cache.h"
 
 namespace triptych::node {
+
+// KV cache block events (stored / evicted) as heartbeats carry them.
+std::vector<triptych::v1::KvEvent> ToProtoEvents(const std::vector<kv::BlockEvent>& events);
 
 struct NodeAgentOptions {
   std::string scheduler_address;  // host:port; empty = run unregistered

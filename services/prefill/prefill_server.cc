@@ -51,18 +51,7 @@ absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(
         load.set_kv_blocks_total(static_cast<uint64_t>(st.kv_blocks_total));
         return load;
       },
-      [self] {
-        std::vector<triptych::v1::KvEvent> out;
-        for (const kv::BlockEvent& e : self->core_->DrainKvEvents()) {
-          triptych::v1::KvEvent pe;
-          pe.set_kind(e.kind == kv::BlockEvent::Kind::kStored
-                          ? triptych::v1::KvEvent::KIND_STORED
-                          : triptych::v1::KvEvent::KIND_EVICTED);
-          pe.set_block_hash(e.hash);
-          out.push_back(pe);
-        }
-        return out;
-      });
+      [self] { return node::ToProtoEvents(self->core_->DrainKvEvents()); });
   s->agent_->Start();
   return s;
 }
