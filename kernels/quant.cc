@@ -1,10 +1,9 @@
 #include "kernels/quant.h"
 
-#include <cpuid.h>
-
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/cpu_features.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernel_table.h"
 
@@ -19,48 +18,13 @@ using cpu::KernelTable;
   std::abort();
 }
 
-// CPUID-based feature checks. __builtin_cpu_supports("f16c") and friends are
-// not accepted by every compiler we build with (clang 14 rejects several
-// names), so the bits are read directly. An ISA also needs the OS to save its
-// register state (XCR0), which CPUID alone does not say.
-struct CpuFeatures {
-  bool avx2 = false;    // AVX2 + FMA + F16C, YMM state enabled
-  bool avx512 = false;  // F BW VL DQ VNNI BF16, ZMM state enabled
-};
-
-CpuFeatures DetectCpuFeatures() {
-  CpuFeatures f;
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(1, 0, &a, &b, &c, &d)) return f;
-  const bool fma = c & (1u << 12), osxsave = c & (1u << 27),
-             avx = c & (1u << 28), f16c = c & (1u << 29);
-  if (!osxsave || !avx) return f;
-  unsigned xcr0_lo, xcr0_hi;
-  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  const bool ymm_state = (xcr0_lo & 0x6) == 0x6;
-  const bool zmm_state = (xcr0_lo & 0xE6) == 0xE6;
-  unsigned b7 = 0, c7 = 0, a71 = 0;
-  if (__get_cpuid_count(7, 0, &a, &b7, &c7, &d)) {
-    unsigned b71, c71, d71;
-    if (a >= 1) __get_cpuid_count(7, 1, &a71, &b71, &c71, &d71);
-  }
-  const bool avx2 = b7 & (1u << 5);
-  f.avx2 = ymm_state && avx2 && fma && f16c;
-  const bool avx512f = b7 & (1u << 16), avx512dq = b7 & (1u << 17),
-             avx512bw = b7 & (1u << 30), avx512vl = b7 & (1u << 31),
-             vnni = c7 & (1u << 11), bf16 = a71 & (1u << 5);
-  f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw &&
-             avx512vl && vnni && bf16;
-  return f;
+// The weight kernels' AVX-512 variant uses VNNI and BF16 besides F/BW/VL/DQ.
+bool CpuHasAvx2() { return GetCpuFeatures().avx2; }
+bool CpuHasAvx512() {
+  const CpuFeatures& f = GetCpuFeatures();
+  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni &&
+         f.avx512bf16;
 }
-
-const CpuFeatures& Features() {
-  static const CpuFeatures f = DetectCpuFeatures();
-  return f;
-}
-
-bool CpuHasAvx2() { return Features().avx2; }
-bool CpuHasAvx512() { return Features().avx512; }
 
 // `upper` with its null entries taken from `lower`.
 KernelTable Merge(const KernelTable& upper, const KernelTable& lower) {
