@@ -2,6 +2,7 @@
 
 #include "services/gateway/scheduler_backend.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +41,7 @@ class FakeScheduler : public v1::Scheduler::CallbackService {
    public:
     explicit Reactor(FakeScheduler* s) : s_(s) {
       if (s_->mode == Mode::kError) {
-        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no free KV blocks"));
+        FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no free KV blocks"));
         return;
       }
       events_.resize(2);
@@ -66,16 +67,22 @@ class FakeScheduler : public v1::Scheduler::CallbackService {
       if (++next_ < events_.size()) {
         StartWrite(&events_[next_]);
       } else {
-        Finish(grpc::Status::OK);
+        FinishOnce(grpc::Status::OK);
       }
     }
+    // A cancel can arrive after Finish(OK) (the backend cancels live calls
+    // when it shuts down); gRPC forbids a second Finish.
     void OnCancel() override {
       s_->cancelled.Notify();
-      Finish(grpc::Status::CANCELLED);
+      FinishOnce(grpc::Status::CANCELLED);
     }
     void OnDone() override { delete this; }
 
    private:
+    void FinishOnce(grpc::Status status) {
+      if (!finished_.exchange(true)) Finish(std::move(status));
+    }
+    std::atomic<bool> finished_{false};
     FakeScheduler* s_;
     std::vector<v1::GenerateEvent> events_;
     size_t next_ = 0;
