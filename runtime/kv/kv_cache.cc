@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/memory/quest.h"
 
 namespace triptych::kv {
 namespace {
@@ -74,6 +75,12 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
   if (cache->pool_ == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate KV pool of ", bytes, " bytes"));
+  }
+  if (options.key_summaries) {
+    cache->summaries_.resize(static_cast<size_t>(
+        options.num_blocks * 2 * options.num_layers * options.num_kv_heads *
+        options.head_dim));
+    cache->summary_ready_.assign(static_cast<size_t>(options.num_blocks), 0);
   }
   return cache;
 }
@@ -142,6 +149,44 @@ const void* KvCache::ValuePtr(BlockId block, int layer, int slot) const {
   return pool_.get() + BlockOffset(block, layer, /*kind=*/1, slot);
 }
 
+bool KvCache::KeySummaryReady(BlockId block) const {
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  return !summary_ready_.empty() && summary_ready_[block] != 0;
+}
+
+void KvCache::SummarizeKeys(BlockId block) {
+  KV_CHECK(options_.key_summaries);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  kernels::memory::KvBlockShape shape;
+  shape.num_layers = options_.num_layers;
+  shape.num_kv_heads = options_.num_kv_heads;
+  shape.head_dim = options_.head_dim;
+  shape.block_tokens = options_.block_size;
+  shape.dtype = options_.dtype == KvDtype::kF16
+                    ? kernels::memory::KeyDtype::kF16
+                    : kernels::memory::KeyDtype::kF32;
+  const int64_t per = int64_t{options_.num_layers} * options_.num_kv_heads *
+                      options_.head_dim;
+  float* mins = summaries_.data() + int64_t{block} * 2 * per;
+  kernels::memory::BlockKeySummary(shape, BlockData(block), options_.block_size,
+                                   mins, mins + per);
+  summary_ready_[block] = 1;
+}
+
+const float* KvCache::KeyMins(BlockId block, int layer) const {
+  KV_CHECK(options_.key_summaries);
+  KV_CHECK(block >= 0 && block < options_.num_blocks);
+  KV_CHECK(layer >= 0 && layer < options_.num_layers);
+  const int64_t head = int64_t{options_.num_kv_heads} * options_.head_dim;
+  return summaries_.data() + int64_t{block} * 2 * options_.num_layers * head +
+         int64_t{layer} * head;
+}
+
+const float* KvCache::KeyMaxs(BlockId block, int layer) const {
+  return KeyMins(block, layer) +
+         int64_t{options_.num_layers} * options_.num_kv_heads * options_.head_dim;
+}
+
 BlockId KvCache::TakeBlockLocked() {
   BlockId block;
   if (!free_.empty()) {
@@ -160,6 +205,7 @@ BlockId KvCache::TakeBlockLocked() {
     ++counters_.evictions;
   }
   meta_[block].ref_count = 1;
+  if (!summary_ready_.empty()) summary_ready_[block] = 0;
   return block;
 }
 
@@ -344,6 +390,7 @@ absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
   // The caller owns the targets (checked above), so the copy needs no lock.
   for (size_t i = 0; i < blocks.size(); ++i) {
     std::memcpy(BlockData(blocks[i]), in.data() + i * bb, bb);
+    if (!summary_ready_.empty()) summary_ready_[blocks[i]] = 0;
   }
   return absl::OkStatus();
 }

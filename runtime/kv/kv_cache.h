@@ -38,6 +38,14 @@ struct KvCacheOptions {
   int64_t num_blocks = 0;   // pool capacity
   KvDtype dtype = KvDtype::kF16;
   bool enable_prefix_cache = true;
+  // Keep a key summary per block for sparse attention (Quest): per layer,
+  // KV head and channel, the min and max of the block's keys, as floats in a
+  // side array beside the pool ([block][layer][kv_head][head_dim], 8 bytes
+  // per channel: 1/8 of an F16 block with 16 slots). Summaries are made when
+  // a block becomes full (the model calls SummarizeKeys), stay valid while
+  // the block's keys are unchanged, and are invalidated when the block is
+  // handed out again or imported into.
+  bool key_summaries = false;
 };
 
 struct KvCacheStats {
@@ -84,6 +92,19 @@ class KvCache {
   void* ValuePtr(BlockId block, int layer, int slot);
   const void* KeyPtr(BlockId block, int layer, int slot) const;
   const void* ValuePtr(BlockId block, int layer, int slot) const;
+
+  // Key summaries (KvCacheOptions::key_summaries). Like block data they are
+  // not locked: the caller must own the block (hold a reference to it).
+  bool has_key_summaries() const { return options_.key_summaries; }
+  // True when `block`'s summary matches its current full contents.
+  bool KeySummaryReady(BlockId block) const;
+  // Computes the summary of every layer of full block `block` from its keys
+  // (all block_size slots). Precondition: has_key_summaries().
+  void SummarizeKeys(BlockId block);
+  // [kv_head][head_dim] per-channel key minima / maxima of `layer`.
+  // Precondition: has_key_summaries() (valid only when KeySummaryReady).
+  const float* KeyMins(BlockId block, int layer) const;
+  const float* KeyMaxs(BlockId block, int layer) const;
 
   // Takes a free block (ref count 1), evicting the least recently released
   // cached block when no never-used/free block is left.
@@ -148,6 +169,11 @@ class KvCache {
 
   const KvCacheOptions options_;
   std::unique_ptr<uint8_t[]> pool_;
+  // Key summaries: [block][min | max][layer][kv_head][head_dim] floats, and
+  // per block whether they are current (see KvCacheOptions::key_summaries).
+  // Reset under mu_ when a block is taken; otherwise owned like block data.
+  std::vector<float> summaries_;
+  std::vector<uint8_t> summary_ready_;
   mutable absl::Mutex mu_;
   std::vector<BlockMeta> meta_ ABSL_GUARDED_BY(mu_);
   std::vector<BlockId> free_ ABSL_GUARDED_BY(mu_);

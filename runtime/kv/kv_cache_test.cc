@@ -562,5 +562,49 @@ TEST(SequenceKv, CommitRollbackWithinPartialBlock) {
   EXPECT_DEATH(a.Commit(p, 3), "KV_CHECK");  // would un-commit a full block
 }
 
+// Key summaries: the per-channel min / max of each layer's keys, ready after
+// SummarizeKeys and invalidated when the block is handed out again or
+// imported into.
+TEST(KvCache, KeySummariesTrackBlockContents) {
+  KvCacheOptions o = SmallOptions(2, /*block_size=*/4);
+  o.dtype = KvDtype::kF32;
+  o.key_summaries = true;
+  auto cache = MakeCache(o);
+  BlockId b = *cache->Allocate();
+  EXPECT_FALSE(cache->KeySummaryReady(b));
+  for (int layer = 0; layer < 2; ++layer) {
+    for (int slot = 0; slot < 4; ++slot) {
+      auto* k = static_cast<float*>(cache->KeyPtr(b, layer, slot));
+      auto* v = static_cast<float*>(cache->ValuePtr(b, layer, slot));
+      for (int i = 0; i < 8; ++i) {
+        k[i] = static_cast<float>((slot * 7 + i * 3 + layer) % 11) - 5.0f;
+        v[i] = 100.0f;  // values never enter the summary
+      }
+    }
+  }
+  cache->SummarizeKeys(b);
+  ASSERT_TRUE(cache->KeySummaryReady(b));
+  for (int layer = 0; layer < 2; ++layer) {
+    for (int i = 0; i < 8; ++i) {
+      float mn = 1e9f, mx = -1e9f;
+      for (int slot = 0; slot < 4; ++slot) {
+        const float x = static_cast<const float*>(cache->KeyPtr(b, layer, slot))[i];
+        mn = std::min(mn, x);
+        mx = std::max(mx, x);
+      }
+      EXPECT_EQ(cache->KeyMins(b, layer)[i], mn) << layer << " " << i;
+      EXPECT_EQ(cache->KeyMaxs(b, layer)[i], mx) << layer << " " << i;
+    }
+  }
+  std::vector<uint8_t> bytes(cache->block_bytes());
+  ASSERT_TRUE(cache->ImportBlocks({b}, bytes).ok());
+  EXPECT_FALSE(cache->KeySummaryReady(b));
+  cache->SummarizeKeys(b);
+  EXPECT_EQ(cache->KeyMaxs(b, 1)[0], 0.0f);
+  cache->Release(b);
+  b = *cache->Allocate();  // free list: the same block comes back
+  EXPECT_FALSE(cache->KeySummaryReady(b));
+}
+
 }  // namespace
 }  // namespace triptych::kv

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "kernels/attention/attention.h"
+#include "kernels/memory/quest.h"
 #include "kernels/quant.h"
 
 namespace triptych::model {
@@ -72,18 +74,6 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps,
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
   const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
-}
-
-void SoftmaxInPlace(float* x, int64_t n) {
-  float max = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
 // Scratch for one forward call; sized for the batch.
@@ -322,6 +312,28 @@ absl::StatusOr<std::vector<float>> Model::Forward(
   const int64_t kv_elem = kv_f16 ? 2 : 4;
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t group = nh / nkv;
+  const int64_t bs = ko.block_size;
+
+  // Sparse attention applies to decode steps (one new token) of sequences
+  // that ask for it, when the cache keeps key summaries. Summaries of the
+  // full blocks it will score are made here if missing (blocks written by a
+  // remote prefill or imported); blocks filled by this model were summarised
+  // when they became full (end of Forward).
+  std::vector<bool> sparse_seq(batch.size(), false);
+  for (size_t si = 0; si < batch.size(); ++si) {
+    const SequenceBatch& sb = batch[si];
+    if (!sb.sparse.enabled() || sb.tokens.size() != 1 ||
+        !cache->has_key_summaries() || sb.sparse.dense_layers >= c.num_layers ||
+        sb.start_pos + 1 <= sb.sparse.budget_tokens) {
+      continue;
+    }
+    sparse_seq[si] = true;
+    const int64_t nfull = sb.start_pos / bs;
+    for (int64_t bi = 0; bi < nfull; ++bi) {
+      const kv::BlockId blk = sb.kv->blocks()[bi];
+      if (!cache->KeySummaryReady(blk)) cache->SummarizeKeys(blk);
+    }
+  }
 
   for (int64_t li = 0; li < c.num_layers; ++li) {
     const LayerWeights& l = layers_[li];
@@ -353,36 +365,65 @@ absl::StatusOr<std::vector<float>> Model::Forward(
       }
     });
 
-    // Attention, one work item per (token, head). The query is converted to
-    // the cache dtype before the dot, as ggml does for F16 K.
-    pool->ParallelFor(T * nh, 1, [&](int64_t b, int64_t e) {
-      std::vector<float> scores;
-      std::vector<float> vrow(hd);
-      std::vector<uint8_t> qconv(hd * kv_elem);
+    // Attention, one work item per (token, KV head): the fused kernel
+    // scores the group's query heads over the KV rows read in place, block
+    // by block (kernels/attention). Sparse decode steps read only the blocks
+    // chosen by Quest scores (sparse_attention.h).
+    pool->ParallelFor(T * nkv, 1, [&](int64_t b, int64_t e) {
+      kernels::attention::AttentionScratch scratch;
+      std::vector<kernels::attention::KvRun> runs;
+      std::vector<float> mins, maxs, block_scores;
+      std::vector<int32_t> chosen;
       for (int64_t item = b; item < e; ++item) {
-        const int64_t t = item / nh, h = item % nh, kvh = h / group;
-        const kv::SequenceKv* skv = batch[seq_of[t]].kv;
+        const int64_t t = item / nkv, kvh = item % nkv;
+        const SequenceBatch& sb = batch[seq_of[t]];
+        const kv::SequenceKv* skv = sb.kv;
         const int64_t n_ctx = pos[t] + 1;
-        const float* q = s.q.data() + t * q_dim + h * hd;
-        kernels::QuantizeRow(kv_type, q, qconv.data(), hd);
-        scores.resize(n_ctx);
-        for (int64_t j = 0; j < n_ctx; ++j) {
-          const auto* k = static_cast<const uint8_t*>(cache->KeyPtr(
-                              skv->BlockOf(j), static_cast<int>(li), skv->SlotOf(j))) +
-                          kvh * hd * kv_elem;
-          scores[j] = kernels::VecDot(kv_type, hd, k, qconv.data()) * attn_scale;
+        const int64_t nb = (n_ctx + bs - 1) / bs;
+        const int32_t last_rows = static_cast<int32_t>(n_ctx - (nb - 1) * bs);
+        const float* q = s.q.data() + t * q_dim + kvh * group * hd;
+        auto add_run = [&](int64_t bi) {
+          const kv::BlockId blk = skv->blocks()[bi];
+          const int64_t off = kvh * hd * kv_elem;
+          runs.push_back(
+              {static_cast<const uint8_t*>(cache->KeyPtr(blk, static_cast<int>(li), 0)) + off,
+               static_cast<const uint8_t*>(cache->ValuePtr(blk, static_cast<int>(li), 0)) + off,
+               bi + 1 == nb ? last_rows : static_cast<int32_t>(bs)});
+        };
+        runs.clear();
+        if (sparse_seq[seq_of[t]] && li >= sb.sparse.dense_layers &&
+            n_ctx > sb.sparse.budget_tokens) {
+          // Relevancy of each full block before the current one.
+          const int64_t nfull = nb - 1;
+          mins.resize(nfull * hd);
+          maxs.resize(nfull * hd);
+          block_scores.resize(nfull);
+          for (int64_t bi = 0; bi < nfull; ++bi) {
+            const kv::BlockId blk = skv->blocks()[bi];
+            const float* mn = cache->KeyMins(blk, static_cast<int>(li)) + kvh * hd;
+            const float* mx = cache->KeyMaxs(blk, static_cast<int>(li)) + kvh * hd;
+            std::copy(mn, mn + hd, mins.data() + bi * hd);
+            std::copy(mx, mx + hd, maxs.data() + bi * hd);
+          }
+          kernels::memory::QuestScores(q, static_cast<int>(group),
+                                       static_cast<int>(hd), mins.data(),
+                                       maxs.data(), nfull, block_scores.data());
+          chosen = SelectSparseBlocks(block_scores, static_cast<int>(bs),
+                                      last_rows, sb.sparse);
+          for (int32_t bi : chosen) add_run(bi);
+        } else {
+          for (int64_t bi = 0; bi < nb; ++bi) add_run(bi);
         }
-        SoftmaxInPlace(scores.data(), n_ctx);
-        float* out = s.att.data() + t * q_dim + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t j = 0; j < n_ctx; ++j) {
-          const auto* v = static_cast<const uint8_t*>(cache->ValuePtr(
-                              skv->BlockOf(j), static_cast<int>(li), skv->SlotOf(j))) +
-                          kvh * hd * kv_elem;
-          kernels::DequantizeRow(kv_type, v, vrow.data(), hd);
-          const float p = scores[j];
-          for (int64_t d = 0; d < hd; ++d) out[d] += p * vrow[d];
-        }
+        kernels::attention::AttentionShape shape;
+        shape.num_heads = static_cast<int>(group);
+        shape.head_dim = static_cast<int>(hd);
+        shape.row_stride = kv_dim;
+        shape.elem = kv_f16 ? kernels::attention::KvElem::kF16
+                            : kernels::attention::KvElem::kF32;
+        shape.scale = attn_scale;
+        kernels::attention::AttendOneQuery(shape, q, runs,
+                                           s.att.data() + t * q_dim + kvh * group * hd,
+                                           &scratch);
       }
     });
 
@@ -405,6 +446,21 @@ absl::StatusOr<std::vector<float>> Model::Forward(
     });
     MatMul(l.w_down, s.gate.data(), T, s.xn.data(), &s.act, pool);
     for (int64_t i = 0; i < T * dim; ++i) s.x[i] += s.xn[i];
+  }
+
+  // Prepare Memory: summarise the keys of every block this batch filled.
+  if (cache->has_key_summaries()) {
+    std::vector<kv::BlockId> filled;
+    for (int64_t t = 0; t < T; ++t) {
+      const kv::SequenceKv* skv = batch[seq_of[t]].kv;
+      if (skv->SlotOf(pos[t]) == bs - 1) filled.push_back(skv->BlockOf(pos[t]));
+    }
+    std::sort(filled.begin(), filled.end());
+    filled.erase(std::unique(filled.begin(), filled.end()), filled.end());
+    pool->ParallelFor(static_cast<int64_t>(filled.size()), 1,
+                      [&](int64_t b, int64_t e) {
+                        for (int64_t i = b; i < e; ++i) cache->SummarizeKeys(filled[i]);
+                      });
   }
 
   const int64_t R = static_cast<int64_t>(logit_rows.size());

@@ -14,6 +14,7 @@
 #include "runtime/gguf/gguf_reader.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model_config.h"
+#include "runtime/model/sparse_attention.h"
 
 namespace triptych::model {
 
@@ -56,6 +57,9 @@ struct SequenceBatch {
   // start_pos must already hold KV. The KV of the new tokens is written here.
   const kv::SequenceKv* kv = nullptr;
   bool all_logits = false;  // logits for every new token, else the last only
+  // Sparse attention for this sequence's decode steps (off by default; needs
+  // a cache with key summaries, else the step runs dense).
+  SparseAttentionOptions sparse;
 };
 
 // Immutable weights plus the forward pass. The GgufFile must outlive the
