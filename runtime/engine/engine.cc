@@ -83,6 +83,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
   kv::KvCacheOptions kvo = model->KvOptions(options.num_kv_blocks,
                                             options.block_size, options.kv_dtype);
   kvo.enable_prefix_cache = options.prefix_cache;
+  kvo.key_summaries = options.sparse_attention.enabled();
   ASSIGN_OR_RETURN(engine->cache_, kv::KvCache::Create(kvo));
   engine->pool_ = std::make_unique<ThreadPool>(options.num_threads);
   engine->counters_.kv_blocks_total = options.num_kv_blocks;
@@ -106,6 +107,9 @@ absl::Status Engine::Add(GenerationRequest request) {
   }
   if (request.max_tokens < 1) {
     return absl::InvalidArgumentError("max_tokens must be at least 1");
+  }
+  if (request.sparse_budget.has_value() && *request.sparse_budget < 0) {
+    return absl::InvalidArgumentError("sparse_budget must be >= 0");
   }
   RETURN_IF_ERROR(sampling::Validate(request.sampling));
   const int64_t blocks_needed = (n + 1 + options_.block_size - 1) / options_.block_size;
@@ -394,6 +398,10 @@ std::vector<TokenOutput> Engine::Step() {
       b.tokens = absl::MakeConstSpan(p.seq->tokens).subspan(p.seq->computed, p.count);
       b.start_pos = p.seq->computed;
       b.kv = &p.seq->kv;
+      b.sparse = options_.sparse_attention;
+      if (p.seq->req.sparse_budget.has_value()) {
+        b.sparse.budget_tokens = *p.seq->req.sparse_budget;
+      }
       batch.push_back(b);
     }
     absl::StatusOr<std::vector<float>> logits =

@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,10 @@ struct EngineOptions {
   // KV block events kept for DrainKvEvents(); the oldest are dropped past
   // this many (and counted) so an undrained engine does not grow.
   int64_t max_kv_events = 1 << 16;
+  // Quest sparse attention in decode steps over long contexts (see
+  // runtime/model/sparse_attention.h); budget_tokens 0 = dense. When on, the
+  // KV cache keeps per-block key summaries (1/8 of an F16 block's size).
+  model::SparseAttentionOptions sparse_attention;
 };
 
 struct GenerationRequest {
@@ -84,6 +89,11 @@ struct GenerationRequest {
   // gRPC address of a prefill node that computes the prompt's KV; empty =
   // prefill here. If the remote prefill fails the engine prefills locally.
   std::string prefill_address;
+  // Sparse-attention token budget for this request: nullopt = the node's
+  // EngineOptions::sparse_attention, 0 = dense. A positive budget on a node
+  // whose sparse attention is off runs dense (its cache keeps no key
+  // summaries). The node's dense_layers / sink / recent settings apply.
+  std::optional<int64_t> sparse_budget;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
