@@ -5,6 +5,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "runtime/model/sparse_attention.h"
 #include "services/decode/decode_server.h"
 #include "services/node/signals.h"
 #include "services/node/yaml_config.h"
@@ -40,7 +41,18 @@ int main(int argc, char** argv) {
                "Let UCX use shared-memory lanes (UCX 1.13 wires peer error handling "
                "only over tcp); a dead peer then surfaces as a timeout");
   app.add_option("--drain-seconds", drain_seconds, "Grace period on SIGTERM");
+  std::string sparse_attention = "off";
+  app.add_option("--sparse-attention", sparse_attention,
+                 "Quest sparse attention in decode over long contexts: "
+                 "budget=TOKENS[,dense_layers=2,sink=1,recent=4], or off");
   CLI11_PARSE(app, argc, argv);
+  auto sparse = triptych::model::ParseSparseAttention(sparse_attention);
+  if (!sparse.ok()) {
+    std::fprintf(stderr, "decode: --sparse-attention: %s\n",
+                 std::string(sparse.status().message()).c_str());
+    return 2;
+  }
+  o.engine.sparse_attention = *sparse;
   o.engine.kv_dtype = kv_dtype == "f32" ? triptych::kv::KvDtype::kF32 : triptych::kv::KvDtype::kF16;
   o.engine.prefix_cache = !no_prefix_cache;
   o.ucx.transports = ucx_tls;

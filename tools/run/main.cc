@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/model_bundle.h"
+#include "runtime/model/sparse_attention.h"
 
 namespace {
 
@@ -37,7 +38,16 @@ int Run(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "Threads")->check(CLI::Range(1, 256));
   app.add_flag("--kv-f32", kv_f32, "Keep the KV cache in F32 instead of F16");
   app.add_flag("-v,--verbose", verbose, "Print timings to stderr");
+  std::string sparse_attention = "off";
+  app.add_option("--sparse-attention", sparse_attention,
+                 "Quest sparse attention in decode over long contexts: "
+                 "budget=TOKENS[,dense_layers=2,sink=1,recent=4], or off");
   CLI11_PARSE(app, argc, argv);
+  auto sparse = triptych::model::ParseSparseAttention(sparse_attention);
+  if (!sparse.ok()) {
+    std::cerr << "error: --sparse-attention: " << sparse.status().message() << "\n";
+    return 2;
+  }
 
   const auto t0 = Clock::now();
   auto bundle = triptych::engine::ModelBundle::Load(model_path);
@@ -58,6 +68,7 @@ int Run(int argc, char** argv) {
                                           static_cast<int64_t>(ids.size()) + n_predict + 1);
   eo.num_kv_blocks = (total + eo.block_size - 1) / eo.block_size + 1;
   eo.max_batch_tokens = 512;
+  eo.sparse_attention = *sparse;
   auto engine = triptych::engine::Engine::Create((*bundle)->model.get(), &tok, eo);
   if (!engine.ok()) {
     std::cerr << "error: " << engine.status().message() << "\n";
