@@ -315,7 +315,8 @@ std::string CollectionStore::Snippet(const std::string& text) const {
 }
 
 absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
-    std::string_view collection, const SearchRequest& request) const {
+    std::string_view collection, const SearchRequest& request,
+    SearchWork* work) const {
   std::shared_ptr<Collection> c = Find(collection);
   if (c == nullptr) {
     return absl::NotFoundError(
@@ -336,6 +337,13 @@ absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
       return absl::InvalidArgumentError(absl::StrCat(
           "search: query embedding has ", request.query_embedding.size(),
           " floats, collection dim is ", c->dim));
+    }
+    for (float v : request.query_embedding) {
+      // A NaN would break the ordering top-k relies on.
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(
+            "search: query embedding values must be finite");
+      }
     }
   }
   if (request.mode == SearchMode::kHybrid &&
@@ -406,6 +414,7 @@ absl::StatusOr<std::vector<SearchHit>> CollectionStore::Search(
     stats_.embeddings_scanned += embeddings;
     stats_.hits_returned += static_cast<int64_t>(top.size());
   }
+  if (work != nullptr) *work = SearchWork{postings, embeddings};
   std::vector<SearchHit> hits;
   hits.reserve(top.size());
   for (const auto& s : top) {

@@ -76,6 +76,12 @@ struct CollectionStoreStats {
   int64_t documents_deleted = 0;
 };
 
+// The work one search did (the per-search part of CollectionStoreStats).
+struct SearchWork {
+  int64_t postings_scanned = 0;
+  int64_t embeddings_scanned = 0;
+};
+
 struct SearchRequest {
   std::string query_text;              // kBm25, kHybrid
   std::vector<float> query_embedding;  // kDense, kHybrid: exactly dim floats
@@ -122,12 +128,14 @@ class CollectionStore {
   // Errors: kNotFound (collection or document).
   absl::Status DeleteDocument(std::string_view collection, std::string_view id);
 
-  // Top-k hits, best first (see the modes above).
-  // Errors: kNotFound (collection); kInvalidArgument for k < 1, a missing or
-  // wrong-sized embedding, dense/hybrid on a dim 0 collection, alpha outside
-  // [0, 1]; backend errors as returned.
+  // Top-k hits, best first (see the modes above). `work`, when not null,
+  // receives what this search scanned.
+  // Errors: kNotFound (collection); kInvalidArgument for k < 1, a missing,
+  // wrong-sized or non-finite embedding, dense/hybrid on a dim 0
+  // collection, alpha outside [0, 1]; backend errors as returned.
   absl::StatusOr<std::vector<SearchHit>> Search(
-      std::string_view collection, const SearchRequest& request) const;
+      std::string_view collection, const SearchRequest& request,
+      SearchWork* work = nullptr) const;
 
   CollectionStoreStats stats() const;
 

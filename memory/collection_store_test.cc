@@ -308,7 +308,18 @@ TEST(CollectionStore, HybridOrderingOnHandMadeCase) {
   EXPECT_EQ(after.documents_added, 3);
   r.mode = SearchMode::kDense;
   r.k = 1;
-  EXPECT_THAT(Ids(*store->Search("h", r)), ElementsAre("A"));
+  SearchWork work;
+  EXPECT_THAT(Ids(*store->Search("h", r, &work)), ElementsAre("A"));
+  EXPECT_EQ(work.postings_scanned, 0);
+  EXPECT_EQ(work.embeddings_scanned, 3);
+  r.mode = SearchMode::kHybrid;
+  EXPECT_TRUE(store->Search("h", r, &work).ok());
+  EXPECT_EQ(work.postings_scanned, 2);
+  EXPECT_EQ(work.embeddings_scanned, 3);
+  // A NaN query is refused, not sorted.
+  r.query_embedding = {std::nanf(""), 0.0f};
+  EXPECT_EQ(store->Search("h", r).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CollectionStore, SnippetCutsAtUtf8Boundary) {

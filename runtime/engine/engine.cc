@@ -49,6 +49,8 @@ struct Engine::Sequence {
   bool remote_pending = false;  // a prefill node is writing our blocks
   bool remote_tried = false;
   int64_t remote_skip = 0;
+  bool history_pending = false;  // a history fetch is writing our blocks
+  bool history_tried = false;
   kv::SequenceKv kv;
   sampling::Sampler sampler;
   tokenizer::IncrementalDecoder decoder;
@@ -136,7 +138,8 @@ void Engine::Cancel(const std::string& id) {
 bool Engine::HasWork() const {
   absl::MutexLock lock(&mu_);
   return !waiting_.empty() || !running_.empty() || !inbox_.empty() ||
-         !cancels_.empty() || !orphans_.empty() || !remote_done_.empty();
+         !cancels_.empty() || !orphans_.empty() || !remote_done_.empty() ||
+         !history_done_.empty();
 }
 
 std::vector<kv::BlockEvent> Engine::DrainKvEvents() {
@@ -154,6 +157,93 @@ void Engine::CollectKvEvents() {
     kv_events_.pop_front();
     ++counters_.kv_events_dropped;
   }
+}
+
+bool Engine::Busy(const Sequence& seq) {
+  return seq.remote_pending || seq.history_pending;
+}
+
+bool Engine::StartHistoryFetch(Sequence* seq) {
+  if (!options_.history_fetch || seq->history_tried || seq->done) return false;
+  seq->history_tried = true;
+  const int bs = options_.block_size;
+  // Whole prompt blocks only, and never the last prompt token (its logits
+  // are needed); blocks already attached from the local cache are skipped.
+  const int64_t first = seq->computed / bs;
+  const int64_t last = (seq->num_prompt - 1) / bs;
+  if (seq->computed % bs != 0 || last <= first) return false;
+  if (!seq->kv.Reserve(last * bs).ok()) return false;
+  HistoryFetchJob job;
+  job.request_id = seq->req.id;
+  kv::BlockHash parent = 0;
+  for (int64_t b = 0; b < last; ++b) {
+    parent = kv::KvCache::ChainHash(
+        parent, absl::MakeConstSpan(seq->tokens).subspan(b * bs, bs));
+    if (b >= first) {
+      job.chain.push_back(parent);
+      job.blocks.push_back(seq->kv.blocks()[b]);
+    }
+  }
+  seq->history_pending = true;
+  options_.history_fetch(
+      std::move(job), [this, id = seq->req.id](absl::StatusOr<int64_t> blocks) {
+        absl::MutexLock lock(&mu_);
+        history_done_.emplace_back(id, std::move(blocks));
+      });
+  return true;
+}
+
+void Engine::ApplyHistoryFetches() {
+  std::vector<std::pair<std::string, absl::StatusOr<int64_t>>> done;
+  {
+    absl::MutexLock lock(&mu_);
+    done.swap(history_done_);
+  }
+  for (auto& [id, blocks] : done) {
+    auto orphan = std::find_if(orphans_.begin(), orphans_.end(),
+                               [&](const auto& s) { return s->req.id == id; });
+    if (orphan != orphans_.end()) {
+      orphans_.erase(orphan);  // its blocks are released now
+      continue;
+    }
+    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) {
+      return s->req.id == id && s->history_pending;
+    });
+    if (it == running_.end()) continue;
+    Sequence* seq = it->get();
+    seq->history_pending = false;
+    const int bs = options_.block_size;
+    const int64_t fetchable = (seq->num_prompt - 1) / bs - seq->computed / bs;
+    if (!blocks.ok() || *blocks < 0 || *blocks > fetchable) {
+      // Compute the prompt instead; the reserved blocks get overwritten.
+      ++counters_.history_fetch_failures;
+    } else if (*blocks > 0) {
+      const int64_t tokens = *blocks * bs;
+      seq->computed += tokens;
+      seq->cached_prompt_tokens += tokens;
+      counters_.history_fetched_tokens += tokens;
+      seq->kv.Commit(seq->tokens, seq->computed);
+    }
+    StartRemotePrefill(seq);
+  }
+}
+
+void Engine::StoreHistory(Sequence* seq) {
+  if (!options_.history_store || Busy(*seq)) return;
+  const std::vector<kv::BlockHash>& hashes = seq->kv.block_hashes();
+  if (hashes.empty()) return;
+  HistoryStoreJob job;
+  job.request_id = seq->req.id;
+  job.hashes = hashes;
+  job.blocks.assign(seq->kv.blocks().begin(),
+                    seq->kv.blocks().begin() + static_cast<int64_t>(hashes.size()));
+  for (kv::BlockId b : job.blocks) cache_->AddRef(b);
+  ++counters_.history_store_jobs;
+  std::vector<kv::BlockId> held = job.blocks;
+  options_.history_store(std::move(job),
+                         [cache = cache_.get(), held = std::move(held)] {
+                           for (kv::BlockId b : held) cache->Release(b);
+                         });
 }
 
 bool Engine::StartRemotePrefill(Sequence* seq) {
@@ -235,7 +325,7 @@ void Engine::DrainInbox(std::vector<TokenOutput>* out) {
     for (auto it = list.begin(); it != list.end();) {
       if (std::find(cancels.begin(), cancels.end(), (*it)->req.id) != cancels.end()) {
         Finish(it->get(), FinishReason::kCancelled, out, nullptr);
-        if ((*it)->remote_pending) orphans_.push_back(std::move(*it));
+        if (Busy(**it)) orphans_.push_back(std::move(*it));
         it = list.erase(it);
       } else {
         ++it;
@@ -264,7 +354,10 @@ void Engine::Finish(Sequence* seq, FinishReason reason,
   out->push_back(std::move(o));
   seq->done = true;
   // Blocks a prefill node may still be writing stay reserved (see orphans_).
-  if (!seq->remote_pending) seq->kv.Clear();
+  if (!Busy(*seq)) {
+    if (reason != FinishReason::kError) StoreHistory(seq);
+    seq->kv.Clear();
+  }
   absl::MutexLock lock(&mu_);
   live_ids_.erase(seq->req.id);
 }
@@ -329,12 +422,17 @@ std::vector<TokenOutput> Engine::Step() {
   std::vector<TokenOutput> out;
   DrainInbox(&out);
   ApplyRemotePrefills(&out);
+  ApplyHistoryFetches();
 
   // Admit waiting sequences while there is room in the running set.
   while (!waiting_.empty() &&
          static_cast<int>(running_.size()) < options_.max_running) {
     Admit(waiting_.front().get());
-    StartRemotePrefill(waiting_.front().get());
+    // A history fetch first; the remote prefill (if any) starts when it
+    // reports, so it only computes what history did not have.
+    if (!StartHistoryFetch(waiting_.front().get())) {
+      StartRemotePrefill(waiting_.front().get());
+    }
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
@@ -351,7 +449,7 @@ std::vector<TokenOutput> Engine::Step() {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < running_.size(); ++i) {
       Sequence* seq = running_[i].get();
-      if (seq->remote_pending || seq->done) continue;
+      if (Busy(*seq) || seq->done) continue;
       const bool decode = seq->pending() == 1 && seq->computed > 0;
       if ((pass == 0) != decode || budget == 0) continue;
       const int64_t count = std::min(seq->pending(), budget);
@@ -360,7 +458,7 @@ std::vector<TokenOutput> Engine::Step() {
         // Free the newest other sequence's blocks and queue it for
         // recompute (never one whose blocks a prefill node is writing).
         size_t v = running_.size();
-        while (v > i + 1 && running_[v - 1]->remote_pending) --v;
+        while (v > i + 1 && Busy(*running_[v - 1])) --v;
         if (v <= i + 1) break;
         Sequence* victim = running_[v - 1].get();
         plan.erase(std::remove_if(plan.begin(), plan.end(),
@@ -434,7 +532,7 @@ std::vector<TokenOutput> Engine::Step() {
   const bool runnable =
       !waiting_.empty() ||
       std::any_of(running_.begin(), running_.end(),
-                  [](const auto& s) { return !s->remote_pending; });
+                  [](const auto& s) { return !Busy(*s); });
   absl::MutexLock lock(&mu_);
   published_ = counters_;
   runnable_ = runnable;
@@ -444,7 +542,7 @@ std::vector<TokenOutput> Engine::Step() {
 bool Engine::ReadyLocked(Engine* e) {
   e->mu_.AssertHeld();
   return e->runnable_ || !e->inbox_.empty() || !e->cancels_.empty() ||
-         !e->remote_done_.empty();
+         !e->remote_done_.empty() || !e->history_done_.empty();
 }
 
 void Engine::WaitForWork(absl::Duration timeout) {

@@ -58,6 +58,35 @@ using RemotePrefillDone =
 using RemotePrefillFn =
     std::function<void(RemotePrefillJob job, RemotePrefillDone done)>;
 
+// KV history (a memory node keeps the KV of finished sequences so that the
+// next turn of a conversation does not recompute it). A fetch asks for the
+// longest stored prefix of `chain` (chain hashes of consecutive full prompt
+// blocks, right after the blocks this engine already had cached) to be
+// written into `blocks` (same length, this engine's cache, reserved until
+// `done` runs); done reports how many leading blocks were written.
+struct HistoryFetchJob {
+  std::string request_id;
+  std::vector<kv::BlockHash> chain;
+  std::vector<kv::BlockId> blocks;
+};
+using HistoryFetchDone = std::function<void(absl::StatusOr<int64_t> blocks)>;
+// Must not block; `done` is called exactly once, from any thread.
+using HistoryFetchFn =
+    std::function<void(HistoryFetchJob job, HistoryFetchDone done)>;
+// A finished sequence's full blocks to keep: hashes[i] is the chain hash of
+// blocks[i] (parent of hashes[0] is 0: the sequence's first block). The
+// engine holds a reference on every block (so their bytes stay as they
+// are) until `done` runs.
+struct HistoryStoreJob {
+  std::string request_id;
+  std::vector<kv::BlockHash> hashes;
+  std::vector<kv::BlockId> blocks;
+};
+using HistoryStoreDone = std::function<void()>;
+// Must not block; `done` is called exactly once, from any thread.
+using HistoryStoreFn =
+    std::function<void(HistoryStoreJob job, HistoryStoreDone done)>;
+
 struct EngineOptions {
   int max_running = 8;             // sequences decoding together
   int64_t max_batch_tokens = 512;  // tokens per step (decodes + prompt chunks)
@@ -69,6 +98,10 @@ struct EngineOptions {
   // Needed for requests with a prefill_address; without it they prefill
   // locally.
   RemotePrefillFn remote_prefill;
+  // Optional KV history: prompts look up their uncached full blocks there
+  // before computing them, finished sequences' full blocks are stored there.
+  HistoryFetchFn history_fetch;
+  HistoryStoreFn history_store;
   // KV block events kept for DrainKvEvents(); the oldest are dropped past
   // this many (and counted) so an undrained engine does not grow.
   int64_t max_kv_events = 1 << 16;
@@ -120,6 +153,9 @@ struct EngineStats {
   int64_t prompt_tokens_computed = 0;  // prompt (and recompute) tokens run here
   int64_t remote_prefill_tokens = 0;   // prompt tokens prefilled by other nodes
   int64_t remote_prefill_failures = 0;
+  int64_t history_fetched_tokens = 0;  // prompt tokens whose KV came from history
+  int64_t history_fetch_failures = 0;
+  int64_t history_store_jobs = 0;      // finished sequences handed to history
   int64_t kv_events_dropped = 0;
   int64_t decode_tokens_computed = 0;
   int64_t prefix_cached_tokens = 0;
@@ -179,6 +215,11 @@ class Engine {
   void Sample(Sequence* seq, const float* logits, std::vector<TokenOutput>* out);
   bool StartRemotePrefill(Sequence* seq);
   void ApplyRemotePrefills(std::vector<TokenOutput>* out);
+  bool StartHistoryFetch(Sequence* seq);
+  void ApplyHistoryFetches();
+  void StoreHistory(Sequence* seq);
+  // True while another node writes the sequence's blocks.
+  static bool Busy(const Sequence& seq);
   void CollectKvEvents();
 
   const model::Model* model_;
@@ -198,9 +239,12 @@ class Engine {
   // Finished remote prefills, by request id.
   std::vector<std::pair<std::string, absl::StatusOr<std::vector<float>>>>
       remote_done_ ABSL_GUARDED_BY(mu_);
+  // Finished history fetches, by request id.
+  std::vector<std::pair<std::string, absl::StatusOr<int64_t>>> history_done_
+      ABSL_GUARDED_BY(mu_);
   std::deque<kv::BlockEvent> kv_events_ ABSL_GUARDED_BY(mu_);
-  // Cancelled sequences whose remote prefill may still write their blocks:
-  // kept (blocks reserved) until the prefill reports.
+  // Cancelled sequences whose remote prefill or history fetch may still
+  // write their blocks: kept (blocks reserved) until it reports.
   std::vector<std::unique_ptr<Sequence>> orphans_;
   absl::flat_hash_map<std::string, bool> live_ids_ ABSL_GUARDED_BY(mu_);
   EngineStats published_ ABSL_GUARDED_BY(mu_);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/testing/conformance.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -331,7 +333,10 @@ std::map<std::string, Generated> RunWithWaits(Engine* engine) {
       Generated& g = results[o.request_id];
       if (o.token >= 0) g.tokens.push_back(o.token);
       g.text += o.text;
-      if (o.finish != FinishReason::kNone) g.finish = o.finish;
+      if (o.finish != FinishReason::kNone) {
+        g.finish = o.finish;
+        g.cached_prompt_tokens = o.cached_prompt_tokens;
+      }
     }
   }
   return results;
@@ -395,6 +400,114 @@ TEST(Engine, KvEventsReportStoredBlocks) {
   EXPECT_EQ(stored, 2);
   EXPECT_EQ(events[0].hash, kv::KvCache::ChainHash(0, absl::MakeConstSpan(prompt).subspan(0, 16)));
   EXPECT_TRUE((*engine)->DrainKvEvents().empty());
+}
+
+// A KV history in a map, answering from its own threads: what a memory node
+// does for the engine, without the network.
+class MapHistory {
+ public:
+  explicit MapHistory(kv::KvCache** cache) : cache_(cache) {}
+  ~MapHistory() {
+    for (auto& t : threads_) t.join();
+  }
+  HistoryFetchFn FetchFn() {
+    return [this](HistoryFetchJob job, HistoryFetchDone done) {
+      threads_.emplace_back([this, job = std::move(job), done = std::move(done)] {
+        absl::MutexLock lock(&mu_);
+        int64_t n = 0;
+        kv::KvCache* cache = *cache_;
+        while (n < static_cast<int64_t>(job.chain.size()) && blocks_.contains(job.chain[n])) {
+          const auto& bytes = blocks_[job.chain[n]];
+          std::copy(bytes.begin(), bytes.end(), cache->BlockData(job.blocks[n]));
+          ++n;
+        }
+        ++fetches_;
+        done(n);
+      });
+    };
+  }
+  HistoryStoreFn StoreFn(kv::KvCache** cache) {
+    return [this, cache](HistoryStoreJob job, HistoryStoreDone done) {
+      absl::MutexLock lock(&mu_);
+      for (size_t i = 0; i < job.hashes.size(); ++i) {
+        const uint8_t* p = (*cache)->BlockData(job.blocks[i]);
+        blocks_[job.hashes[i]].assign(p, p + (*cache)->block_bytes());
+      }
+      done();
+    };
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return blocks_.size();
+  }
+
+ private:
+  kv::KvCache** cache_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<kv::BlockHash, std::vector<uint8_t>> blocks_ ABSL_GUARDED_BY(mu_);
+  int fetches_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> threads_;
+};
+
+// Turn one runs on engine A, which stores its blocks in history; turn two
+// (turn one's tokens + new ones) runs on a fresh engine B that fetches them:
+// B computes only the tokens history did not hold, and the output equals a
+// full recompute on an engine without history.
+TEST(Engine, HistoryFetchSkipsStoredPrefixAndKeepsOutput) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const auto& tok = *(*bundle)->tokenizer;
+  kv::KvCache* a_cache = nullptr;
+  kv::KvCache* b_cache = nullptr;
+  MapHistory history(&b_cache);
+  EngineOptions ea;
+  ea.num_kv_blocks = 64;
+  ea.history_store = history.StoreFn(&a_cache);
+  auto a = Engine::Create((*bundle)->model.get(), &tok, ea);
+  ASSERT_TRUE(a.ok());
+  a_cache = (*a)->kv_cache();
+  const std::vector<int32_t> turn1 = tok.Encode("Once upon a time, there was a little dog", true, false);
+  GenerationRequest t1 = Greedy("t1", turn1, 40);
+  t1.ignore_eos = true;
+  ASSERT_TRUE((*a)->Add(t1).ok());
+  auto r1 = RunWithWaits(a->get());
+  ASSERT_EQ(r1["t1"].tokens.size(), 40u);
+  EXPECT_EQ((*a)->stats().history_store_jobs, 1);
+  // 40 + n1 - 1 tokens have KV: their full blocks were stored.
+  const int64_t with_kv = static_cast<int64_t>(turn1.size()) + 39;
+  EXPECT_EQ(static_cast<int64_t>(history.size()), with_kv / 16);
+  EXPECT_EQ((*a)->kv_cache()->stats().used_blocks, 0);  // store refs dropped
+
+  std::vector<int32_t> turn2 = turn1;
+  turn2.insert(turn2.end(), r1["t1"].tokens.begin(), r1["t1"].tokens.end());
+  const std::vector<int32_t> more = tok.Encode(" The dog said", false, false);
+  turn2.insert(turn2.end(), more.begin(), more.end());
+
+  EngineOptions eb;
+  eb.num_kv_blocks = 64;
+  eb.history_fetch = history.FetchFn();
+  auto b = Engine::Create((*bundle)->model.get(), &tok, eb);
+  ASSERT_TRUE(b.ok());
+  b_cache = (*b)->kv_cache();
+  ASSERT_TRUE((*b)->Add(Greedy("t2", turn2, 24)).ok());
+  auto r2 = RunWithWaits(b->get());
+
+  EngineOptions ec;
+  ec.num_kv_blocks = 64;
+  auto c = Engine::Create((*bundle)->model.get(), &tok, ec);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Add(Greedy("t2", turn2, 24)).ok());
+  auto ref = RunWithWaits(c->get());
+
+  EXPECT_EQ(r2["t2"].tokens, ref["t2"].tokens);
+  EXPECT_EQ(r2["t2"].text, ref["t2"].text);
+  const int64_t fetched = (with_kv / 16) * 16;
+  const EngineStats st = (*b)->stats();
+  EXPECT_EQ(st.history_fetched_tokens, fetched);
+  EXPECT_EQ(st.prompt_tokens_computed, static_cast<int64_t>(turn2.size()) - fetched);
+  EXPECT_EQ(r2["t2"].cached_prompt_tokens, fetched);
+  EXPECT_EQ((*c)->stats().prompt_tokens_computed, static_cast<int64_t>(turn2.size()));
 }
 
 }  // namespace

@@ -25,6 +25,34 @@ absl::StatusOr<std::unique_ptr<DecodeCore>> DecodeCore::Create(
     }
     client->Prefill(std::move(job), std::move(done));
   };
+  if (options.kv_history) {
+    options.engine.history_fetch = [self](engine::HistoryFetchJob job,
+                                          engine::HistoryFetchDone done) {
+      KvHistory* history;
+      {
+        absl::MutexLock lock(&self->mu_);
+        history = self->history_.get();
+      }
+      if (history == nullptr) {
+        done(absl::FailedPreconditionError("no KV history configured"));
+        return;
+      }
+      history->Fetch(std::move(job), std::move(done));
+    };
+    options.engine.history_store = [self](engine::HistoryStoreJob job,
+                                          engine::HistoryStoreDone done) {
+      KvHistory* history;
+      {
+        absl::MutexLock lock(&self->mu_);
+        history = self->history_.get();
+      }
+      if (history == nullptr) {
+        done();
+        return;
+      }
+      history->Store(std::move(job), std::move(done));
+    };
+  }
   ASSIGN_OR_RETURN(core->engine_,
                    engine::Engine::Create(core->bundle_->model.get(),
                                           core->bundle_->tokenizer.get(),
@@ -47,6 +75,11 @@ DecodeCore::~DecodeCore() { Shutdown(absl::ZeroDuration()); }
 void DecodeCore::SetPrefillClient(std::unique_ptr<PrefillClient> client) {
   absl::MutexLock lock(&mu_);
   prefill_client_ = std::move(client);
+}
+
+void DecodeCore::SetKvHistory(std::unique_ptr<KvHistory> history) {
+  absl::MutexLock lock(&mu_);
+  history_ = std::move(history);
 }
 
 absl::Status DecodeCore::Start(engine::GenerationRequest request,
@@ -156,6 +189,14 @@ void DecodeCore::Shutdown(absl::Duration deadline) {
     stop_ = true;
   }
   if (driver_.joinable()) driver_.join();
+  // Fetches and stores in flight release their blocks before the engine
+  // (and its cache) goes away.
+  std::unique_ptr<KvHistory> history;
+  {
+    absl::MutexLock lock(&mu_);
+    history = std::move(history_);
+  }
+  if (history) history->Shutdown();
 }
 
 }  // namespace triptych::decode

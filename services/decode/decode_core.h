@@ -36,9 +36,25 @@ class PrefillClient {
   virtual void Shutdown() = 0;
 };
 
+// Fetches and stores KV blocks in a memory node's history (the seam between
+// the decode core and the network; GrpcKvHistory is the gRPC + UCX one).
+class KvHistory {
+ public:
+  virtual ~KvHistory() = default;
+  // Neither may block; each calls `done` exactly once, from any thread.
+  virtual void Fetch(engine::HistoryFetchJob job, engine::HistoryFetchDone done) = 0;
+  virtual void Store(engine::HistoryStoreJob job, engine::HistoryStoreDone done) = 0;
+  // Runs every outstanding `done`; no new jobs after this.
+  virtual void Shutdown() = 0;
+};
+
 struct DecodeCoreOptions {
   std::string model_path;
-  engine::EngineOptions engine;  // remote_prefill is set by the core
+  // remote_prefill, history_fetch and history_store are set by the core.
+  engine::EngineOptions engine;
+  // Use a KV history (installed with SetKvHistory before traffic): prompts
+  // fetch their stored prefix blocks, finished sequences store theirs.
+  bool kv_history = false;
   // Where TTFT / ITL / E2E histograms go; null = not recorded.
   metrics::Registry* metrics = nullptr;
 };
@@ -57,6 +73,8 @@ class DecodeCore {
   // Installs the client used for requests with a prefill_address (before
   // traffic; requests without a client prefill locally).
   void SetPrefillClient(std::unique_ptr<PrefillClient> client);
+  // Installs the KV history (only used with options.kv_history).
+  void SetKvHistory(std::unique_ptr<KvHistory> history);
 
   // Queues a request; `on_output` gets every output, the last with
   // finish != kNone. Errors: those of Engine::Add, and kUnavailable while
@@ -98,6 +116,7 @@ class DecodeCore {
   metrics::Histogram* itl_ = nullptr;
   metrics::Histogram* e2e_ = nullptr;
   std::unique_ptr<PrefillClient> prefill_client_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<KvHistory> history_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 };

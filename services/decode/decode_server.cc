@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
   co.model_path = options.model_path;
   co.engine = options.engine;
   co.metrics = &s->metrics_;
+  co.kv_history = !options.memory_address.empty();
   ASSIGN_OR_RETURN(s->core_, DecodeCore::Create(co));
 
   // Register the whole KV pool once; prefill nodes put blocks straight into it.
@@ -47,6 +48,22 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
                                                     options.prefill_timeout);
   s->prefill_client_ = client.get();
   s->core_->SetPrefillClient(std::move(client));
+  if (co.kv_history) {
+    memory_service::HistoryClientOptions ho;
+    ho.memory_address = options.memory_address;
+    ho.geometry.num_layers = ko.num_layers;
+    ho.geometry.num_kv_heads = ko.num_kv_heads;
+    ho.geometry.head_dim = ko.head_dim;
+    ho.geometry.block_tokens = ko.block_size;
+    ho.geometry.dtype = ko.dtype == kv::KvDtype::kF16 ? kernels::memory::KeyDtype::kF16
+                                                      : kernels::memory::KeyDtype::kF32;
+    ASSIGN_OR_RETURN(auto history_client,
+                     memory_service::KvHistoryClient::Create(ho, s->transport_.get()));
+    auto history = std::make_unique<GrpcKvHistory>(std::move(history_client), cache,
+                                                   options.history_threads);
+    s->history_ = history.get();
+    s->core_->SetKvHistory(std::move(history));
+  }
 
   s->service_ = std::make_unique<DecodeService>(s->core_.get());
   grpc::ServerBuilder builder;
@@ -96,6 +113,10 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
 
 DecodeServer::~DecodeServer() { Shutdown(absl::ZeroDuration()); }
 
+KvHistoryStats DecodeServer::history_stats() const {
+  return history_ != nullptr ? history_->stats() : KvHistoryStats{};
+}
+
 PrefillClientStats DecodeServer::prefill_stats() const {
   return prefill_client_ != nullptr ? prefill_client_->stats() : PrefillClientStats{};
 }
@@ -136,6 +157,18 @@ void DecodeServer::RefreshMetrics() {
           ps.kv_bytes_received);
   counter("triptych_kv_transfer_seconds_total", "Transfer time reported for those bytes.",
           ps.transfer_ms / 1000.0);
+  counter("triptych_history_fetched_tokens_total",
+          "Prompt tokens whose KV came from the memory node's history.",
+          st.history_fetched_tokens);
+  const KvHistoryStats hs = history_stats();
+  counter("triptych_history_blocks_fetched_total", "KV blocks read from the memory node.",
+          hs.client.blocks_fetched);
+  counter("triptych_history_blocks_stored_total", "KV blocks the memory node newly stored.",
+          hs.client.blocks_stored);
+  counter("triptych_history_fetch_failures_total", "KV history fetches that failed.",
+          hs.fetch_failures);
+  counter("triptych_history_store_failures_total", "KV history stores that failed.",
+          hs.store_failures);
   const transport::TransferStats ts = transport_->stats();
   counter("triptych_ucx_bytes_put_total", "Bytes this node wrote with UCX puts.", ts.bytes_put);
   counter("triptych_ucx_errors_total", "UCX operations that failed.", ts.errors);

@@ -14,6 +14,7 @@
 #include "grpcpp/server.h"
 #include "services/decode/decode_core.h"
 #include "services/decode/decode_service.h"
+#include "services/decode/grpc_kv_history.h"
 #include "services/decode/prefill_client.h"
 #include "services/node/node_agent.h"
 #include "transport/kv_transport.h"
@@ -34,6 +35,9 @@ struct DecodeServerOptions {
   engine::EngineOptions engine;
   transport::UcxOptions ucx;
   int prefill_client_threads = 4;
+  // gRPC address of a memory node keeping KV history; empty = none.
+  std::string memory_address;
+  int history_threads = 2;
   absl::Duration prefill_timeout = absl::Seconds(60);
 };
 
@@ -47,6 +51,8 @@ class DecodeServer {
   DecodeCore* core() { return core_.get(); }
   transport::KvTransport* transport() { return transport_.get(); }
   PrefillClientStats prefill_stats() const;
+  // Zeros without a memory node.
+  KvHistoryStats history_stats() const;
 
   // Drains: reports draining to the scheduler, finishes running requests
   // (up to `deadline`), stops the servers.
@@ -62,6 +68,7 @@ class DecodeServer {
   std::unique_ptr<DecodeCore> core_;
   std::unique_ptr<transport::KvRegion> region_;
   GrpcPrefillClient* prefill_client_ = nullptr;  // owned by core_
+  GrpcKvHistory* history_ = nullptr;             // owned by core_
   std::unique_ptr<DecodeService> service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<http::Server> admin_;

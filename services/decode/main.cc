@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", o.advertise_address, "host:port registered with the scheduler");
   app.add_option("--node-id", o.node_id, "Node id (default decode-<port>)");
   app.add_option("--scheduler", o.scheduler_address, "Scheduler host:port");
+  app.add_option("--memory", o.memory_address,
+                 "Memory node host:port: fetch stored prompt prefixes from its KV history "
+                 "and store finished sequences there");
   app.add_option("--cluster-token", o.cluster_token, "Token presented to the scheduler")
       ->envname("TRIPTYCH_CLUSTER_TOKEN");
   app.add_option("--threads", o.engine.num_threads, "Compute threads");

@@ -156,6 +156,41 @@ void PrefillCore::WorkerLoop() {
   }
 }
 
+void PrefillCore::FetchHistory(Pending* p) {
+  if (!options_.history_fetch) return;
+  const int64_t bs = cache_->options().block_size;
+  const int64_t n = static_cast<int64_t>(p->job.tokens.size());
+  // Whole blocks only, never the last token (its logits are the result).
+  const int64_t first = p->computed / bs;
+  const int64_t last = (n - 1) / bs;
+  if (p->computed % bs != 0 || last <= first) return;
+  std::vector<uint64_t> chain;
+  std::vector<uint8_t*> dest;
+  kv::BlockHash parent = 0;
+  for (int64_t b = 0; b < last; ++b) {
+    parent = kv::KvCache::ChainHash(parent,
+                                    absl::MakeConstSpan(p->job.tokens).subspan(b * bs, bs));
+    if (b >= first) {
+      chain.push_back(parent);
+      dest.push_back(cache_->BlockData(p->kv->blocks()[b]));
+    }
+  }
+  absl::StatusOr<int64_t> got = options_.history_fetch(chain, dest);
+  if (!got.ok() || *got < 0 || *got > static_cast<int64_t>(chain.size())) {
+    log::Warn("prefill", "KV history fetch failed; computing the prompt",
+              {{"request_id", p->job.request_id},
+               {"error", got.ok() ? std::string("bad block count") : got.status().ToString()}});
+    absl::MutexLock lock(&mu_);
+    ++stats_.history_fetch_failures;
+    return;
+  }
+  if (*got == 0) return;
+  p->computed += *got * bs;
+  p->result.cached_tokens += *got * bs;
+  p->result.history_tokens = *got * bs;
+  p->kv->Commit(p->job.tokens, p->computed);
+}
+
 void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
   const auto start = Clock::now();
   std::vector<Pending*> live;
@@ -183,6 +218,7 @@ void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
                         absl::StrCat("prefill KV pool full: ", st.message())));
       continue;
     }
+    FetchHistory(p.get());
     live.push_back(p.get());
   }
 
@@ -254,12 +290,14 @@ void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
       ++stats_.jobs_done;
       stats_.tokens_computed += p->result.computed_tokens;
       stats_.tokens_cached += p->result.cached_tokens;
+      stats_.tokens_from_history += p->result.history_tokens;
       stats_.kv_bytes_sent += p->result.kv_bytes_sent;
     }
     log::Info("prefill", "prefill finished",
               {{"request_id", p->job.request_id},
                {"computed_tokens", p->result.computed_tokens},
                {"cached_tokens", p->result.cached_tokens},
+               {"history_tokens", p->result.history_tokens},
                {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
                {"compute_ms", p->result.compute_ms},
                {"transfer_ms", p->result.transfer_ms}});

@@ -56,7 +56,8 @@ struct PrefillJob {
 struct PrefillResult {
   std::vector<float> last_logits;
   int64_t computed_tokens = 0;
-  int64_t cached_tokens = 0;
+  int64_t cached_tokens = 0;   // from the prefix cache or the KV history
+  int64_t history_tokens = 0;  // of those, fetched from the KV history
   uint64_t kv_bytes_sent = 0;
   double compute_ms = 0;
   double transfer_ms = 0;
@@ -67,11 +68,19 @@ struct PrefillStats {
   int64_t jobs_failed = 0;
   int64_t tokens_computed = 0;
   int64_t tokens_cached = 0;
+  int64_t tokens_from_history = 0;
+  int64_t history_fetch_failures = 0;
   uint64_t kv_bytes_sent = 0;
   int64_t queue_depth = 0;
   int64_t kv_blocks_total = 0;
   int64_t kv_blocks_free = 0;
 };
+
+// Reads the longest stored prefix of `chain` (chain hashes of consecutive
+// full blocks) into dest[i] from a KV history (a memory node); returns the
+// blocks read. Blocking; called on the worker thread.
+using HistoryFetchFn = std::function<absl::StatusOr<int64_t>(
+    absl::Span<const uint64_t> chain, absl::Span<uint8_t* const> dest)>;
 
 struct PrefillCoreOptions {
   std::string model_path;
@@ -82,6 +91,9 @@ struct PrefillCoreOptions {
   bool prefix_cache = true;
   int64_t max_batch_tokens = 1024;  // tokens per forward pass
   absl::Duration transfer_timeout = absl::Seconds(10);
+  // Optional: prompt blocks missing from this node's prefix cache are
+  // fetched from here before computing (a failure only means computing).
+  HistoryFetchFn history_fetch;
 };
 
 class PrefillCore {
@@ -103,6 +115,9 @@ class PrefillCore {
   // this node is shutting down), kDeadlineExceeded (transfer timeout).
   void Submit(PrefillJob job, DoneFn done);
 
+  // Sets options.history_fetch; call before the first Submit.
+  void SetHistoryFetch(HistoryFetchFn fn) { options_.history_fetch = std::move(fn); }
+
   // Fails queued jobs with kUnavailable and stops the worker.
   void Shutdown();
 
@@ -117,6 +132,8 @@ class PrefillCore {
   PrefillCore() = default;
   void WorkerLoop();
   void RunBatch(std::vector<std::unique_ptr<Pending>> batch);
+  // Fills the prompt's blocks past the cached prefix from the KV history.
+  void FetchHistory(Pending* p);
   absl::Status Validate(const PrefillJob& job) const;
 
   PrefillCoreOptions options_;

@@ -13,6 +13,24 @@ absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(
   auto s = std::unique_ptr<PrefillServer>(new PrefillServer());
   ASSIGN_OR_RETURN(auto transport, transport::UcxKvTransport::Create(options.ucx));
   ASSIGN_OR_RETURN(s->core_, PrefillCore::Create(options.core, std::move(transport)));
+  if (!options.memory_address.empty()) {
+    const KvGeometry g = s->core_->geometry();
+    memory_service::HistoryClientOptions ho;
+    ho.memory_address = options.memory_address;
+    ho.geometry.num_layers = static_cast<int>(g.num_layers);
+    ho.geometry.num_kv_heads = static_cast<int>(g.num_kv_heads);
+    ho.geometry.head_dim = static_cast<int>(g.head_dim);
+    ho.geometry.block_tokens = static_cast<int>(g.block_size);
+    ho.geometry.dtype = g.dtype == "f16" ? kernels::memory::KeyDtype::kF16
+                                         : kernels::memory::KeyDtype::kF32;
+    ASSIGN_OR_RETURN(s->history_,
+                     memory_service::KvHistoryClient::Create(ho, s->core_->transport()));
+    s->core_->SetHistoryFetch(
+        [client = s->history_](absl::Span<const uint64_t> chain,
+                               absl::Span<uint8_t* const> dest) {
+          return client->Fetch(chain, dest);
+        });
+  }
   s->service_ = std::make_unique<PrefillService>(s->core_.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
@@ -74,6 +92,11 @@ void PrefillServer::RefreshMetrics() {
   metrics_.GetCounter("triptych_prefix_cached_tokens_total",
                       "Prompt tokens served from this node's prefix cache.")
       ->MirrorTo(st.tokens_cached);
+  metrics_.GetCounter("triptych_history_fetched_tokens_total",
+                      "Prompt tokens whose KV came from the memory node's history.")
+      ->MirrorTo(st.tokens_from_history);
+  metrics_.GetCounter("triptych_history_fetch_failures_total", "KV history fetches that failed.")
+      ->MirrorTo(st.history_fetch_failures);
   metrics_.GetCounter("triptych_kv_bytes_sent_total", "KV bytes written to decode nodes over UCX.")
       ->MirrorTo(static_cast<double>(st.kv_bytes_sent));
   const transport::TransferStats ts = core_->transport()->stats();

@@ -12,6 +12,7 @@
 #include "common/metrics/metrics.h"
 #include "grpcpp/server.h"
 #include "services/node/node_agent.h"
+#include "services/memory/history_client.h"
 #include "services/prefill/prefill_core.h"
 #include "services/prefill/prefill_service.h"
 #include "transport/ucx_options.h"
@@ -28,6 +29,8 @@ struct PrefillServerOptions {
   std::string scheduler_address;
   std::string cluster_token;
   transport::UcxOptions ucx;
+  // gRPC address of a memory node keeping KV history; empty = none.
+  std::string memory_address;
 };
 
 class PrefillServer {
@@ -48,6 +51,7 @@ class PrefillServer {
 
   metrics::Registry metrics_;
   std::unique_ptr<PrefillCore> core_;
+  std::shared_ptr<memory_service::KvHistoryClient> history_;
   std::unique_ptr<PrefillService> service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<http::Server> admin_;

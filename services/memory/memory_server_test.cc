@@ -1,0 +1,200 @@
+// The KV history end to end in one process over real gRPC and real UCX
+// (tcp): a memory node, decode nodes and a prefill node. Turn one of a
+// conversation runs on one decode node, which stores the finished
+// sequence's blocks on the memory node; turn two (turn one's tokens plus new
+// ones) runs on another node, which fetches them instead of computing them.
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/testing/conformance.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "proto/triptych.grpc.pb.h"
+#include "services/decode/decode_server.h"
+#include "services/memory/memory_server.h"
+#include "services/prefill/prefill_server.h"
+
+namespace triptych {
+namespace {
+
+std::vector<std::string> Prompts(const std::string& dir) {
+  std::ifstream in(dir + "/reference/stories260K-greedy.jsonl");
+  std::vector<std::string> out;
+  std::string l;
+  while (std::getline(in, l)) {
+    auto j = nlohmann::json::parse(l);
+    if (j["model"] == "stories260K.gguf") out.push_back(j["prompt"]);
+  }
+  return out;
+}
+
+std::vector<int32_t> Generate(decode::DecodeServer* node, const std::string& id,
+                              const std::vector<int32_t>& prompt, int max_tokens,
+                              const std::string& prefill_address = "") {
+  auto stub = v1::DecodeNode::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(node->port()), grpc::InsecureChannelCredentials()));
+  v1::DecodeRequest req;
+  req.set_prefill_address(prefill_address);
+  auto* r = req.mutable_request();
+  r->set_request_id(id);
+  r->mutable_prompt_tokens()->Add(prompt.begin(), prompt.end());
+  r->set_max_tokens(static_cast<uint32_t>(max_tokens));
+  r->set_ignore_eos(true);
+  r->mutable_sampling()->set_temperature(0);
+  grpc::ClientContext ctx;
+  auto reader = stub->Generate(&ctx, req);
+  std::vector<int32_t> tokens;
+  v1::GenerateEvent ev;
+  while (reader->Read(&ev)) tokens.insert(tokens.end(), ev.tokens().begin(), ev.tokens().end());
+  EXPECT_TRUE(reader->Finish().ok());
+  return tokens;
+}
+
+struct Cluster {
+  std::string model;
+  std::unique_ptr<memory_service::MemoryServer> memory;
+
+  std::string memory_address() const {
+    return "127.0.0.1:" + std::to_string(memory->port());
+  }
+  std::unique_ptr<decode::DecodeServer> Decode(bool with_memory) {
+    decode::DecodeServerOptions o;
+    o.model_path = model;
+    o.engine.num_kv_blocks = 128;
+    o.ucx.transports = "tcp,self";
+    if (with_memory) o.memory_address = memory_address();
+    auto s = decode::DecodeServer::Start(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+};
+
+Cluster StartCluster(const std::string& dir, int64_t ram_blocks, const std::string& disk_dir) {
+  Cluster c;
+  c.model = dir + "/models/stories260K.gguf";
+  memory_service::MemoryServerOptions mo;
+  mo.model_path = c.model;
+  mo.core.history.ram_capacity_blocks = ram_blocks;
+  if (!disk_dir.empty()) {
+    mo.core.history.disk_dir = disk_dir;
+    mo.core.history.disk_capacity_blocks = 256;
+  }
+  mo.ucx.transports = "tcp,self";
+  auto m = memory_service::MemoryServer::Start(mo);
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (m.ok()) c.memory = std::move(*m);
+  return c;
+}
+
+// Waits until the memory node has committed `blocks` blocks in total.
+void WaitForCommitted(memory_service::MemoryCore* core, int64_t blocks) {
+  for (int i = 0; i < 200 && core->stats().blocks_committed < blocks; ++i) {
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_GE(core->stats().blocks_committed, blocks);
+}
+
+std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(KvHistory, SecondTurnOnAnotherDecodeNodeComputesOnlyNewTokens) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  Cluster c = StartCluster(dir, 256, "");
+  ASSERT_NE(c.memory, nullptr);
+  auto a = c.Decode(true);
+  auto b = c.Decode(true);
+  auto ref = c.Decode(false);
+  ASSERT_TRUE(a && b && ref);
+  const auto& tok = *a->core()->bundle().tokenizer;
+  const std::vector<int32_t> turn1 = tok.Encode(Prompts(dir)[0], true, false);
+  const std::vector<int32_t> answer1 = Generate(a.get(), "t1", turn1, 60);
+  ASSERT_EQ(answer1.size(), 60u);
+  // Every full block of what has KV (prompt + all but the last token).
+  const int64_t with_kv = static_cast<int64_t>(turn1.size() + answer1.size()) - 1;
+  const int64_t stored = with_kv / 16;
+  WaitForCommitted(c.memory->core(), stored);
+  EXPECT_EQ(a->history_stats().client.blocks_stored, stored);
+
+  const std::vector<int32_t> turn2 =
+      Concat(Concat(turn1, answer1), tok.Encode(" Then they went home.", false, false));
+  const std::vector<int32_t> answer2 = Generate(b.get(), "t2", turn2, 24);
+  const std::vector<int32_t> expected = Generate(ref.get(), "t2", turn2, 24);
+  EXPECT_EQ(answer2, expected);  // greedy: equals a full recompute
+
+  const engine::EngineStats st = b->core()->stats();
+  EXPECT_EQ(st.history_fetched_tokens, stored * 16);
+  EXPECT_EQ(st.prompt_tokens_computed, static_cast<int64_t>(turn2.size()) - stored * 16);
+  EXPECT_EQ(ref->core()->stats().prompt_tokens_computed, static_cast<int64_t>(turn2.size()));
+  EXPECT_EQ(b->history_stats().client.blocks_fetched, stored);
+  EXPECT_EQ(c.memory->core()->stats().open_leases, 0);
+  EXPECT_EQ(c.memory->core()->history()->stats().pinned_blocks, 0);
+  // The engines released every block they held for the stores.
+  EXPECT_TRUE(a->core()->WaitUntilIdle(absl::Seconds(5)));
+  EXPECT_EQ(a->core()->kv_cache()->stats().used_blocks, 0);
+}
+
+TEST(KvHistory, PrefillNodePullsSpilledBlocksBackFromDisk) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const std::string disk = ::testing::TempDir() + "/kv_history_spill";
+  std::filesystem::create_directories(disk);
+  // A RAM tier of 5 blocks: the second conversation pushes the first to disk.
+  Cluster c = StartCluster(dir, 5, disk);
+  ASSERT_NE(c.memory, nullptr);
+  prefill::PrefillServerOptions po;
+  po.core.model_path = c.model;
+  po.ucx.transports = "tcp,self";
+  po.memory_address = c.memory_address();
+  auto p = prefill::PrefillServer::Start(po);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::string prefill_address = "127.0.0.1:" + std::to_string((*p)->port());
+  auto a = c.Decode(true);
+  auto b = c.Decode(true);
+  auto ref = c.Decode(false);
+  ASSERT_TRUE(a && b && ref);
+  const auto& tok = *a->core()->bundle().tokenizer;
+  const auto prompts = Prompts(dir);
+  const std::vector<int32_t> turn1 = tok.Encode(prompts[1], true, false);
+  const std::vector<int32_t> answer1 = Generate(a.get(), "c1", turn1, 60);
+  const int64_t stored = static_cast<int64_t>(turn1.size() + answer1.size() - 1) / 16;
+  WaitForCommitted(c.memory->core(), stored);
+  const std::vector<int32_t> other = tok.Encode(prompts[2], true, false);
+  const std::vector<int32_t> other_answer = Generate(a.get(), "c2", other, 60);
+  const int64_t other_stored = static_cast<int64_t>(other.size() + other_answer.size() - 1) / 16;
+  WaitForCommitted(c.memory->core(), stored + other_stored);
+  const memory::KvHistoryStats before = c.memory->core()->history()->stats();
+  EXPECT_GT(before.spills, 0);
+  EXPECT_GT(before.disk_blocks, 0);
+
+  // Turn two of the first conversation on another decode node, prefilled by
+  // the prefill node: both pull the stored prefix (reloaded from disk).
+  const std::vector<int32_t> turn2 =
+      Concat(Concat(turn1, answer1), tok.Encode(" The sun was warm.", false, false));
+  const std::vector<int32_t> answer2 = Generate(b.get(), "c1-2", turn2, 24, prefill_address);
+  const std::vector<int32_t> expected = Generate(ref.get(), "c1-2", turn2, 24);
+  EXPECT_EQ(answer2, expected);
+  const memory::KvHistoryStats after = c.memory->core()->history()->stats();
+  EXPECT_GT(after.reloads, before.reloads);
+  EXPECT_EQ(after.evictions, 0);  // spilled, not dropped
+
+  // The decode node fetched the prefix, so the prefill node was asked only
+  // for the rest; it fetched the same prefix for attention and computed only
+  // the new tokens.
+  const engine::EngineStats bs = b->core()->stats();
+  EXPECT_EQ(bs.history_fetched_tokens, stored * 16);
+  EXPECT_EQ(bs.prompt_tokens_computed, 0);
+  EXPECT_EQ(bs.remote_prefill_failures, 0);
+  const prefill::PrefillStats ps = (*p)->core()->stats();
+  EXPECT_EQ(ps.tokens_from_history, stored * 16);
+  EXPECT_EQ(ps.tokens_computed, static_cast<int64_t>(turn2.size()) - stored * 16);
+  EXPECT_EQ(c.memory->core()->stats().open_leases, 0);
+  (*p)->Shutdown();
+}
+
+}  // namespace
+}  // namespace triptych
