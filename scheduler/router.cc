@@ -15,7 +15,10 @@ namespace {
 // A routable node with what the policies compare.
 struct Candidate {
   const NodeView* node = nullptr;
-  int overlap_blocks = 0;
+  int overlap_blocks = 0;  // prompt blocks in the node's own cache
+  // Prompt blocks the node need not compute: its own, or more when a memory
+  // node's KV history holds a longer prefix (fetched, not computed).
+  int reusable_blocks = 0;
   int prompt_blocks = 0;
   int active = 0;        // requests on the node, our view or its own
   double free_frac = 1;  // free KV blocks / total
@@ -78,6 +81,19 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
     }
     return it->second;
   };
+  // KV history: every prefill and decode node fetches what a memory node
+  // holds, so its prefix counts as reusable on all of them.
+  const std::vector<const NodeView*> memory_nodes =
+      Routable(nodes, NodeRole::kMemory, request.exclude);
+  auto history_blocks = [&](int block_size) {
+    int best = 0;
+    if (index_ == nullptr) return best;
+    for (const NodeView* m : memory_nodes) {
+      if (m->info.block_size != block_size) continue;
+      best = std::max(best, index_->MatchPrefix(m->info.id, hashes_for(block_size)));
+    }
+    return best;
+  };
   auto make_candidate = [&](const NodeView* n) {
     Candidate c;
     c.node = n;
@@ -85,6 +101,8 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
     c.prompt_blocks = static_cast<int>(hashes.size());
     c.overlap_blocks =
         index_ == nullptr ? 0 : index_->MatchPrefix(n->info.id, hashes);
+    c.reusable_blocks =
+        std::max(c.overlap_blocks, history_blocks(n->info.block_size));
     c.active = std::max(load_->InFlight(n->info.id),
                         n->load.running + n->load.waiting);
     if (n->load.kv_blocks_total > 0) {
@@ -116,13 +134,14 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
     // only queue or preempt.
     const int64_t needed =
         (prompt_len + n->info.block_size - 1) / n->info.block_size -
-        c.overlap_blocks;
+        c.overlap_blocks;  // history blocks are copied into fresh blocks
     if (n->load.kv_blocks_total > 0 && needed > n->load.kv_blocks_free &&
         needed <= n->load.kv_blocks_total) {
       continue;
     }
     c.est_ttft = load_->EstimateTtft(
-        n->info.id, prompt_len - c.overlap_blocks * n->info.block_size);
+        n->info.id,
+        prompt_len - std::min(prompt_len, c.reusable_blocks * n->info.block_size));
     open.push_back(c);
   }
   if (open.empty()) {
@@ -169,7 +188,9 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
           chosen = &c;
         }
       }
-      decode_reason = chosen->overlap_blocks > 0 ? "kv_overlap" : "kv_miss";
+      decode_reason = chosen->overlap_blocks > 0    ? "kv_overlap"
+                      : chosen->reusable_blocks > 0 ? "kv_history"
+                                                    : "kv_miss";
       break;
     }
   }
@@ -181,7 +202,7 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
   d.overlap_blocks = chosen->overlap_blocks;
   d.prompt_blocks = chosen->prompt_blocks;
   d.cached_tokens = std::min(
-      prompt_len, chosen->overlap_blocks * chosen->node->info.block_size);
+      prompt_len, chosen->reusable_blocks * chosen->node->info.block_size);
   d.uncached_tokens = prompt_len - d.cached_tokens;
 
   // ---- conditional disaggregation
@@ -199,7 +220,7 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
       c.est_ttft = load_->EstimateTtft(
           n->info.id,
           prompt_len -
-              std::min(prompt_len, c.overlap_blocks * n->info.block_size));
+              std::min(prompt_len, c.reusable_blocks * n->info.block_size));
       if (!best.has_value() || c.est_ttft < best->est_ttft ||
           (c.est_ttft == best->est_ttft && LessLoaded(c, *best))) {
         best = c;

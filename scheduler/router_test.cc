@@ -223,6 +223,30 @@ TEST_F(RouterTest, ConditionalDisaggregation) {
   EXPECT_EQ(cached->reason, "kv_overlap/local_cached");
 }
 
+// A prefix held by the memory node's KV history is fetched, not computed,
+// by whichever node serves the request: the prompt counts as cached for
+// the disaggregation decision even on a decode node that never saw it.
+TEST_F(RouterTest, MemoryNodeHistoryCountsAsCachedOnEveryNode) {
+  Build(Policy::kKvAware, /*threshold=*/64);
+  AddNode("d1", NodeRole::kDecode, 64);
+  AddNode("p1", NodeRole::kPrefill);
+  AddNode("m1", NodeRole::kMemory);
+  const std::vector<int32_t> doc = Tokens(200, 5000);
+  EXPECT_EQ(Route(doc)->reason, "kv_miss/remote_prefill");
+  Holds("m1", std::vector<int32_t>(doc.begin(), doc.begin() + 160));
+  auto d = Route(doc);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->decode.id, "d1");  // never routed to the memory node itself
+  EXPECT_EQ(d->cached_tokens, 160);
+  EXPECT_EQ(d->uncached_tokens, 40);
+  EXPECT_EQ(d->reason, "kv_history/local_cached");
+  // A decode node's own cache still wins the kv_aware choice.
+  AddNode("d2", NodeRole::kDecode, 64);
+  Holds("d2", std::vector<int32_t>(doc.begin(), doc.begin() + 32));
+  EXPECT_EQ(Route(doc)->decode.id, "d2");
+  EXPECT_EQ(Route(doc)->cached_tokens, 160);
+}
+
 TEST_F(RouterTest, PrefillQueueOverTtftTargetKeepsPrefillLocal) {
   Build(Policy::kKvAware, /*threshold=*/64);
   AddNode("d1", NodeRole::kDecode, 64);
