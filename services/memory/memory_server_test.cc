@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "proto/memory.grpc.pb.h"
 #include "proto/triptych.grpc.pb.h"
 #include "services/decode/decode_server.h"
 #include "services/memory/memory_server.h"
@@ -194,6 +195,96 @@ TEST(KvHistory, PrefillNodePullsSpilledBlocksBackFromDisk) {
   EXPECT_EQ(ps.tokens_computed, static_cast<int64_t>(turn2.size()) - stored * 16);
   EXPECT_EQ(c.memory->core()->stats().open_leases, 0);
   (*p)->Shutdown();
+}
+
+// Compute Relevancy + Retrieval over a stored conversation through the
+// MemoryNode RPCs, and the errors untrusted requests get.
+TEST(KvHistory, SelectRelevantAndBadRequestsOverGrpc) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  Cluster c = StartCluster(dir, 256, "");
+  ASSERT_NE(c.memory, nullptr);
+  auto a = c.Decode(true);
+  ASSERT_TRUE(a);
+  const auto& tok = *a->core()->bundle().tokenizer;
+  const std::vector<int32_t> prompt = tok.Encode(Prompts(dir)[3], true, false);
+  const std::vector<int32_t> answer = Generate(a.get(), "s1", prompt, 90);
+  const std::vector<int32_t> all = Concat(prompt, answer);
+  const int64_t stored = static_cast<int64_t>(all.size() - 1) / 16;
+  ASSERT_GE(stored, 5);
+  WaitForCommitted(c.memory->core(), stored);
+  std::vector<uint64_t> chain;
+  uint64_t parent = 0;
+  for (int64_t b = 0; b < stored; ++b) {
+    parent = kv::KvCache::ChainHash(parent, absl::MakeConstSpan(all).subspan(b * 16, 16));
+    chain.push_back(parent);
+  }
+  const model::ModelConfig& mc = a->core()->bundle().model->config();
+  auto stub = v1::MemoryNode::NewStub(
+      grpc::CreateChannel(c.memory_address(), grpc::InsecureChannelCredentials()));
+  v1::SelectRelevantRequest req;
+  *req.mutable_geometry() = memory_service::ShapeToProto(c.memory->core()->options().history.geometry);
+  req.mutable_chain()->Add(chain.begin(), chain.end());
+  req.set_num_heads(static_cast<uint32_t>(mc.num_heads));
+  req.add_layers(static_cast<uint32_t>(mc.num_layers - 1));
+  std::vector<float> q(static_cast<size_t>(mc.num_heads * mc.head_dim));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>((i * 7919) % 13) - 6.0f;
+  req.set_query(std::string(reinterpret_cast<const char*>(q.data()), q.size() * sizeof(float)));
+  req.set_token_budget(3 * 16);
+  req.set_sink_blocks(1);
+  req.set_recent_blocks(1);
+  {
+    v1::SelectRelevantResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->SelectRelevant(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.hashes_size(), 3);
+    EXPECT_EQ(resp.hashes(0), chain.front());  // the sink block
+    EXPECT_EQ(resp.hashes(2), chain.back());   // the recent window
+    EXPECT_EQ(resp.summary_bytes_scanned(),
+              static_cast<uint64_t>(stored * mc.num_kv_heads * mc.head_dim * 2 * 4));
+  }
+  {
+    v1::SelectRelevantRequest all_req = req;
+    all_req.set_token_budget(static_cast<uint64_t>(stored * 16));
+    v1::SelectRelevantResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->SelectRelevant(&ctx, all_req, &resp).ok());
+    EXPECT_EQ(std::vector<uint64_t>(resp.hashes().begin(), resp.hashes().end()), chain);
+  }
+  auto code = [&](v1::SelectRelevantRequest r) {
+    v1::SelectRelevantResponse resp;
+    grpc::ClientContext ctx;
+    return stub->SelectRelevant(&ctx, r, &resp).error_code();
+  };
+  v1::SelectRelevantRequest bad = req;
+  bad.mutable_geometry()->set_head_dim(bad.geometry().head_dim() * 2);
+  EXPECT_EQ(code(bad), grpc::StatusCode::FAILED_PRECONDITION);
+  bad = req;
+  bad.mutable_geometry()->set_dtype("bf8");
+  EXPECT_EQ(code(bad), grpc::StatusCode::INVALID_ARGUMENT);
+  bad = req;
+  bad.set_query("abc");
+  EXPECT_EQ(code(bad), grpc::StatusCode::INVALID_ARGUMENT);
+  bad = req;
+  bad.add_layers(999);
+  EXPECT_EQ(code(bad), grpc::StatusCode::INVALID_ARGUMENT);
+  bad = req;
+  bad.add_chain(12345);  // not stored
+  EXPECT_EQ(code(bad), grpc::StatusCode::NOT_FOUND);
+  {
+    v1::CloseLeaseRequest close;
+    close.set_lease_id("forged");
+    v1::CloseLeaseResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub->CloseLease(&ctx, close, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // Nothing stored was lost to the bad requests.
+  v1::LookupHistoryRequest lookup;
+  *lookup.mutable_geometry() = req.geometry();
+  lookup.mutable_chain()->Add(chain.begin(), chain.end());
+  v1::LookupHistoryResponse found;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub->LookupHistory(&ctx, lookup, &found).ok());
+  EXPECT_EQ(found.matched_blocks(), static_cast<uint32_t>(stored));
 }
 
 }  // namespace
