@@ -155,7 +155,7 @@ absl::Status RequestLifecycle::OnTokens(int n) {
   tokens_ += n;
   if (state_ == RequestState::kPrefilling) {
     const absl::Time now = dispatcher_->clock_->Now();
-    first_token_ = now;
+    if (!first_token_.has_value()) first_token_ = now;  // kept across migrations
     state_ = RequestState::kDecoding;
     const std::string& prefill = decision_->prefill.has_value()
                                      ? decision_->prefill->id
@@ -187,9 +187,23 @@ bool RequestLifecycle::OnAttemptFailed(const absl::Status& status) {
     state_ = RequestState::kQueued;
     return true;
   }
+  // The decode node went away mid-stream: migrate (the caller re-prefills
+  // prompt + generated tokens elsewhere, see Continue()).
+  if (state_ == RequestState::kDecoding && code == absl::StatusCode::kUnavailable &&
+      attempts_ <= dispatcher_->options_.max_retries) {
+    state_ = RequestState::kQueued;
+    ++migrations_;
+    return true;
+  }
   state_ = RequestState::kFailed;
   end_ = dispatcher_->clock_->Now();
   return false;
+}
+
+void RequestLifecycle::Continue(absl::Span<const int32_t> generated) {
+  spec_.prompt_tokens.insert(spec_.prompt_tokens.end(), generated.begin(),
+                             generated.end());
+  spec_.max_tokens = std::max(1, spec_.max_tokens - static_cast<int>(generated.size()));
 }
 
 absl::Status RequestLifecycle::OnFinished() {

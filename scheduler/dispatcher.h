@@ -61,13 +61,16 @@ class Dispatcher;
 //   (also kPrefilling --OnFinished()--> kFinished: ended without tokens)
 //   any non-terminal --OnCancelled()--> kCancelled
 //   any non-terminal --no route / non-retryable error / no retry left /
-//                      failure after the first token--> kFailed
+//                      other failure after the first token--> kFailed
+//   kDecoding --OnAttemptFailed(kUnavailable)--> kQueued (migration)
 //
 // Retry rule: an attempt that fails before the first token with
 // kUnavailable, kResourceExhausted or kAborted is retried on another node
 // (the failed decode node is excluded; kUnavailable also marks it dead in
-// the registry), at most max_retries times. After the first token nothing is
-// retried: the client already has tokens, so the error is reported.
+// the registry), at most max_retries times. After the first token only a
+// dead decode node (kUnavailable) leads to another attempt: a migration,
+// where the new node prefills prompt + generated tokens and continues;
+// other errors are reported (the client already has tokens).
 enum class RequestState {
   kQueued,
   kRouted,
@@ -104,9 +107,18 @@ class RequestLifecycle {
   // kDecoding and records TTFT.
   absl::Status OnTokens(int n);
   // The attempt ended with `status` (not OK). Returns true when the caller
-  // should call NextAttempt() again (state -> kQueued); false when the
-  // request failed (state -> kFailed) and `status` is to be reported.
+  // should call NextAttempt() again (state -> kQueued): before the first
+  // token for kUnavailable / kResourceExhausted / kAborted; after it (a
+  // migration) only for kUnavailable (the decode node died), and the caller
+  // must first Continue() with the tokens already relayed. False when the
+  // request failed (state -> kFailed) and `status` is to be reported. At
+  // most max_retries further attempts either way.
   bool OnAttemptFailed(const absl::Status& status);
+  // Before the NextAttempt() of a migration: the tokens generated so far
+  // join the prompt that is routed (so kv_aware routing sees the whole
+  // sequence) and leave the token budget.
+  void Continue(absl::Span<const int32_t> generated);
+  int migrations() const { return migrations_; }
   // kPrefilling/kDecoding -> kFinished.
   absl::Status OnFinished();
   // Any non-terminal state -> kCancelled. No-op when already terminal.
@@ -134,7 +146,7 @@ class RequestLifecycle {
                           RequestState to);
 
   Dispatcher* const dispatcher_;
-  const RequestSpec spec_;
+  RequestSpec spec_;  // prompt grows on a migration (Continue)
   const uint64_t ticket_;
   RequestState state_ = RequestState::kQueued;
   std::optional<RouteDecision> decision_;
@@ -143,6 +155,7 @@ class RequestLifecycle {
   absl::Status last_error_;
   int attempts_ = 0;
   int tokens_ = 0;
+  int migrations_ = 0;
   absl::Time start_;
   absl::Time attempt_start_;
   std::optional<absl::Time> first_token_;

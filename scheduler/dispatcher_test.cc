@@ -159,15 +159,36 @@ TEST_F(DispatcherTest, ResourceExhaustedRetriesWithoutKillingTheNode) {
   EXPECT_NE(r->NextAttempt()->decode.id, first->decode.id);
 }
 
-TEST_F(DispatcherTest, NoRetryAfterTheFirstToken) {
+TEST_F(DispatcherTest, AfterTheFirstTokenOnlyADeadNodeMigrates) {
   Build();
   AddDecode("a");
   AddDecode("b");
+  AddDecode("c");
   auto r = Start();
   ASSERT_TRUE(r->NextAttempt().ok());
+  const std::string first = r->decision()->decode.id;
   ASSERT_TRUE(r->OnAttemptStarted().ok());
+  clock_.Advance(absl::Milliseconds(40));
   ASSERT_TRUE(r->OnTokens(1).ok());
-  EXPECT_FALSE(r->OnAttemptFailed(absl::UnavailableError("node died")));
+  const auto ttft = r->ttft();
+  // The node died: migrate with the generated token joining the prompt.
+  EXPECT_TRUE(r->OnAttemptFailed(absl::UnavailableError("node died")));
+  EXPECT_EQ(r->state(), RequestState::kQueued);
+  EXPECT_EQ(r->migrations(), 1);
+  const size_t prompt = r->spec().prompt_tokens.size();
+  const int max_tokens = r->spec().max_tokens;
+  r->Continue(std::vector<int32_t>{42});
+  EXPECT_EQ(r->spec().prompt_tokens.size(), prompt + 1);
+  EXPECT_EQ(r->spec().prompt_tokens.back(), 42);
+  EXPECT_EQ(r->spec().max_tokens, max_tokens - 1);
+  ASSERT_TRUE(r->NextAttempt().ok());
+  EXPECT_NE(r->decision()->decode.id, first);
+  ASSERT_TRUE(r->OnAttemptStarted().ok());
+  clock_.Advance(absl::Milliseconds(40));
+  ASSERT_TRUE(r->OnTokens(1).ok());
+  EXPECT_EQ(r->ttft(), ttft);  // the caller's first token came earlier
+  // Any other error after the first token is reported, not retried.
+  EXPECT_FALSE(r->OnAttemptFailed(absl::InternalError("bad logits")));
   EXPECT_EQ(r->state(), RequestState::kFailed);
   EXPECT_EQ(r->NextAttempt().status().code(),
             absl::StatusCode::kFailedPrecondition);

@@ -78,13 +78,19 @@ absl::Status GenerateRelay::Serve() {
       lifecycle_->OnCancelled();
       return absl::CancelledError("cancelled by the client");
     }
-    // Events already reached the caller: a retry would repeat them.
-    if (sent_any_) {
-      lifecycle_->OnAttemptFailed(
-          absl::InternalError("stream already started"));
-      return s;
-    }
     if (!lifecycle_->OnAttemptFailed(s)) return s;
+    if (sent_any_) {
+      // Migration: the caller has tokens already; the next node prefills
+      // prompt + generated tokens and continues from there.
+      lifecycle_->Continue(absl::MakeConstSpan(relayed_).subspan(carried_));
+      carried_ = relayed_.size();
+      service_->core()->RecordMigration();
+      log::Warn("scheduler", "decode node lost mid-stream; migrating",
+                {{"request_id", request_->request_id()},
+                 {"generated_tokens", static_cast<int64_t>(relayed_.size())},
+                 {"error", s.ToString()}});
+      continue;
+    }
     service_->core()->RecordRetry();
   }
 }
@@ -98,6 +104,12 @@ absl::Status GenerateRelay::RunAttempt(
   }
   v1::DecodeRequest req;
   *req.mutable_request() = *request_;
+  if (carried_ > 0) {
+    const scheduler::RequestSpec& spec = lifecycle_->spec();
+    req.mutable_request()->mutable_prompt_tokens()->Assign(spec.prompt_tokens.begin(),
+                                                           spec.prompt_tokens.end());
+    req.mutable_request()->set_max_tokens(static_cast<uint32_t>(spec.max_tokens));
+  }
   if (decision.prefill.has_value()) {
     req.set_prefill_address(decision.prefill->address);
     req.set_prefill_node_id(decision.prefill->id);
@@ -122,6 +134,14 @@ absl::Status GenerateRelay::RunAttempt(
     if (event.tokens_size() == 0 && !final_event && !sent_any_) continue;
     if (!sent_any_) *event.mutable_route() = ToProto(decision);
     (void)lifecycle_->OnTokens(event.tokens_size());
+    relayed_.insert(relayed_.end(), event.tokens().begin(), event.tokens().end());
+    if (final_event && carried_ > 0) {
+      // Usage as the caller sees the request: its own prompt, every token.
+      v1::Usage* u = event.mutable_usage();
+      u->set_prompt_tokens(static_cast<uint32_t>(request_->prompt_tokens_size()));
+      u->set_cached_prompt_tokens(std::min(u->cached_prompt_tokens(), u->prompt_tokens()));
+      u->set_completion_tokens(u->completion_tokens() + static_cast<uint32_t>(carried_));
+    }
     sent_any_ = true;
     if (!Write(event)) {
       caller_gone = true;

@@ -14,7 +14,12 @@
 //
 // Retry: an attempt failing before any token (and before anything was sent
 // to the caller) with a retryable status goes to another node (the
-// lifecycle's rule); after that the error is reported as the call's status.
+// lifecycle's rule). Migration: when the decode node dies mid-stream
+// (kUnavailable), the request continues on another node, which prefills
+// the prompt plus the tokens relayed so far and generates the rest
+// (max_tokens minus those); the caller sees one uninterrupted stream whose
+// final usage counts its own prompt and every token. Other errors after the
+// first token are reported as the call's status.
 // Cancellation: OnCancel() cancels the downstream call (so the decode node
 // frees the request's KV blocks) and wakes a queued request.
 //
@@ -65,6 +70,8 @@ class GenerateRelay final : public grpc::ServerWriteReactor<v1::GenerateEvent> {
   const v1::GenerateRequest* const request_;
   std::unique_ptr<scheduler::RequestLifecycle> lifecycle_;  // worker only
   bool sent_any_ = false;                                   // worker only
+  std::vector<int32_t> relayed_;  // tokens sent to the caller; worker only
+  size_t carried_ = 0;            // of those, before the current attempt
 
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -63,6 +63,9 @@ SchedulerCore::SchedulerCore(CoreOptions options,
                            "Full prompt blocks of routed requests");
   retries_ = metrics_->GetCounter("triptych_scheduler_retries_total",
                                   "Attempts retried on another node");
+  migrations_ = metrics_->GetCounter(
+      "triptych_scheduler_migrations_total",
+      "Requests moved to another decode node after their first token (the node died).");
   ttft_ = metrics_->GetHistogram("triptych_scheduler_ttft_seconds",
                                  "Time to first token of relayed streams",
                                  metrics::LatencyBuckets());
@@ -162,6 +165,7 @@ void SchedulerCore::RecordDecision(const scheduler::RouteDecision& decision) {
 }
 
 void SchedulerCore::RecordRetry() { retries_->Increment(); }
+void SchedulerCore::RecordMigration() { migrations_->Increment(); }
 
 void SchedulerCore::RecordOutcome(const scheduler::RequestLifecycle* request,
                                   const absl::Status& status) {

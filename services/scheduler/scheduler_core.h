@@ -59,6 +59,8 @@ class SchedulerCore {
   // Metrics hooks of the request path.
   void RecordDecision(const scheduler::RouteDecision& decision);
   void RecordRetry();
+  // A request moved to another decode node after its first token.
+  void RecordMigration();
   // Call once per request when it ended (any terminal state, or refused).
   void RecordOutcome(const scheduler::RequestLifecycle* request,
                      const absl::Status& status);
@@ -77,6 +79,7 @@ class SchedulerCore {
   metrics::Counter* prefix_hit_blocks_;
   metrics::Counter* prompt_blocks_;
   metrics::Counter* retries_;
+  metrics::Counter* migrations_;
   metrics::Histogram* ttft_;
   metrics::Histogram* tpot_;
   metrics::Histogram* e2e_;

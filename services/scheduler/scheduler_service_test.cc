@@ -304,17 +304,31 @@ TEST_F(SchedulerServiceTest, RetriesWhenTheNodeCannotBeReached) {
   EXPECT_EQ(events[0].route().decode_node(), "b-good");
 }
 
-TEST_F(SchedulerServiceTest, NoRetryAfterTheFirstToken) {
+// The decode node dies after one token: the request moves to another node
+// with the relayed token appended to its prompt and one token less to
+// generate; the caller sees one stream and usage for its own prompt.
+TEST_F(SchedulerServiceTest, MigratesWhenTheDecodeNodeDiesMidStream) {
   FakeDecodeNode flaky(FakeDecodeNode::Mode::kTokenThenUnavailable);
   FakeDecodeNode good(FakeDecodeNode::Mode::kStream);
   ASSERT_TRUE(Register("a-flaky", v1::NODE_ROLE_DECODE, flaky.address()).ok());
   ASSERT_TRUE(Register("b-good", v1::NODE_ROLE_DECODE, good.address()).ok());
   std::vector<v1::GenerateEvent> events;
+  // Round robin over sorted ids: the first attempt goes to a-flaky.
   const grpc::Status s = Generate(Request(20), &events);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(flaky.requests().size(), 1u);
+  ASSERT_EQ(good.requests().size(), 1u);
+  const v1::GenerateRequest& moved = good.requests()[0].request();
+  ASSERT_EQ(moved.prompt_tokens_size(), 21);
+  EXPECT_EQ(moved.prompt_tokens(20), 7);  // the token the caller already has
+  EXPECT_EQ(moved.max_tokens(), 2u);
+  ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[0].tokens(0), 7);
-  EXPECT_TRUE(good.requests().empty());
+  EXPECT_EQ(events[0].route().decode_node(), "a-flaky");
+  EXPECT_EQ(events[1].tokens(0), 100);
+  EXPECT_EQ(events[3].finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(events[3].usage().prompt_tokens(), 20u);
+  EXPECT_EQ(events[3].usage().completion_tokens(), 4u);
 }
 
 TEST_F(SchedulerServiceTest, ClientCancellationCancelsTheDownstreamCall) {
