@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/openai_response.h"
+#include "services/gateway/retrieval.h"
 
 namespace triptych::gateway {
 namespace {
@@ -44,7 +45,7 @@ uint64_t RandomSeed() {
 // an HTTP I/O thread.
 class GatewayCore::Call : public std::enable_shared_from_this<Call> {
  public:
-  Call(GatewayCore* core, const ParsedRequest& request, std::string id,
+  Call(GatewayCore* core, const ParsedRequest& request, std::string id, json sources,
        std::shared_ptr<http::Responder> responder, absl::Time arrival)
       : core_(core),
         endpoint_(request.endpoint),
@@ -54,7 +55,9 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
         arrival_(arrival),
         builder_(request.endpoint, std::move(id), absl::ToUnixSeconds(arrival),
                  core->options_.served_model_name, request.sampling.logprobs,
-                 &core->model_->tokenizer()) {}
+                 &core->model_->tokenizer()) {
+    builder_.SetSources(std::move(sources));
+  }
 
   void SetHandle(std::unique_ptr<GenerationHandle> handle) {
     bool cancel;
@@ -202,12 +205,19 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
 };
 
 GatewayCore::GatewayCore(CoreOptions options, const ModelInfo* model,
-                         GenerationBackend* backend, metrics::Registry* registry)
+                         GenerationBackend* backend, metrics::Registry* registry,
+                         RetrievalBackend* retrieval)
     : options_(std::move(options)),
       model_(model),
       backend_(backend),
+      retrieval_(retrieval),
       metrics_(registry),
-      created_(absl::ToUnixSeconds(absl::Now())) {}
+      created_(absl::ToUnixSeconds(absl::Now())) {
+  if (retrieval_ != nullptr) {
+    vector_stores_ = std::make_unique<VectorStoreApi>(
+        retrieval_, &metrics_, [this](const http::Request& r) { return Authorize(r); });
+  }
+}
 
 void GatewayCore::RegisterRoutes(http::Server* server) {
   server->HandleAsync("POST", "/v1/chat/completions",
@@ -222,6 +232,7 @@ void GatewayCore::RegisterRoutes(http::Server* server) {
   server->Handle("GET", "/v1/models", [this](const http::Request& r) { return HandleModels(r); });
   server->HandlePrefix("GET", "/v1/models/",
                        [this](const http::Request& r) { return HandleModels(r); });
+  if (vector_stores_ != nullptr) vector_stores_->RegisterRoutes(server);
 }
 
 std::optional<ApiError> GatewayCore::Authorize(const http::Request& request) const {
@@ -355,8 +366,46 @@ void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,
     Reject(endpoint, ErrorFromStatus(parsed.status()), responder.get());
     return;
   }
+  // (An unknown model is refused before any search.)
+  if (parsed->retrieval.has_value() && parsed->model == options_.served_model_name) {
+    if (retrieval_ == nullptr) {
+      Reject(endpoint,
+             ErrorFromStatus(InvalidParam(
+                 "retrieval", "retrieval is not enabled on this server (start the gateway with "
+                              "--local or --memory-address)")),
+             responder.get());
+      return;
+    }
+    absl::StatusOr<std::string> query = RetrievalQuery(parsed->messages, *parsed->retrieval);
+    if (!query.ok()) {
+      Reject(endpoint, ErrorFromStatus(query.status()), responder.get());
+      return;
+    }
+    // The parsed request waits in the callback, which may run on a
+    // retrieval backend thread.
+    auto request = std::make_shared<ParsedRequest>(std::move(parsed).value());
+    RetrievePassages(
+        retrieval_, &metrics_, *request->retrieval, *query,
+        [this, request, responder,
+         arrival](absl::StatusOr<std::vector<RetrievedPassage>> passages) mutable {
+          if (!passages.ok()) {
+            Reject(request->endpoint, ErrorFromStatus(passages.status()), responder.get());
+            return;
+          }
+          AddPassagesToMessages(*passages, &request->messages);
+          StartGeneration(*request, SourcesJson(*passages), std::move(responder), arrival);
+        });
+    return;
+  }
+  StartGeneration(*parsed, nullptr, std::move(responder), arrival);
+}
+
+void GatewayCore::StartGeneration(const ParsedRequest& parsed, json sources,
+                                  std::shared_ptr<http::Responder> responder,
+                                  absl::Time arrival) {
+  const Endpoint endpoint = parsed.endpoint;
   const std::string id = NewResponseId(endpoint);
-  absl::StatusOr<BackendRequest> backend_request = BuildBackendRequest(*parsed, id);
+  absl::StatusOr<BackendRequest> backend_request = BuildBackendRequest(parsed, id);
   if (!backend_request.ok()) {
     ApiError error = ErrorFromStatus(backend_request.status());
     if (backend_request.status().code() == absl::StatusCode::kNotFound) {
@@ -376,7 +425,7 @@ void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,
   in_flight_.fetch_add(1);
   metrics_.in_flight->Add(1);
 
-  auto call = std::make_shared<Call>(this, *parsed, id, responder, arrival);
+  auto call = std::make_shared<Call>(this, parsed, id, std::move(sources), responder, arrival);
   // A disconnect cancels the generation so its KV blocks are freed
   // everywhere. The weak_ptr keeps a finished Call from being held by the
   // connection.

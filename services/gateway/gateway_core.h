@@ -8,7 +8,10 @@
 // generation. No gRPC here: the backend is the seam.
 //
 // Routes (RegisterRoutes): POST /v1/chat/completions, POST /v1/completions,
-// GET /v1/models, GET /v1/models/{id}.
+// GET /v1/models, GET /v1/models/{id}; with a RetrievalBackend also the
+// vector-store API (vector_store_api.h) and chat retrieval: a chat request
+// with "retrieval" first searches the listed stores (retrieval.h), puts the
+// passages into the prompt and reports them as "sources".
 //
 // Thread safety: all methods are thread-safe. Handlers run on HTTP I/O
 // threads and never block; backend events are handled on backend threads.
@@ -20,12 +23,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/http/http_server.h"
 #include "common/metrics/metrics.h"
 #include "services/gateway/backend.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/model_info.h"
 #include "services/gateway/openai_request.h"
+#include "services/gateway/retrieval_backend.h"
+#include "services/gateway/vector_store_api.h"
 
 namespace triptych::gateway {
 
@@ -47,10 +53,11 @@ struct CoreOptions {
 
 class GatewayCore {
  public:
-  // `model`, `backend` and `registry` must outlive the core and every
-  // request it started.
+  // `model`, `backend`, `registry` and `retrieval` (optional: null serves
+  // no vector stores and refuses chat retrieval) must outlive the core and
+  // every request it started.
   GatewayCore(CoreOptions options, const ModelInfo* model, GenerationBackend* backend,
-              metrics::Registry* registry);
+              metrics::Registry* registry, RetrievalBackend* retrieval = nullptr);
   GatewayCore(const GatewayCore&) = delete;
   GatewayCore& operator=(const GatewayCore&) = delete;
 
@@ -70,6 +77,10 @@ class GatewayCore {
   class Call;
   void HandleGenerate(Endpoint endpoint, http::Request request,
                       std::shared_ptr<http::Responder> responder);
+  // The rest of HandleGenerate once retrieval (if any) is done; `sources`
+  // is null without retrieval. Runs on an I/O or a retrieval backend thread.
+  void StartGeneration(const ParsedRequest& parsed, nlohmann::json sources,
+                       std::shared_ptr<http::Responder> responder, absl::Time arrival);
   http::Response HandleModels(const http::Request& request) const;
   // Empty when authorized, else the 401 error.
   std::optional<ApiError> Authorize(const http::Request& request) const;
@@ -78,7 +89,9 @@ class GatewayCore {
   const CoreOptions options_;
   const ModelInfo* const model_;
   GenerationBackend* const backend_;
+  RetrievalBackend* const retrieval_;
   GatewayMetrics metrics_;
+  std::unique_ptr<VectorStoreApi> vector_stores_;  // null without retrieval_
   const int64_t created_;
   std::atomic<int64_t> in_flight_{0};
 };

@@ -23,12 +23,28 @@ GatewayMetrics::GatewayMetrics(metrics::Registry* r)
       completion_tokens(r->GetCounter("triptych_gateway_completion_tokens_total",
                                       "Generated tokens.")),
       cached_tokens(r->GetCounter("triptych_gateway_cached_prompt_tokens_total",
-                                  "Prompt tokens whose KV was reused.")) {}
+                                  "Prompt tokens whose KV was reused.")),
+      search_seconds(r->GetHistogram("triptych_gateway_retrieval_search_seconds",
+                                     "Time to search one vector store, backend round trip.",
+                                     metrics::LatencyBuckets())),
+      postings_scanned(r->GetCounter("triptych_gateway_retrieval_postings_scanned_total",
+                                     "BM25 postings scored by vector store searches.")),
+      embeddings_scanned(r->GetCounter("triptych_gateway_retrieval_embeddings_scanned_total",
+                                       "Document embeddings scored by vector store searches.")) {}
 
 void GatewayMetrics::CountRequest(const std::string& endpoint, int http_status) {
   registry
       ->GetCounter("triptych_gateway_requests_total", "HTTP API requests by endpoint and status.",
                    {{"endpoint", endpoint}, {"status", std::to_string(http_status)}})
+      ->Increment();
+}
+
+
+void GatewayMetrics::CountSearch(const std::string& mode, int http_status) {
+  registry
+      ->GetCounter("triptych_gateway_retrieval_searches_total",
+                   "Vector store searches (API and chat retrieval) by mode and status.",
+                   {{"mode", mode}, {"status", std::to_string(http_status)}})
       ->Increment();
 }
 

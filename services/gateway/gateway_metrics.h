@@ -15,6 +15,9 @@ struct GatewayMetrics {
 
   // triptych_gateway_requests_total{endpoint, status}.
   void CountRequest(const std::string& endpoint, int http_status);
+  // triptych_gateway_retrieval_searches_total{mode, status}: searches of
+  // one vector store (API or chat retrieval), by HTTP status of the outcome.
+  void CountSearch(const std::string& mode, int http_status);
 
   metrics::Registry* const registry;
   metrics::Histogram* const ttft;  // request arrival -> first token, seconds
@@ -25,6 +28,10 @@ struct GatewayMetrics {
   metrics::Counter* const prompt_tokens;
   metrics::Counter* const completion_tokens;
   metrics::Counter* const cached_tokens;
+  // Retrieval (vector stores and chat retrieval).
+  metrics::Histogram* const search_seconds;  // one store search, backend round trip
+  metrics::Counter* const postings_scanned;
+  metrics::Counter* const embeddings_scanned;
 };
 
 }  // namespace triptych::gateway

@@ -2,8 +2,9 @@
 #define TRIPTYCH_SERVICES_GATEWAY_GATEWAY_SERVER_H_
 
 // Owns the gateway's parts: the HTTP server, the metrics registry, the
-// OpenAI core, the backend and the model's metadata (and, in --local mode,
-// the loaded model). Serves the API plus /metrics, /health, /live, /ready.
+// OpenAI core, the backend, the optional retrieval backend (vector stores)
+// and the model's metadata (and, in --local mode, the loaded model). Serves
+// the API plus /metrics, /health, /live, /ready.
 //
 // Thread safety: Start() once, then Stop() from any thread but an HTTP I/O
 // thread; accessors are thread-safe.
@@ -18,6 +19,7 @@
 #include "services/gateway/backend.h"
 #include "services/gateway/gateway_core.h"
 #include "services/gateway/model_info.h"
+#include "services/gateway/retrieval_backend.h"
 
 namespace triptych::gateway {
 
@@ -29,11 +31,13 @@ struct GatewayOptions {
 class GatewayServer {
  public:
   // `bundle` is optional: the loaded model that `model` and `backend` refer
-  // to (destroyed after them). Errors: kInvalidArgument (bad options).
+  // to (destroyed after them). `retrieval` is optional: without it the
+  // server has no vector stores. Errors: kInvalidArgument (bad options).
   static absl::StatusOr<std::unique_ptr<GatewayServer>> Create(
       GatewayOptions options, std::unique_ptr<ModelInfo> model,
       std::unique_ptr<GenerationBackend> backend,
-      std::unique_ptr<engine::ModelBundle> bundle = nullptr);
+      std::unique_ptr<engine::ModelBundle> bundle = nullptr,
+      std::unique_ptr<RetrievalBackend> retrieval = nullptr);
   ~GatewayServer();  // Stop(absl::ZeroDuration()) if still running
   GatewayServer(const GatewayServer&) = delete;
   GatewayServer& operator=(const GatewayServer&) = delete;
@@ -47,18 +51,21 @@ class GatewayServer {
 
   GatewayCore* core() { return core_.get(); }
   GenerationBackend* backend() { return backend_.get(); }
+  RetrievalBackend* retrieval() { return retrieval_.get(); }
   metrics::Registry* registry() { return &registry_; }
 
  private:
   GatewayServer() = default;
 
-  // Destroyed bottom-up: the HTTP server first; then the backend, whose
-  // last events still reach the core; the bundle last.
+  // Destroyed bottom-up: the HTTP server first; then the retrieval backend,
+  // whose last callbacks may still start generations; then the backend,
+  // whose last events still reach the core; the bundle last.
   std::unique_ptr<engine::ModelBundle> bundle_;
   std::unique_ptr<ModelInfo> model_;
   metrics::Registry registry_;
   std::unique_ptr<GatewayCore> core_;
   std::unique_ptr<GenerationBackend> backend_;
+  std::unique_ptr<RetrievalBackend> retrieval_;
   std::unique_ptr<http::Server> http_;
 };
 

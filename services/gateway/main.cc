@@ -2,6 +2,11 @@
 //
 //   triptych-gateway --model m.gguf --scheduler sched:7000 --port 8000
 //   triptych-gateway --model m.gguf --local --threads 8 --port 8000
+//   triptych-gateway --model m.gguf --scheduler sched:7000 --memory-address mem:7300
+//
+// Vector stores (RAG): --local keeps them in process unless
+// --memory-address names a memory node; with --scheduler they need
+// --memory-address.
 //
 // Every flag can also come from a YAML file (--config FILE) whose keys are
 // the flag names without dashes (e.g. `port: 8000`, `api-keys: [k1, k2]`);
@@ -25,6 +30,8 @@
 #include "runtime/engine/model_bundle.h"
 #include "services/gateway/engine_backend.h"
 #include "services/gateway/gateway_server.h"
+#include "services/gateway/local_retrieval_backend.h"
+#include "services/gateway/memory_retrieval_backend.h"
 #include "services/gateway/scheduler_backend.h"
 #include "yaml-cpp/yaml.h"
 
@@ -83,11 +90,12 @@ bool ConfigArgs(int argc, char** argv, std::vector<std::string>* out) {
 int main(int argc, char** argv) {
   CLI::App app{"triptych-gateway: OpenAI-compatible HTTP API for Triptych"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  std::string model_path, scheduler, api_keys, served_name, config, host = "127.0.0.1";
+  std::string model_path, scheduler, api_keys, served_name, config, memory_address,
+      host = "127.0.0.1";
   int port = 8000, http_threads = 2, threads = 1, max_running = 8;
   int64_t kv_blocks = 1024, max_body = 8 << 20, max_tokens_cap = 0, default_max_tokens = 0,
           max_in_flight = 0, max_batch_tokens = 512;
-  double drain_seconds = 30, request_timeout = 0;
+  double drain_seconds = 30, request_timeout = 0, memory_timeout = 10;
   bool local = false, log_requests = true;
   app.add_option("--model", model_path, "GGUF model file (tokenizer + chat template)")
       ->required();
@@ -116,6 +124,11 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout", request_timeout,
                  "--scheduler: per-request deadline in seconds (0 = none)");
   app.add_option("--log-requests", log_requests, "log one JSON line per request")
+      ->capture_default_str();
+  app.add_option("--memory-address", memory_address,
+                 "memory node gRPC address host:port for vector stores (RAG retrieval)");
+  app.add_option("--memory-timeout", memory_timeout,
+                 "--memory-address: per-call deadline in seconds")
       ->capture_default_str();
   app.add_option("--config", config, "YAML file with flag values");
 
@@ -159,6 +172,27 @@ int main(int argc, char** argv) {
   options.core.max_in_flight = max_in_flight;
   options.core.log_requests = log_requests;
 
+  // Vector stores: a memory node, else (--local) an in-process store.
+  std::unique_ptr<triptych::gateway::RetrievalBackend> retrieval;
+  if (!memory_address.empty()) {
+    triptych::gateway::MemoryRetrievalBackendOptions mo;
+    mo.address = memory_address;
+    mo.timeout = absl::Seconds(memory_timeout);
+    auto memory = triptych::gateway::MemoryRetrievalBackend::Create(mo);
+    if (!memory.ok()) {
+      std::fprintf(stderr, "error: %s\n", memory.status().ToString().c_str());
+      return 2;
+    }
+    retrieval = std::move(memory).value();
+  } else if (local) {
+    auto store = triptych::gateway::LocalRetrievalBackend::Create();
+    if (!store.ok()) {
+      std::fprintf(stderr, "error: %s\n", store.status().ToString().c_str());
+      return 1;
+    }
+    retrieval = std::move(store).value();
+  }
+
   absl::StatusOr<std::unique_ptr<triptych::gateway::GatewayServer>> server;
   if (local) {
     auto bundle = triptych::engine::ModelBundle::Load(model_path);
@@ -182,7 +216,7 @@ int main(int argc, char** argv) {
     }
     server = triptych::gateway::GatewayServer::Create(
         std::move(options), std::move(info).value(), std::move(backend).value(),
-        std::move(bundle).value());
+        std::move(bundle).value(), std::move(retrieval));
   } else {
     auto info = triptych::gateway::ModelInfo::Load(model_path);
     triptych::gateway::SchedulerBackendOptions so;
@@ -194,8 +228,9 @@ int main(int argc, char** argv) {
                    (!info.ok() ? info.status() : backend.status()).ToString().c_str());
       return 1;
     }
-    server = triptych::gateway::GatewayServer::Create(
-        std::move(options), std::move(info).value(), std::move(backend).value());
+    server = triptych::gateway::GatewayServer::Create(std::move(options), std::move(info).value(),
+                                                      std::move(backend).value(), nullptr,
+                                                      std::move(retrieval));
   }
   if (!server.ok()) {
     std::fprintf(stderr, "error: %s\n", server.status().ToString().c_str());

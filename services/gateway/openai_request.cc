@@ -1,5 +1,6 @@
 #include "services/gateway/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -252,6 +253,66 @@ absl::Status ParseSampling(const json& j, ParsedRequest* req) {
   return absl::OkStatus();
 }
 
+absl::Status ParseRetrieval(const json& j, ParsedRequest* req) {
+  auto it = j.find("retrieval");
+  if (it == j.end() || it->is_null()) return absl::OkStatus();
+  if (req->endpoint != Endpoint::kChat) {
+    return InvalidParam("retrieval", "'retrieval' is only supported in chat completions");
+  }
+  if (!it->is_object()) return InvalidParam("retrieval", "'retrieval' must be an object");
+  RetrievalSpec spec;
+  auto ids = it->find("vector_store_ids");
+  if (ids == it->end() || !ids->is_array() || ids->empty() ||
+      ids->size() > RetrievalSpec::kMaxStores) {
+    return InvalidParam("retrieval.vector_store_ids",
+                        absl::StrCat("'retrieval.vector_store_ids' must be an array of 1 to ",
+                                     RetrievalSpec::kMaxStores, " vector store ids"));
+  }
+  for (const json& id : *ids) {
+    if (!id.is_string() || id.get<std::string>().empty()) {
+      return InvalidParam("retrieval.vector_store_ids",
+                          "'retrieval.vector_store_ids' must contain non-empty strings");
+    }
+    const std::string s = id.get<std::string>();
+    if (std::find(spec.vector_store_ids.begin(), spec.vector_store_ids.end(), s) !=
+        spec.vector_store_ids.end()) {
+      return InvalidParam("retrieval.vector_store_ids",
+                          absl::StrCat("vector store '", s, "' is listed twice"));
+    }
+    spec.vector_store_ids.push_back(s);
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> top_k, GetInt(*it, "top_k"));
+  if (top_k.has_value()) {
+    if (*top_k < 1 || *top_k > RetrievalSpec::kMaxTopK) {
+      return InvalidParam("retrieval.top_k", absl::StrCat("'retrieval.top_k' must be in [1, ",
+                                                          RetrievalSpec::kMaxTopK, "]"));
+    }
+    spec.top_k = static_cast<int>(*top_k);
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> mode, GetString(*it, "mode"));
+  if (mode.has_value()) {
+    ASSIGN_OR_RETURN(spec.mode, ParseSearchMode(*mode, "retrieval.mode"));
+  }
+  ASSIGN_OR_RETURN(std::optional<double> alpha, GetNumber(*it, "alpha"));
+  if (alpha.has_value()) {
+    if (*alpha < 0.0 || *alpha > 1.0) {
+      return InvalidParam("retrieval.alpha", "'retrieval.alpha' must be in [0, 1]");
+    }
+    spec.alpha = static_cast<float>(*alpha);
+  }
+  auto embedding = it->find("query_embedding");
+  if (embedding != it->end() && !embedding->is_null()) {
+    ASSIGN_OR_RETURN(spec.query_embedding,
+                     ParseEmbedding(*embedding, "retrieval.query_embedding"));
+  }
+  if (spec.mode != memory::SearchMode::kBm25 && spec.query_embedding.empty()) {
+    return InvalidParam("retrieval.query_embedding",
+                        "dense and hybrid retrieval need 'retrieval.query_embedding'");
+  }
+  req->retrieval = std::move(spec);
+  return absl::OkStatus();
+}
+
 absl::Status Parse(const json& j, ParsedRequest* req) {
   if (!j.is_object()) return InvalidParam("", "request body must be a JSON object");
   ASSIGN_OR_RETURN(std::optional<std::string> model, GetString(j, "model"));
@@ -303,7 +364,7 @@ absl::Status Parse(const json& j, ParsedRequest* req) {
   req->ignore_eos = ignore_eos.value_or(false);
   ASSIGN_OR_RETURN(std::optional<std::string> user, GetString(j, "user"));
   req->user = user.value_or("");
-  return absl::OkStatus();
+  return ParseRetrieval(j, req);
 }
 
 std::string_view ErrorType(int http_status) {
@@ -331,8 +392,37 @@ const char* EndpointName(Endpoint endpoint) {
   return endpoint == Endpoint::kChat ? "chat" : "completions";
 }
 
+absl::StatusOr<memory::SearchMode> ParseSearchMode(std::string_view mode,
+                                                   std::string_view param) {
+  if (mode == "bm25") return memory::SearchMode::kBm25;
+  if (mode == "dense") return memory::SearchMode::kDense;
+  if (mode == "hybrid") return memory::SearchMode::kHybrid;
+  return InvalidParam(
+      param, absl::StrCat("'", std::string(param), "' must be one of bm25, dense, hybrid"));
+}
+
+absl::StatusOr<std::vector<float>> ParseEmbedding(const json& j, std::string_view param) {
+  if (!j.is_array()) {
+    return InvalidParam(param, absl::StrCat("'", std::string(param), "' must be an array"));
+  }
+  std::vector<float> out;
+  out.reserve(j.size());
+  for (const json& v : j) {
+    const float f = v.is_number() ? static_cast<float>(v.get<double>()) : 0.0f;
+    if (!v.is_number() || !std::isfinite(f)) {
+      return InvalidParam(param, absl::StrCat("'", std::string(param),
+                                              "' must contain finite numbers (float range)"));
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
 absl::Status InvalidParam(std::string_view param, std::string_view message) {
-  absl::Status status = absl::InvalidArgumentError(std::string(message));
+  return WithParam(absl::InvalidArgumentError(std::string(message)), param);
+}
+
+absl::Status WithParam(absl::Status status, std::string_view param) {
   if (!param.empty()) status.SetPayload(kParamPayload, absl::Cord(std::string(param)));
   return status;
 }
@@ -389,6 +479,9 @@ ApiError ErrorFromStatus(const absl::Status& status) {
       break;
     case absl::StatusCode::kNotFound:
       http_status = 404;
+      break;
+    case absl::StatusCode::kAlreadyExists:
+      http_status = 409;
       break;
     case absl::StatusCode::kResourceExhausted:
       http_status = 429;

@@ -6,7 +6,8 @@
 // absl::Status to OpenAI error responses. Pure functions, thread-safe.
 //
 // Unknown fields are ignored. Supported beyond OpenAI: top_k, min_p,
-// repetition_penalty, ignore_eos, stop_token_ids (as vLLM).
+// repetition_penalty, ignore_eos, stop_token_ids (as vLLM), and, for chat,
+// "retrieval" (RetrievalSpec below; OpenAI clients pass it in extra_body).
 
 #include <cstdint>
 #include <optional>
@@ -16,6 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "memory/collection_store.h"
+#include "nlohmann/json.hpp"
 #include "runtime/chat/chat_template.h"
 #include "runtime/sampling/sampling_params.h"
 
@@ -23,6 +26,20 @@ namespace triptych::gateway {
 
 enum class Endpoint { kChat, kCompletions };
 const char* EndpointName(Endpoint endpoint);  // "chat" / "completions"
+
+// Chat retrieval: search these vector stores with the last user message
+// (or query_embedding) and place the top_k passages into the prompt.
+// JSON: "retrieval": {"vector_store_ids": [...], "top_k": 3, "mode":
+// "bm25" | "dense" | "hybrid", "alpha": 0.5, "query_embedding": [...]}.
+struct RetrievalSpec {
+  static constexpr int kMaxStores = 16;
+  static constexpr int kMaxTopK = 20;
+  std::vector<std::string> vector_store_ids;  // 1..kMaxStores, distinct
+  int top_k = 3;                              // 1..kMaxTopK
+  memory::SearchMode mode = memory::SearchMode::kBm25;
+  float alpha = 0.5f;                  // hybrid: dense weight in [0, 1]
+  std::vector<float> query_embedding;  // required for dense and hybrid
+};
 
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::kChat;
@@ -42,6 +59,7 @@ struct ParsedRequest {
   bool include_usage = false;
   bool ignore_eos = false;
   std::string user;
+  std::optional<RetrievalSpec> retrieval;  // chat only
 };
 
 // Parses `body`. Errors: kInvalidArgument with a message for the client;
@@ -49,8 +67,16 @@ struct ParsedRequest {
 // "param" payload (see ParamOf()).
 absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view body);
 
+// "bm25" / "dense" / "hybrid". Errors: kInvalidArgument naming `param`.
+absl::StatusOr<memory::SearchMode> ParseSearchMode(std::string_view mode, std::string_view param);
+// An array of finite numbers that fit a float. Errors: kInvalidArgument
+// naming `param`.
+absl::StatusOr<std::vector<float>> ParseEmbedding(const nlohmann::json& j, std::string_view param);
+
 // An invalid-argument status naming `param`.
 absl::Status InvalidParam(std::string_view param, std::string_view message);
+// `status` with `param` attached as its "param" payload.
+absl::Status WithParam(absl::Status status, std::string_view param);
 // The "param" payload of `status`, or "" when none.
 std::string ParamOf(const absl::Status& status);
 
@@ -63,8 +89,8 @@ struct ApiError {
 
 // Maps a status to HTTP: kInvalidArgument/kOutOfRange/kFailedPrecondition
 // -> 400, kUnauthenticated -> 401, kPermissionDenied -> 403, kNotFound ->
-// 404, kResourceExhausted -> 429, kUnavailable -> 503, kDeadlineExceeded ->
-// 504, anything else -> 500.
+// 404, kAlreadyExists -> 409, kResourceExhausted -> 429, kUnavailable ->
+// 503, kDeadlineExceeded -> 504, anything else -> 500.
 ApiError ErrorFromStatus(const absl::Status& status);
 // Explicit form, e.g. MakeError(503, "server is overloaded",
 // "server_overloaded", "", "").

@@ -122,6 +122,7 @@ std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) cons
   j["choices"] = json::array({std::move(choice)});
   j["usage"] = UsageJson(usage);
   j["system_fingerprint"] = nullptr;
+  if (!sources_.is_null()) j["sources"] = sources_;
   return DumpJson(j);
 }
 
@@ -136,6 +137,8 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
     json j = Envelope(chat ? "chat.completion.chunk" : "text_completion");
     j["choices"] = json::array({std::move(choice)});
     if (with_usage_null) j["usage"] = nullptr;
+    if (!sent_sources_ && !sources_.is_null()) j["sources"] = sources_;
+    sent_sources_ = true;
     absl::StrAppend(&out, "data: ", DumpJson(j), "\n\n");
   };
   if (chat && !sent_role_) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -30,6 +31,11 @@ class ResponseBuilder {
 
   // Adds an event's text and logprobs to the accumulated answer.
   void Append(const BackendEvent& event);
+
+  // The passages retrieval placed into the prompt (a JSON array), reported
+  // as "sources" in the non-streaming response and in the first chunk of a
+  // stream. Null (the default): no "sources" field.
+  void SetSources(nlohmann::json sources) { sources_ = std::move(sources); }
 
   // The complete non-streaming response body.
   std::string Final(FinishReason finish, const Usage& usage) const;
@@ -61,7 +67,9 @@ class ResponseBuilder {
   const tokenizer::Tokenizer* const tokenizer_;
   std::string text_;
   std::vector<TokenLogprob> all_logprobs_;
+  nlohmann::json sources_;
   bool sent_role_ = false;
+  bool sent_sources_ = false;
 };
 
 // A fresh id: "chatcmpl-" / "cmpl-" + 24 random hex digits.
