@@ -2,8 +2,8 @@
 #define TRIPTYCH_SERVICES_GATEWAY_VECTOR_STORE_API_H_
 
 // The vector-store HTTP API, shaped like OpenAI's vector stores where it
-// fits, over a RetrievalBackend (docs/API.md has the request and response
-// bodies):
+// fits, over a RetrievalBackend (docs/VECTOR_STORES.md has the request and
+// response bodies):
 //
 //   POST   /v1/vector_stores                          create {name, dimension?}
 //   GET    /v1/vector_stores                          list
