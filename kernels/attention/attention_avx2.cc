@@ -54,9 +54,9 @@ __m256 V256::Exp(__m256 x) { return ExpNonPositive<V256, Ops256>(x); }
 }  // namespace
 
 void AttendAvx2(const AttentionShape& shape, const float* q,
-                absl::Span<const KvRun> runs, int64_t total_rows, float* out,
+                absl::Span<const KvRun> runs, float* out,
                 AttentionScratch* scratch) {
-  AttendSimd<V256>(shape, q, runs, total_rows, out, scratch);
+  AttendSimd<V256>(shape, q, runs, out, scratch);
 }
 
 }  // namespace triptych::kernels::attention::internal

@@ -44,9 +44,9 @@ __m512 V512::Exp(__m512 x) { return ExpNonPositive<V512, Ops512>(x); }
 }  // namespace
 
 void AttendAvx512(const AttentionShape& shape, const float* q,
-                  absl::Span<const KvRun> runs, int64_t total_rows, float* out,
+                  absl::Span<const KvRun> runs, float* out,
                   AttentionScratch* scratch) {
-  AttendSimd<V512>(shape, q, runs, total_rows, out, scratch);
+  AttendSimd<V512>(shape, q, runs, out, scratch);
 }
 
 }  // namespace triptych::kernels::attention::internal

@@ -7,15 +7,15 @@
 
 namespace triptych::kernels::attention::internal {
 
-// `total_rows` is the sum of runs[i].rows (> 0).
+// scratch->rows[g] holds the number of rows KV head g reads (> 0).
 void AttendScalar(const AttentionShape& shape, const float* q,
-                  absl::Span<const KvRun> runs, int64_t total_rows, float* out,
+                  absl::Span<const KvRun> runs, float* out,
                   AttentionScratch* scratch);
 void AttendAvx2(const AttentionShape& shape, const float* q,
-                absl::Span<const KvRun> runs, int64_t total_rows, float* out,
+                absl::Span<const KvRun> runs, float* out,
                 AttentionScratch* scratch);
 void AttendAvx512(const AttentionShape& shape, const float* q,
-                  absl::Span<const KvRun> runs, int64_t total_rows, float* out,
+                  absl::Span<const KvRun> runs, float* out,
                   AttentionScratch* scratch);
 
 }  // namespace triptych::kernels::attention::internal

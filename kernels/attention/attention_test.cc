@@ -110,7 +110,7 @@ TEST_P(AttentionIsaTest, RunSplitDoesNotChangeBits) {
     split.push_back(kv.Run(b, 1, 0, 5));
     split.push_back(kv.Run(b, 1, 5, 11));
   }
-  AttentionShape s{4, 64, kv.stride(), KvElem::kF16, 0.125f};
+  AttentionShape s{1, 4, 64, kv.stride(), KvElem::kF16, 0.125f};
   std::vector<float> q = RandomQ(4 * 64, 3), a(q.size()), b(q.size());
   AttentionScratch scratch;
   AttendOneQuery(s, q.data(), whole, a.data(), &scratch, isa);
@@ -124,7 +124,7 @@ TEST_P(AttentionIsaTest, SingleRowReturnsValue) {
   if (!IsaAvailable(isa)) GTEST_SKIP() << IsaName(isa) << " not available on this CPU";
   FakeKv kv(1, 48, 16, 1, KvElem::kF16, 11);
   const KvRun run = kv.Run(0, 0, 3, 1);
-  AttentionShape s{2, 48, kv.stride(), KvElem::kF16, 0.1f};
+  AttentionShape s{1, 2, 48, kv.stride(), KvElem::kF16, 0.1f};
   std::vector<float> q = RandomQ(2 * 48, 5), out(q.size());
   AttentionScratch scratch;
   AttendOneQuery(s, q.data(), {&run, 1}, out.data(), &scratch, isa);
@@ -133,6 +133,45 @@ TEST_P(AttentionIsaTest, SingleRowReturnsValue) {
       EXPECT_EQ(out[h * 48 + d],
                 cpu::Fp16ToFp32(static_cast<const uint16_t*>(run.v)[d]));
     }
+  }
+}
+
+// Several KV heads in one call, each with its own blocks (masks), give the
+// bits of one call per KV head over just its blocks, and agree with the
+// scalar reference.
+TEST_P(AttentionIsaTest, KvHeadsWithMasksEqualPerHeadCalls) {
+  const Isa isa = GetParam();
+  if (!IsaAvailable(isa)) GTEST_SKIP() << IsaName(isa) << " not available on this CPU";
+  constexpr int kKvHeads = 3, kGroup = 4, kHd = 64, kBlocks = 6;
+  FakeKv kv(kKvHeads, kHd, 16, kBlocks, KvElem::kF16, 21);
+  const uint32_t masks[kBlocks] = {7, 1, 6, 5, 2, 7};
+  std::vector<KvRun> runs;
+  for (int b = 0; b < kBlocks; ++b) {
+    KvRun r = kv.Run(b, 0, 0, b + 1 == kBlocks ? 9 : 16);
+    r.head_mask = masks[b];
+    runs.push_back(r);
+  }
+  AttentionShape s{kKvHeads, kGroup, kHd, kv.stride(), KvElem::kF16, 0.125f};
+  std::vector<float> q = RandomQ(kKvHeads * kGroup * kHd, 4);
+  std::vector<float> all(q.size()), ref(q.size());
+  AttentionScratch scratch;
+  AttendOneQuery(s, q.data(), runs, all.data(), &scratch, isa);
+  AttendOneQuery(s, q.data(), runs, ref.data(), &scratch, Isa::kScalar);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_NEAR(all[i], ref[i], 2e-5f + 2e-5f * std::fabs(ref[i])) << i;
+  }
+  for (int g = 0; g < kKvHeads; ++g) {
+    std::vector<KvRun> own;
+    for (int b = 0; b < kBlocks; ++b) {
+      if (masks[b] >> g & 1u) own.push_back(kv.Run(b, g, 0, runs[b].rows));
+    }
+    AttentionShape one = s;
+    one.num_kv_heads = 1;
+    std::vector<float> out(kGroup * kHd);
+    AttendOneQuery(one, q.data() + g * kGroup * kHd, own, out.data(), &scratch, isa);
+    EXPECT_EQ(0, std::memcmp(out.data(), all.data() + g * kGroup * kHd,
+                             out.size() * sizeof(float)))
+        << "KV head " << g;
   }
 }
 

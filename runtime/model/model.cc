@@ -313,6 +313,14 @@ absl::StatusOr<std::vector<float>> Model::Forward(
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t group = nh / nkv;
   const int64_t bs = ko.block_size;
+  // KV-head ranges per token for attention: one (all heads) when there are
+  // enough tokens to keep the threads busy, else one per thread, and never
+  // more heads per range than the kernel takes.
+  const int64_t head_ranges = std::min<int64_t>(
+      nkv, std::max<int64_t>(
+               (nkv + kernels::attention::kMaxKvHeadsPerCall - 1) /
+                   kernels::attention::kMaxKvHeadsPerCall,
+               T >= pool->num_threads() ? 1 : pool->num_threads()));
 
   // Sparse attention applies to decode steps (one new token) of sequences
   // that ask for it, when the cache keeps key summaries. Summaries of the
@@ -365,56 +373,68 @@ absl::StatusOr<std::vector<float>> Model::Forward(
       }
     });
 
-    // Attention, one work item per (token, KV head): the fused kernel
-    // scores the group's query heads over the KV rows read in place, block
-    // by block (kernels/attention). Sparse decode steps read only the blocks
-    // chosen by Quest scores (sparse_attention.h).
-    pool->ParallelFor(T * nkv, 1, [&](int64_t b, int64_t e) {
+    // Attention, one work item per (token, range of KV heads): the fused
+    // kernel scores each KV head's query-head group over the KV rows read
+    // in place, block by block (kernels/attention), all heads of the range
+    // in one pass over each row (a cache row interleaves the KV heads, so
+    // splitting them across items would re-read the same lines). Decode
+    // splits the KV heads across the pool's threads. Sparse decode steps
+    // give each KV head only the blocks its Quest scores chose
+    // (sparse_attention.h), as a per-block head mask.
+    pool->ParallelFor(T * head_ranges, 1, [&](int64_t b, int64_t e) {
       kernels::attention::AttentionScratch scratch;
       std::vector<kernels::attention::KvRun> runs;
       std::vector<float> mins, maxs, block_scores;
-      std::vector<int32_t> chosen;
+      std::vector<uint32_t> masks;
       for (int64_t item = b; item < e; ++item) {
-        const int64_t t = item / nkv, kvh = item % nkv;
+        const int64_t t = item / head_ranges, range = item % head_ranges;
+        const int64_t g0 = nkv * range / head_ranges;
+        const int64_t g1 = nkv * (range + 1) / head_ranges;
         const SequenceBatch& sb = batch[seq_of[t]];
         const kv::SequenceKv* skv = sb.kv;
         const int64_t n_ctx = pos[t] + 1;
         const int64_t nb = (n_ctx + bs - 1) / bs;
         const int32_t last_rows = static_cast<int32_t>(n_ctx - (nb - 1) * bs);
-        const float* q = s.q.data() + t * q_dim + kvh * group * hd;
-        auto add_run = [&](int64_t bi) {
-          const kv::BlockId blk = skv->blocks()[bi];
-          const int64_t off = kvh * hd * kv_elem;
-          runs.push_back(
-              {static_cast<const uint8_t*>(cache->KeyPtr(blk, static_cast<int>(li), 0)) + off,
-               static_cast<const uint8_t*>(cache->ValuePtr(blk, static_cast<int>(li), 0)) + off,
-               bi + 1 == nb ? last_rows : static_cast<int32_t>(bs)});
-        };
-        runs.clear();
+        const float* q = s.q.data() + t * q_dim + g0 * group * hd;
+        masks.assign(nb, g1 - g0 == 32 ? ~0u : (1u << (g1 - g0)) - 1);
         if (sparse_seq[seq_of[t]] && li >= sb.sparse.dense_layers &&
             n_ctx > sb.sparse.budget_tokens) {
-          // Relevancy of each full block before the current one.
+          // Relevancy of each full block before the current one, per KV head.
           const int64_t nfull = nb - 1;
           mins.resize(nfull * hd);
           maxs.resize(nfull * hd);
           block_scores.resize(nfull);
-          for (int64_t bi = 0; bi < nfull; ++bi) {
-            const kv::BlockId blk = skv->blocks()[bi];
-            const float* mn = cache->KeyMins(blk, static_cast<int>(li)) + kvh * hd;
-            const float* mx = cache->KeyMaxs(blk, static_cast<int>(li)) + kvh * hd;
-            std::copy(mn, mn + hd, mins.data() + bi * hd);
-            std::copy(mx, mx + hd, maxs.data() + bi * hd);
+          std::fill(masks.begin(), masks.end(), 0u);
+          for (int64_t g = g0; g < g1; ++g) {
+            for (int64_t bi = 0; bi < nfull; ++bi) {
+              const kv::BlockId blk = skv->blocks()[bi];
+              const float* mn = cache->KeyMins(blk, static_cast<int>(li)) + g * hd;
+              const float* mx = cache->KeyMaxs(blk, static_cast<int>(li)) + g * hd;
+              std::copy(mn, mn + hd, mins.data() + bi * hd);
+              std::copy(mx, mx + hd, maxs.data() + bi * hd);
+            }
+            kernels::memory::QuestScores(s.q.data() + t * q_dim + g * group * hd,
+                                         static_cast<int>(group), static_cast<int>(hd),
+                                         mins.data(), maxs.data(), nfull,
+                                         block_scores.data());
+            for (int32_t bi : SelectSparseBlocks(block_scores, static_cast<int>(bs),
+                                                 last_rows, sb.sparse)) {
+              masks[bi] |= 1u << (g - g0);
+            }
           }
-          kernels::memory::QuestScores(q, static_cast<int>(group),
-                                       static_cast<int>(hd), mins.data(),
-                                       maxs.data(), nfull, block_scores.data());
-          chosen = SelectSparseBlocks(block_scores, static_cast<int>(bs),
-                                      last_rows, sb.sparse);
-          for (int32_t bi : chosen) add_run(bi);
-        } else {
-          for (int64_t bi = 0; bi < nb; ++bi) add_run(bi);
+        }
+        runs.clear();
+        const int64_t off = g0 * hd * kv_elem;
+        for (int64_t bi = 0; bi < nb; ++bi) {
+          if (masks[bi] == 0) continue;
+          const kv::BlockId blk = skv->blocks()[bi];
+          runs.push_back(
+              {static_cast<const uint8_t*>(cache->KeyPtr(blk, static_cast<int>(li), 0)) + off,
+               static_cast<const uint8_t*>(cache->ValuePtr(blk, static_cast<int>(li), 0)) + off,
+               bi + 1 == nb ? last_rows : static_cast<int32_t>(bs), masks[bi]});
         }
         kernels::attention::AttentionShape shape;
+        shape.num_kv_heads = static_cast<int>(g1 - g0);
         shape.num_heads = static_cast<int>(group);
         shape.head_dim = static_cast<int>(hd);
         shape.row_stride = kv_dim;
@@ -422,7 +442,7 @@ absl::StatusOr<std::vector<float>> Model::Forward(
                             : kernels::attention::KvElem::kF32;
         shape.scale = attn_scale;
         kernels::attention::AttendOneQuery(shape, q, runs,
-                                           s.att.data() + t * q_dim + kvh * group * hd,
+                                           s.att.data() + t * q_dim + g0 * group * hd,
                                            &scratch);
       }
     });
