@@ -1,6 +1,7 @@
 #include "services/decode/decode_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "services/node/admin.h"
@@ -67,8 +68,8 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
 
   s->service_ = std::make_unique<DecodeService>(s->core_.get());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &s->port_);
+  AddInternalListeningPort(&builder, absl::StrCat(options.host, ":", options.port),
+                           &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(64 << 20);
   s->grpc_ = builder.BuildAndStart();

@@ -8,6 +8,7 @@
 #include "runtime/model/sparse_attention.h"
 #include "services/decode/decode_server.h"
 #include "services/node/signals.h"
+#include "services/node/tls_flags.h"
 #include "services/node/yaml_config.h"
 
 int main(int argc, char** argv) {
@@ -48,7 +49,13 @@ int main(int argc, char** argv) {
   app.add_option("--sparse-attention", sparse_attention,
                  "Quest sparse attention in decode over long contexts: "
                  "budget=TOKENS[,dense_layers=2,sink=1,recent=4], or off");
+  triptych::InternalTlsFiles tls;
+  triptych::node::AddTlsFlags(app, &tls);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = triptych::node::ApplyTlsFlags(tls); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", "decode", std::string(s.message()).c_str());
+    return 2;
+  }
   auto sparse = triptych::model::ParseSparseAttention(sparse_attention);
   if (!sparse.ok()) {
     std::fprintf(stderr, "decode: --sparse-attention: %s\n",

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/grpc/internal_grpc.h"
 #include "common/grpc/status_convert.h"
 #include "common/log/log.h"
 #include "grpcpp/grpcpp.h"
@@ -52,7 +53,7 @@ triptych::v1::PrefillNode::Stub* GrpcPrefillClient::StubFor(const std::string& a
   auto& stub = stubs_[address];
   if (!stub) {
     stub = triptych::v1::PrefillNode::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        InternalChannel(address));
   }
   return stub.get();
 }

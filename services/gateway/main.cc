@@ -33,6 +33,7 @@
 #include "services/gateway/local_retrieval_backend.h"
 #include "services/gateway/memory_retrieval_backend.h"
 #include "services/gateway/scheduler_backend.h"
+#include "services/node/tls_flags.h"
 #include "yaml-cpp/yaml.h"
 
 namespace {
@@ -131,6 +132,8 @@ int main(int argc, char** argv) {
                  "--memory-address: per-call deadline in seconds")
       ->capture_default_str();
   app.add_option("--config", config, "YAML file with flag values");
+  triptych::InternalTlsFiles tls;
+  triptych::node::AddTlsFlags(app, &tls);
 
   std::vector<std::string> args;
   if (!ConfigArgs(argc, argv, &args)) return 2;
@@ -140,6 +143,10 @@ int main(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (absl::Status s = triptych::node::ApplyTlsFlags(tls); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
   if (local == !scheduler.empty()) {
     std::fprintf(stderr, "error: give exactly one of --local and --scheduler\n");

@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/grpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/memory.grpc.pb.h"
@@ -17,8 +18,7 @@ class MemoryRetrievalBackend::Impl {
  public:
   explicit Impl(const MemoryRetrievalBackendOptions& options)
       : options_(options),
-        stub_(v1::Retrieval::NewStub(grpc::CreateChannel(
-            options.address, grpc::InsecureChannelCredentials()))) {}
+        stub_(v1::Retrieval::NewStub(InternalChannel(options.address))) {}
 
   ~Impl() {
     absl::MutexLock lock(&mu_);

@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/grpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/triptych.grpc.pb.h"
@@ -106,7 +107,7 @@ class SchedulerBackend::Impl {
   explicit Impl(const SchedulerBackendOptions& options)
       : options_(options),
         stub_(v1::Scheduler::NewStub(
-            grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials()))) {}
+            InternalChannel(options.address))) {}
 
   ~Impl() {
     absl::MutexLock lock(&mu_);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/grpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "services/memory/kv_geometry.h"
@@ -22,7 +23,7 @@ absl::StatusOr<std::unique_ptr<KvHistoryClient>> KvHistoryClient::Create(
   c->options_ = options;
   c->transport_ = transport;
   c->stub_ = v1::MemoryNode::NewStub(
-      grpc::CreateChannel(options.memory_address, grpc::InsecureChannelCredentials()));
+      InternalChannel(options.memory_address));
   c->geometry_ = ShapeToProto(options.geometry);
   c->block_bytes_ = kernels::memory::KvBlockBytes(options.geometry);
   return c;

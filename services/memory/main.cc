@@ -7,6 +7,7 @@
 #include "CLI/CLI.hpp"
 #include "services/memory/memory_server.h"
 #include "services/node/signals.h"
+#include "services/node/tls_flags.h"
 #include "services/node/yaml_config.h"
 
 int main(int argc, char** argv) {
@@ -43,7 +44,13 @@ int main(int argc, char** argv) {
   app.add_flag("--ucx-no-peer-error-handling", no_peer_errors,
                "Let UCX use shared-memory lanes (UCX 1.13 wires peer error handling "
                "only over tcp); a dead peer then surfaces as a timeout");
+  triptych::InternalTlsFiles tls;
+  triptych::node::AddTlsFlags(app, &tls);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = triptych::node::ApplyTlsFlags(tls); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", "memory", std::string(s.message()).c_str());
+    return 2;
+  }
   o.ucx.transports = ucx_tls;
   o.ucx.peer_error_handling = !no_peer_errors;
   o.core.lease_ttl = absl::Seconds(lease_ttl_s);

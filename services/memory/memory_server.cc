@@ -1,6 +1,7 @@
 #include "services/memory/memory_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "kernels/memory_backends/memory_backends.h"
@@ -48,8 +49,8 @@ absl::StatusOr<std::unique_ptr<MemoryServer>> MemoryServer::Start(MemoryServerOp
   s->retrieval_ = std::make_unique<RetrievalService>(s->core_->collections(), &s->metrics_);
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &s->port_);
+  AddInternalListeningPort(&builder, absl::StrCat(options.host, ":", options.port),
+                           &s->port_);
   builder.RegisterService(s->service_.get());
   builder.RegisterService(s->retrieval_.get());
   builder.SetMaxReceiveMessageSize(64 << 20);

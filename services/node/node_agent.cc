@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "common/grpc/internal_grpc.h"
 #include "grpcpp/grpcpp.h"
 
 namespace triptych::node {
@@ -34,8 +35,7 @@ NodeAgent::NodeAgent(NodeAgentOptions options, LoadFn load, EventsFn events)
       events_(std::move(events)),
       interval_(options_.interval) {
   if (!options_.scheduler_address.empty()) {
-    stub_ = triptych::v1::Scheduler::NewStub(grpc::CreateChannel(
-        options_.scheduler_address, grpc::InsecureChannelCredentials()));
+    stub_ = triptych::v1::Scheduler::NewStub(InternalChannel(options_.scheduler_address));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "CLI/CLI.hpp"
 #include "services/node/signals.h"
+#include "services/node/tls_flags.h"
 #include "services/node/yaml_config.h"
 #include "services/prefill/prefill_server.h"
 
@@ -39,7 +40,13 @@ int main(int argc, char** argv) {
   app.add_flag("--ucx-no-peer-error-handling", no_peer_errors,
                "Let UCX use shared-memory lanes (UCX 1.13 wires peer error handling "
                "only over tcp); a dead peer then surfaces as a timeout");
+  triptych::InternalTlsFiles tls;
+  triptych::node::AddTlsFlags(app, &tls);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = triptych::node::ApplyTlsFlags(tls); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", "prefill", std::string(s.message()).c_str());
+    return 2;
+  }
   o.core.kv_dtype = kv_dtype == "f32" ? triptych::kv::KvDtype::kF32 : triptych::kv::KvDtype::kF16;
   o.core.prefix_cache = !no_prefix_cache;
   o.ucx.transports = ucx_tls;

@@ -10,6 +10,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/node/tls_flags.h"
 #include "services/scheduler/scheduler_config.h"
 #include "services/scheduler/scheduler_server.h"
 
@@ -78,7 +79,13 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown-grace-s", grace_s,
                  "seconds in-flight calls get on SIGTERM")
       ->capture_default_str();
+  triptych::InternalTlsFiles tls;
+  triptych::node::AddTlsFlags(app, &tls);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = triptych::node::ApplyTlsFlags(tls); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", "scheduler", std::string(s.message()).c_str());
+    return 2;
+  }
 
   if (!config_path.empty()) {
     // Apply the file, then re-apply the flags given explicitly on top.

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/internal_grpc.h"
 #include "common/http/admin_routes.h"
 #include "grpcpp/security/server_credentials.h"
 
@@ -32,8 +33,7 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Create(
   s->service_ = std::make_unique<SchedulerService>(s->core_.get());
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(HostPort(options.host, options.port),
-                           grpc::InsecureServerCredentials(), &s->port_);
+  AddInternalListeningPort(&builder, HostPort(options.host, options.port), &s->port_);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {

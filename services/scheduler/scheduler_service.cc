@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/grpc/internal_grpc.h"
 #include "common/grpc/status_convert.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -31,7 +32,7 @@ v1::DecodeNode::Stub* SchedulerService::DecodeStub(const std::string& address) {
   auto& stub = stubs_[address];
   if (stub == nullptr) {
     stub = v1::DecodeNode::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        InternalChannel(address));
   }
   return stub.get();
 }
