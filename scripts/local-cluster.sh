@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts / stops a full Triptych cluster on loopback, every role its own
-# process: scheduler, prefill nodes, decode nodes and the gateway.
+# process: scheduler, memory node, prefill nodes, decode nodes and the gateway.
 #
 #   scripts/local-cluster.sh start [--model PATH] [--prefill N] [--decode M] [--port P]
 #                                  [--policy kv_aware] [--threads T] [--ucx-tls TLS]
 #                                  [--disagg-threshold TOKENS] [--kv-blocks N]
+#                                  [--no-memory] [--memory-ram-blocks N]
 #   scripts/local-cluster.sh stop
 #   scripts/local-cluster.sh status
 #
@@ -76,7 +77,7 @@ cmd_status() {
 
 cmd_start() {
   local model="" prefill=1 decode=1 port=8000 policy=kv_aware threads=1 tls="" kv_blocks=1024
-  local threshold=""
+  local threshold="" memory=1 memory_ram=4096
   while (($#)); do
     case $1 in
       --model) model=$2; shift 2 ;;
@@ -88,11 +89,13 @@ cmd_start() {
       --ucx-tls) tls=$2; shift 2 ;;
       --kv-blocks) kv_blocks=$2; shift 2 ;;
       --disagg-threshold) threshold=$2; shift 2 ;;
+      --no-memory) memory=0; shift ;;
+      --memory-ram-blocks) memory_ram=$2; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
   [[ -f "$STATE/pids" ]] && die "already running (scripts/local-cluster.sh stop first)"
-  for b in triptych-scheduler triptych-prefill triptych-decode triptych-gateway; do
+  for b in triptych-scheduler triptych-memory triptych-prefill triptych-decode triptych-gateway; do
     [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run scripts/build.sh first"
   done
   mkdir -p "$STATE"
@@ -116,19 +119,35 @@ cmd_start() {
   sched_port=$(log_port scheduler '.*listening on [^:]+:([0-9]+).*' 30) &&
     sched_admin=$(log_port scheduler '.*\(admin :([0-9]+)\).*' 5) ||
     { cmd_stop; die "scheduler did not start (see $STATE/scheduler.log)"; }
-  local names=()
+  local names=() mem=() gw_mem=() mem_port=
+  if ((memory)); then
+    mkdir -p "$STATE/memory-tier"
+    spawn memory-0 "$BIN/triptych-memory" --model "$model" --port 0 --admin-port 0 \
+      --node-id memory-0 --scheduler "127.0.0.1:$sched_port" --ram-blocks "$memory_ram" \
+      --disk-dir "$STATE/memory-tier" --disk-blocks $((4 * memory_ram)) "${ucx[@]}"
+    mem_port=$(log_port memory-0 '.*listening on [^:]+:([0-9]+) admin.*' 60) ||
+      { cmd_stop; die "memory node did not start (see $STATE/memory-0.log)"; }
+    mem=(--memory "127.0.0.1:$mem_port")
+    gw_mem=(--memory-address "127.0.0.1:$mem_port")
+  fi
   for ((i = 0; i < prefill; i++)); do
     spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port 0 \
-      --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" "${ucx[@]}"
+      --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
+      "${mem[@]}" "${ucx[@]}"
     names+=("prefill-$i")
   done
   for ((i = 0; i < decode; i++)); do
     spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port 0 \
       --node-id "decode-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      --kv-blocks "$kv_blocks" "${ucx[@]}"
+      --kv-blocks "$kv_blocks" "${mem[@]}" "${ucx[@]}"
     names+=("decode-$i")
   done
-  local admins=()
+  local admins=() mem_admin=""
+  if ((memory)); then
+    mem_admin=$(log_port memory-0 '.*listening on .* admin ([0-9]+).*' 60) &&
+      wait_http "http://127.0.0.1:$mem_admin/ready" 60 ||
+      { cmd_stop; die "memory node did not become ready"; }
+  fi
   for n in "${names[@]}"; do
     local a
     a=$(log_port "$n" '.*listening on .* admin ([0-9]+).*' 60) ||
@@ -137,12 +156,12 @@ cmd_start() {
     admins+=("$a")
   done
   spawn gateway "$BIN/triptych-gateway" --model "$model" --host 127.0.0.1 --port "$port" \
-    --scheduler "127.0.0.1:$sched_port"
+    --scheduler "127.0.0.1:$sched_port" "${gw_mem[@]}"
   port=$(log_port gateway '.*listening on http://[^:]+:([0-9]+).*' 60) &&
     wait_http "http://127.0.0.1:$port/health" 60 ||
     { cmd_stop; die "gateway did not start (see $STATE/gateway.log)"; }
   # Ready when the scheduler has every node registered and healthy.
-  local want=$((prefill + decode)) deadline=$(( $(date +%s) + 30 ))
+  local want=$((prefill + decode + memory)) deadline=$(( $(date +%s) + 30 ))
   until [[ $(curl -fsS "http://127.0.0.1:$sched_admin/metrics" 2>/dev/null |
              awk '/^triptych_scheduler_nodes\{.*state="healthy"/ {s += $2} END {print s+0}') -ge $want ]]; do
     (( $(date +%s) < deadline )) || { cmd_stop; die "nodes did not register with the scheduler"; }
@@ -153,6 +172,8 @@ TRIPTYCH_GATEWAY_PORT=$port
 TRIPTYCH_SCHEDULER_PORT=$sched_port
 TRIPTYCH_SCHEDULER_ADMIN_PORT=$sched_admin
 TRIPTYCH_NODE_ADMIN_PORTS="${admins[*]}"
+TRIPTYCH_MEMORY_PORT=${mem_port:-}
+TRIPTYCH_MEMORY_ADMIN_PORT=$mem_admin
 TRIPTYCH_MODEL=$model
 ENV
   echo "http://127.0.0.1:$port" | tee "$STATE/url"

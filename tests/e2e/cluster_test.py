@@ -10,15 +10,19 @@ nodes). Also checks from the nodes' /metrics that the KV really moved: bytes
 sent by the prefill node equal bytes received by the decode nodes, and the
 decode nodes computed no prompt tokens when disaggregated.
 
+The cluster includes a memory node: the decode nodes must have stored the
+finished sequences' KV blocks there and left no lease open.
+
 Needs ../shared/conformance (skips locally without it, fails under CI=true).
 """
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.dont_write_bytecode = True  # keep tests/e2e/__pycache__ out of the source tree
-from e2e_checks import ROOT, SHARED, check_cluster, reference_lines
+from e2e_checks import ROOT, SHARED, check_cluster, metrics, reference_lines
 
 CLUSTER = os.path.join(ROOT, "scripts", "local-cluster.sh")
 
@@ -43,8 +47,31 @@ def run_mode(model_file, lines, disaggregated):
         failures, _ = check_cluster(
             model_file, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prefill_admin}",
             [f"http://127.0.0.1:{a}" for a in decode_admins], lines, disaggregated)
+        failures += check_memory_node(model_file, f"http://127.0.0.1:{cfg['TRIPTYCH_MEMORY_ADMIN_PORT']}")
     finally:
         subprocess.run(["bash", CLUSTER, "stop"], env=env, capture_output=True, timeout=60)
+    return failures
+
+
+def check_memory_node(label, admin_url):
+    """The decode nodes stored finished sequences in the memory node's KV history, and
+    every lease the nodes opened was closed (no pinned or reserved blocks left)."""
+    # Stores run asynchronously after each request finishes: wait for them
+    # to settle (bounded), then judge.
+    deadline = time.monotonic() + 15
+    while True:
+        m = metrics(admin_url)
+        settled = (m.get("triptych_memory_leases_open", 0) == 0 and
+                   m.get("triptych_memory_history_blocks_committed_total", 0) > 0)
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # polling the node's own counters
+    failures = []
+    if m.get("triptych_memory_history_blocks_committed_total", 0) <= 0:
+        failures.append(f"{label}: the memory node stored no KV blocks")
+    if m.get("triptych_memory_leases_open", 0) != 0 or m.get("triptych_memory_history_pinned_blocks", 0) != 0:
+        failures.append(f"{label}: memory node leases/pins left open: "
+                        f"{m.get('triptych_memory_leases_open')}/{m.get('triptych_memory_history_pinned_blocks')}")
     return failures
 
 
