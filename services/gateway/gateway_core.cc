@@ -59,6 +59,9 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     builder_.SetSources(std::move(sources));
   }
 
+  // The per-key admission this call holds until it finishes.
+  void SetGrant(KeyGrant grant) { grant_ = std::move(grant); }
+
   void SetHandle(std::unique_ptr<GenerationHandle> handle) {
     bool cancel;
     {
@@ -155,6 +158,7 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     m.in_flight->Add(-1);
     core_->in_flight_.fetch_sub(1);
     const Usage& u = event.usage;
+    core_->limiter_.Release(grant_, static_cast<int64_t>(u.completion_tokens), now);
     m.prompt_tokens->Increment(static_cast<double>(u.prompt_tokens));
     m.completion_tokens->Increment(static_cast<double>(u.completion_tokens));
     m.cached_tokens->Increment(static_cast<double>(u.cached_tokens));
@@ -198,6 +202,7 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
   absl::Time last_token_ = absl::InfinitePast();
   int status_ = 200;
 
+  KeyGrant grant_;  // set before the backend starts; read in Finish
   absl::Mutex mu_;
   std::unique_ptr<GenerationHandle> handle_ ABSL_GUARDED_BY(mu_);
   bool disconnected_ ABSL_GUARDED_BY(mu_) = false;
@@ -212,7 +217,8 @@ GatewayCore::GatewayCore(CoreOptions options, const ModelInfo* model,
       backend_(backend),
       retrieval_(retrieval),
       metrics_(registry),
-      created_(absl::ToUnixSeconds(absl::Now())) {
+      created_(absl::ToUnixSeconds(absl::Now())),
+      limiter_(options_.key_limit_default, options_.key_limits) {
   if (retrieval_ != nullptr) {
     vector_stores_ = std::make_unique<VectorStoreApi>(
         retrieval_, &metrics_, [this](const http::Request& r) { return Authorize(r); });
@@ -233,6 +239,12 @@ void GatewayCore::RegisterRoutes(http::Server* server) {
   server->HandlePrefix("GET", "/v1/models/",
                        [this](const http::Request& r) { return HandleModels(r); });
   if (vector_stores_ != nullptr) vector_stores_->RegisterRoutes(server);
+}
+
+std::string GatewayCore::KeyOf(const http::Request& request) {
+  const std::string header = request.Header("authorization").value_or("");
+  if (header.size() > 7 && absl::StartsWithIgnoreCase(header, "bearer ")) return header.substr(7);
+  return std::string();
 }
 
 std::optional<ApiError> GatewayCore::Authorize(const http::Request& request) const {
@@ -361,6 +373,7 @@ void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,
     Reject(endpoint, *error, responder.get());
     return;
   }
+  std::string key = KeyOf(request);
   absl::StatusOr<ParsedRequest> parsed = ParseRequest(endpoint, request.body);
   if (!parsed.ok()) {
     Reject(endpoint, ErrorFromStatus(parsed.status()), responder.get());
@@ -386,23 +399,23 @@ void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,
     auto request = std::make_shared<ParsedRequest>(std::move(parsed).value());
     RetrievePassages(
         retrieval_, &metrics_, *request->retrieval, *query,
-        [this, request, responder,
-         arrival](absl::StatusOr<std::vector<RetrievedPassage>> passages) mutable {
+        [this, request, responder, arrival,
+         key](absl::StatusOr<std::vector<RetrievedPassage>> passages) mutable {
           if (!passages.ok()) {
             Reject(request->endpoint, ErrorFromStatus(passages.status()), responder.get());
             return;
           }
           AddPassagesToMessages(*passages, &request->messages);
-          StartGeneration(*request, SourcesJson(*passages), std::move(responder), arrival);
+          StartGeneration(*request, SourcesJson(*passages), std::move(responder), arrival, key);
         });
     return;
   }
-  StartGeneration(*parsed, nullptr, std::move(responder), arrival);
+  StartGeneration(*parsed, nullptr, std::move(responder), arrival, key);
 }
 
 void GatewayCore::StartGeneration(const ParsedRequest& parsed, json sources,
                                   std::shared_ptr<http::Responder> responder,
-                                  absl::Time arrival) {
+                                  absl::Time arrival, const std::string& key) {
   const Endpoint endpoint = parsed.endpoint;
   const std::string id = NewResponseId(endpoint);
   absl::StatusOr<BackendRequest> backend_request = BuildBackendRequest(parsed, id);
@@ -422,10 +435,21 @@ void GatewayCore::StartGeneration(const ParsedRequest& parsed, json sources,
            responder.get());
     return;
   }
+  absl::StatusOr<KeyGrant> grant =
+      limiter_.Acquire(key, static_cast<int64_t>(backend_request->prompt.size()),
+                       backend_request->max_tokens, absl::Now());
+  if (!grant.ok()) {
+    Reject(endpoint,
+           MakeError(429, std::string(grant.status().message()), "requests", "",
+                     "rate_limit_exceeded"),
+           responder.get());
+    return;
+  }
   in_flight_.fetch_add(1);
   metrics_.in_flight->Add(1);
 
   auto call = std::make_shared<Call>(this, parsed, id, std::move(sources), responder, arrival);
+  call->SetGrant(*std::move(grant));
   // A disconnect cancels the generation so its KV blocks are freed
   // everywhere. The weak_ptr keeps a finished Call from being held by the
   // connection.

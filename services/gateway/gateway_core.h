@@ -28,6 +28,7 @@
 #include "common/metrics/metrics.h"
 #include "services/gateway/backend.h"
 #include "services/gateway/gateway_metrics.h"
+#include "services/gateway/key_limiter.h"
 #include "services/gateway/model_info.h"
 #include "services/gateway/openai_request.h"
 #include "services/gateway/retrieval_backend.h"
@@ -49,6 +50,10 @@ struct CoreOptions {
   int64_t max_in_flight = 0;
   // One JSON line per finished request on stderr.
   bool log_requests = false;
+  // Per-API-key limits (key_limiter.h); requests without a key count as
+  // the key "". Beyond them: 429.
+  KeyLimit key_limit_default;
+  absl::flat_hash_map<std::string, KeyLimit> key_limits;
 };
 
 class GatewayCore {
@@ -80,7 +85,10 @@ class GatewayCore {
   // The rest of HandleGenerate once retrieval (if any) is done; `sources`
   // is null without retrieval. Runs on an I/O or a retrieval backend thread.
   void StartGeneration(const ParsedRequest& parsed, nlohmann::json sources,
-                       std::shared_ptr<http::Responder> responder, absl::Time arrival);
+                       std::shared_ptr<http::Responder> responder, absl::Time arrival,
+                       const std::string& key);
+  // The bearer token of the request ("" without one).
+  static std::string KeyOf(const http::Request& request);
   http::Response HandleModels(const http::Request& request) const;
   // Empty when authorized, else the 401 error.
   std::optional<ApiError> Authorize(const http::Request& request) const;
@@ -94,6 +102,7 @@ class GatewayCore {
   std::unique_ptr<VectorStoreApi> vector_stores_;  // null without retrieval_
   const int64_t created_;
   std::atomic<int64_t> in_flight_{0};
+  KeyLimiter limiter_;
 };
 
 }  // namespace triptych::gateway

@@ -261,6 +261,37 @@ TEST_F(GatewayTest, ApiKeys) {
   EXPECT_EQ(HttpRequest(server_->port(), "GET", "/health")->status, 200);  // probes stay open
 }
 
+// Per-key token budget: k1 may use 100 tokens per minute, k2 is unlimited;
+// finished requests refund the completion tokens they did not use.
+TEST_F(GatewayTest, PerKeyTokenLimitsAre429) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  CoreOptions core;
+  core.api_keys = {"k1", "k2"};
+  core.key_limits["k1"] = {/*max_concurrency=*/0, /*tokens_per_minute=*/100};
+  StartGateway(core);
+  backend_->SetScript(FakeBackend::TextEvents({"a"}, FinishReason::kStop, 1));
+  const std::string body = R"({"model":"stories","prompt":"Once","max_tokens":60})";
+  const std::pair<std::string, std::string> k1{"Authorization", "Bearer k1"};
+  // Prompt (BOS + "Once") + 60: fits; it generates 1 token, so 59 come back.
+  ASSERT_EQ(Post("/v1/completions", body, {k1}).status, 200);
+  ASSERT_EQ(Post("/v1/completions", body, {k1}).status, 200);
+  // The budget now holds about 100 - 2 * (prompt + 1): a request that fits
+  // a minute (prompt + 95) but not what is left waits.
+  ClientResponse wait =
+      Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":95})", {k1});
+  ExpectError(wait, 429);
+  EXPECT_THAT(wait.body, HasSubstr("Rate limit reached"));
+  ClientResponse too_big =
+      Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":120})", {k1});
+  ExpectError(too_big, 429);
+  EXPECT_THAT(too_big.body, HasSubstr("tokens per minute"));
+  // Other keys are not affected.
+  EXPECT_EQ(Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":120})",
+                 {{"Authorization", "Bearer k2"}})
+                .status,
+            200);
+}
+
 TEST_F(GatewayTest, BackendErrorsMapToStatusCodes) {
   TRIPTYCH_REQUIRE_CONFORMANCE(dir);
   StartGateway();

@@ -131,6 +131,16 @@ int main(int argc, char** argv) {
   app.add_option("--memory-timeout", memory_timeout,
                  "--memory-address: per-call deadline in seconds")
       ->capture_default_str();
+  int64_t key_concurrency = 0, key_tpm = 0;
+  std::vector<std::string> key_limit_specs;
+  app.add_option("--key-max-concurrency", key_concurrency,
+                 "per API key: generations in flight at once, beyond: 429 (0 = unlimited)");
+  app.add_option("--key-tokens-per-minute", key_tpm,
+                 "per API key: prompt + completion tokens per minute, beyond: 429 (0 = unlimited)");
+  app.add_option("--key-limit", key_limit_specs,
+                 "KEY:CONCURRENCY:TOKENS_PER_MINUTE for one key (repeatable; overrides the two "
+                 "defaults above)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--config", config, "YAML file with flag values");
   triptych::InternalTlsFiles tls;
   triptych::node::AddTlsFlags(app, &tls);
@@ -177,6 +187,15 @@ int main(int argc, char** argv) {
   options.core.max_tokens_cap = max_tokens_cap;
   options.core.default_max_tokens = default_max_tokens;
   options.core.max_in_flight = max_in_flight;
+  options.core.key_limit_default = {key_concurrency, key_tpm};
+  for (const std::string& spec : key_limit_specs) {
+    auto parsed = triptych::gateway::KeyLimiter::ParseSpec(spec);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+    options.core.key_limits.insert(*parsed);
+  }
   options.core.log_requests = log_requests;
 
   // Vector stores: a memory node, else (--local) an in-process store.
