@@ -121,12 +121,13 @@ def sweep_stale():
 class Topology:
     """The namespaces, bridge and veth links of one test run; remove() undoes all of it."""
 
-    def __init__(self):
+    def __init__(self, roles=None):
+        self.roles = list(roles or ROLES)
         self.tag = f"{NS_PREFIX}-{os.getpid()}-{random.getrandbits(16):04x}"
         self.hub = f"{self.tag}-hub"
-        self.ns = {role: f"{self.tag}-{role}" for role in ROLES}
+        self.ns = {role: f"{self.tag}-{role}" for role in self.roles}
         self.subnet = f"10.{random.randint(100, 254)}.{random.randint(0, 254)}"
-        self.ip = {role: f"{self.subnet}.{10 + i}" for i, role in enumerate(ROLES)}
+        self.ip = {role: f"{self.subnet}.{10 + i}" for i, role in enumerate(self.roles)}
         self.made = []  # namespaces created so far, removed in reverse order
 
     def create(self):
@@ -135,7 +136,7 @@ class Topology:
         sh("ip", "-n", self.hub, "link", "set", "lo", "up")
         sh("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", self.hub, "link", "set", "br0", "up")
-        for i, role in enumerate(ROLES):
+        for i, role in enumerate(self.roles):
             ns = self.ns[role]
             sh("ip", "netns", "add", ns)
             self.made.append(ns)
@@ -148,6 +149,11 @@ class Topology:
             sh("ip", "-n", self.hub, "link", "set", f"v{i}", "up")
             sh("ip", "-n", ns, "addr", "add", f"{self.ip[role]}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def set_link(self, role, up):
+        """Takes the role's link to the bridge down (its host is cut off) or back up."""
+        i = self.roles.index(role)
+        sh("ip", "-n", self.hub, "link", "set", f"v{i}", "up" if up else "down")
 
     def veth_bytes(self, role):
         """(rx, tx) bytes of the role's eth0."""
