@@ -8,7 +8,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libpcre2-dev nlohmann-json3-dev libxxhash-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl
   libucx-dev ucx-utils libboost-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libxrt-dev hipcc libamdhip64-dev rocm-device-libs
   docker-compose

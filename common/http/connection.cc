@@ -74,14 +74,12 @@ bool Exchange::Respond(Response response) {
   return true;
 }
 
-bool Exchange::StartStream(int status, const std::string& content_type,
-                           const Headers& headers) {
+bool Exchange::StartStream(int status, const std::string& content_type, const Headers& headers) {
   status = ValidStatus(status);
   std::string head = absl::StrCat(
       "HTTP/1.1 ", status, " ",
       std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(status))),
-      "\r\nServer: ", Sanitize(server_name_),
-      "\r\nContent-Type: ", Sanitize(content_type), "\r\n");
+      "\r\nServer: ", Sanitize(server_name_), "\r\nContent-Type: ", Sanitize(content_type), "\r\n");
   for (const auto& [name, value] : headers) {
     absl::StrAppend(&head, Sanitize(name), ": ", Sanitize(value), "\r\n");
   }
@@ -194,22 +192,55 @@ bool Exchange::TakePending(std::string* out, bool* last) {
 
 // ----------------------------------------------------------------- Session
 
-Session::Session(asio::ip::tcp::socket socket, SessionHost* host, uint64_t id)
-    : socket_(std::move(socket)), host_(host), id_(id), timer_(socket_.get_executor()) {
+namespace {
+
+std::variant<asio::ip::tcp::socket, asio::ssl::stream<asio::ip::tcp::socket>> MakeStream(
+    asio::ip::tcp::socket socket, asio::ssl::context* tls) {
+  if (tls == nullptr) return socket;
+  return asio::ssl::stream<asio::ip::tcp::socket>(std::move(socket), *tls);
+}
+
+}  // namespace
+
+Session::Session(asio::ip::tcp::socket socket, SessionHost* host, uint64_t id,
+                 asio::ssl::context* tls)
+    : stream_(MakeStream(std::move(socket), tls)),
+      host_(host),
+      id_(id),
+      timer_(Socket().get_executor()) {
   error_code ec;
-  const auto endpoint = socket_.remote_endpoint(ec);
+  const auto endpoint = Socket().remote_endpoint(ec);
   if (!ec) peer_ = absl::StrCat(endpoint.address().to_string(), ":", endpoint.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  Socket().set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+asio::ip::tcp::socket& Session::Socket() {
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
+  return std::get<asio::ip::tcp::socket>(stream_);
 }
 
 Session::~Session() { host_->OnSessionGone(id_); }
 
-void Session::Post(std::function<void()> fn) {
-  asio::post(socket_.get_executor(), std::move(fn));
-}
+void Session::Post(std::function<void()> fn) { asio::post(Socket().get_executor(), std::move(fn)); }
 
 void Session::Start() {
-  Post([self = shared_from_this()] { self->ReadRequest(); });
+  TlsStream* tls = std::get_if<TlsStream>(&stream_);
+  if (tls == nullptr) {
+    Post([self = shared_from_this()] { self->ReadRequest(); });
+    return;
+  }
+  Post([self = shared_from_this(), tls] {
+    // A stalled handshake is closed by the idle timer like a stalled request.
+    self->phase_ = Phase::kReading;
+    self->ArmTimer(absl::ToChronoNanoseconds(self->host_->options().idle_timeout));
+    tls->async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
+      if (ec) {
+        self->Close();
+        return;
+      }
+      self->ReadRequest();
+    });
+  });
 }
 
 void Session::Drain() {
@@ -250,17 +281,18 @@ void Session::ReadRequest() {
   parser_->body_limit(static_cast<uint64_t>(options.max_body_bytes));
   parser_->header_limit(static_cast<uint32_t>(options.max_header_bytes));
   ArmTimer(absl::ToChronoNanoseconds(options.idle_timeout));
-  bhttp::async_read_header(socket_, buffer_, *parser_,
-                           [self = shared_from_this()](error_code ec, std::size_t) {
-                             self->OnHeader(ec);
-                           });
+  WithStream([this](auto& stream) {
+    bhttp::async_read_header(
+        stream, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnHeader(ec); });
+  });
 }
 
 void Session::HandleReadError(error_code ec) {
   static const auto& http_category = error_code(bhttp::error::bad_target).category();
   if (ec == bhttp::error::body_limit) {
-    SendError(413, absl::StrCat("request body exceeds ",
-                                host_->options().max_body_bytes, " bytes"));
+    SendError(413,
+              absl::StrCat("request body exceeds ", host_->options().max_body_bytes, " bytes"));
   } else if (ec == bhttp::error::header_limit) {
     SendError(431, "request header fields too large");
   } else if (ec.category() == http_category && ec != bhttp::error::end_of_stream &&
@@ -281,15 +313,17 @@ void Session::OnHeader(error_code ec) {
   const auto expect = req[bhttp::field::expect];
   if (!parser_->is_done() &&
       absl::EqualsIgnoreCase(std::string(expect.data(), expect.size()), "100-continue")) {
-    asio::async_write(socket_, asio::buffer(kContinue, sizeof(kContinue) - 1),
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        if (self->phase_ == Phase::kClosed) return;
-                        if (ec) {
-                          self->Close();
-                          return;
-                        }
-                        self->ReadBody();
-                      });
+    WithStream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(kContinue, sizeof(kContinue) - 1),
+                        [self = shared_from_this()](error_code ec, std::size_t) {
+                          if (self->phase_ == Phase::kClosed) return;
+                          if (ec) {
+                            self->Close();
+                            return;
+                          }
+                          self->ReadBody();
+                        });
+    });
     return;
   }
   ReadBody();
@@ -300,10 +334,11 @@ void Session::ReadBody() {
     OnRequest(error_code());
     return;
   }
-  bhttp::async_read(socket_, buffer_, *parser_,
-                    [self = shared_from_this()](error_code ec, std::size_t) {
-                      self->OnRequest(ec);
-                    });
+  WithStream([&](auto& stream) {
+    bhttp::async_read(
+        stream, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnRequest(ec); });
+  });
 }
 
 void Session::OnRequest(error_code ec) {
@@ -341,8 +376,8 @@ void Session::Dispatch() {
                keep_alive_);
     } else {
       Response r = Response::Json(
-          405, ErrorJson(405, absl::StrCat("method ", req.method, " not allowed for ",
-                                           req.path, "; allowed: ", match.allow)));
+          405, ErrorJson(405, absl::StrCat("method ", req.method, " not allowed for ", req.path,
+                                           "; allowed: ", match.allow)));
       r.headers.emplace_back("Allow", match.allow);
       SendFull(std::move(r), keep_alive_);
     }
@@ -374,15 +409,15 @@ void Session::Dispatch() {
 void Session::StartWatch() {
   if (watch_pending_ || phase_ == Phase::kClosed || phase_ == Phase::kReading) return;
   const ServerOptions& options = host_->options();
-  if (static_cast<int64_t>(buffer_.size()) >
-      options.max_body_bytes + options.max_header_bytes) {
+  if (static_cast<int64_t>(buffer_.size()) > options.max_body_bytes + options.max_header_bytes) {
     return;  // a client pipelining this much gets no disconnect detection
   }
   watch_pending_ = true;
-  socket_.async_read_some(buffer_.prepare(kWatchReadBytes),
-                          [self = shared_from_this()](error_code ec, std::size_t n) {
-                            self->OnWatch(ec, n);
-                          });
+  WithStream([this](auto& stream) {
+    stream.async_read_some(
+        buffer_.prepare(kWatchReadBytes),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->OnWatch(ec, n); });
+  });
 }
 
 void Session::OnWatch(error_code ec, std::size_t n) {
@@ -427,16 +462,18 @@ void Session::SendFull(Response response, bool keep_alive) {
   res->keep_alive(keep_alive);
   res->prepare_payload();
   writing_ = true;
-  bhttp::async_write(socket_, *res,
-                     [self = shared_from_this(), res, keep_alive](error_code ec, std::size_t) {
-                       self->writing_ = false;
-                       if (self->phase_ == Phase::kClosed) return;
-                       if (ec) {
-                         self->Close();
-                         return;
-                       }
-                       self->ResponseDone(keep_alive);
-                     });
+  WithStream([&](auto& stream) {
+    bhttp::async_write(stream, *res,
+                       [self = shared_from_this(), res, keep_alive](error_code ec, std::size_t) {
+                         self->writing_ = false;
+                         if (self->phase_ == Phase::kClosed) return;
+                         if (ec) {
+                           self->Close();
+                           return;
+                         }
+                         self->ResponseDone(keep_alive);
+                       });
+  });
 }
 
 void Session::FlushStream() {
@@ -449,21 +486,23 @@ void Session::FlushStream() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(write_buf_),
-                    [self = shared_from_this(), last, keep_alive](error_code ec, std::size_t) {
-                      self->writing_ = false;
-                      self->write_buf_.clear();
-                      if (self->phase_ == Phase::kClosed) return;
-                      if (ec) {
-                        self->Close();
-                        return;
-                      }
-                      if (last) {
-                        self->ResponseDone(keep_alive);
-                      } else {
-                        self->FlushStream();
-                      }
-                    });
+  WithStream([&](auto& stream) {
+    asio::async_write(stream, asio::buffer(write_buf_),
+                      [self = shared_from_this(), last, keep_alive](error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        self->write_buf_.clear();
+                        if (self->phase_ == Phase::kClosed) return;
+                        if (ec) {
+                          self->Close();
+                          return;
+                        }
+                        if (last) {
+                          self->ResponseDone(keep_alive);
+                        } else {
+                          self->FlushStream();
+                        }
+                      });
+  });
 }
 
 void Session::ResponseDone(bool keep_alive) {
@@ -484,7 +523,7 @@ void Session::ResponseDone(bool keep_alive) {
     // request) and then starts reading the next request.
     want_next_ = true;
     error_code ec;
-    socket_.cancel(ec);
+    Socket().cancel(ec);
     return;
   }
   ReadRequest();
@@ -501,7 +540,7 @@ void Session::LingerClose() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kLingering;
   error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  Socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   if (ec) {
     Close();
     return;
@@ -515,8 +554,8 @@ void Session::Close() {
   phase_ = Phase::kClosed;
   CancelTimer();
   error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  Socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  Socket().close(ec);
   if (exchange_ != nullptr) {
     std::shared_ptr<Exchange> exchange = std::move(exchange_);
     exchange_.reset();

@@ -26,16 +26,18 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/message.hpp"
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
-#include "boost/beast/http/message.hpp"
 #include "common/http/http_server.h"
 
 namespace triptych::http::internal {
@@ -54,8 +56,7 @@ class SessionHost {
  public:
   virtual ~SessionHost() = default;
   virtual const ServerOptions& options() const = 0;
-  virtual RouteMatch FindRoute(const std::string& method,
-                               const std::string& path) const = 0;
+  virtual RouteMatch FindRoute(const std::string& method, const std::string& path) const = 0;
   virtual bool draining() const = 0;
   virtual void OnSessionGone(uint64_t id) = 0;
 };
@@ -63,13 +64,12 @@ class SessionHost {
 // Answer state of one request. Thread-safe.
 class Exchange {
  public:
-  Exchange(std::weak_ptr<Session> session, bool chunked, bool keep_alive,
-           int64_t max_buffer_bytes, std::string server_name);
+  Exchange(std::weak_ptr<Session> session, bool chunked, bool keep_alive, int64_t max_buffer_bytes,
+           std::string server_name);
 
   bool Respond(Response response);
   // Returns false when already answered (the writer then stays inert).
-  bool StartStream(int status, const std::string& content_type,
-                   const Headers& headers);
+  bool StartStream(int status, const std::string& content_type, const Headers& headers);
   bool Write(std::string chunk);
   void Close();
   void OnDisconnect(std::function<void()> callback);
@@ -110,7 +110,10 @@ class Exchange {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket socket, SessionHost* host, uint64_t id);
+  // `tls` (optional, owned by the server) makes this an HTTPS connection:
+  // a TLS handshake precedes the first request.
+  Session(boost::asio::ip::tcp::socket socket, SessionHost* host, uint64_t id,
+          boost::asio::ssl::context* tls = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -148,17 +151,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close();
   void ArmTimer(std::chrono::steady_clock::duration d);
   void CancelTimer();
+  // The TCP socket under either kind of stream.
+  boost::asio::ip::tcp::socket& Socket();
+  // Calls fn(stream) with the plain socket or the TLS stream.
+  template <typename F>
+  void WithStream(F&& fn) {
+    std::visit(fn, stream_);
+  }
 
-  boost::asio::ip::tcp::socket socket_;
+  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  std::variant<boost::asio::ip::tcp::socket, TlsStream> stream_;
   SessionHost* const host_;
   const uint64_t id_;
   std::string peer_;
   boost::asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>>
-      parser_;
-  std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>>
-      full_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> full_;
   std::string write_buf_;
   std::shared_ptr<Exchange> exchange_;
   Phase phase_ = Phase::kReading;

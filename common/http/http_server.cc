@@ -16,6 +16,7 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
+#include "boost/asio/ssl.hpp"
 #include "common/http/connection.h"
 
 namespace triptych::http {
@@ -109,6 +110,7 @@ class Server::Impl : public internal::SessionHost {
   absl::Status Start(std::atomic<int>* port_out) {
     if (started_) return absl::FailedPreconditionError("http server already started");
     if (draining_->load()) return absl::FailedPreconditionError("http server stopped");
+    if (absl::Status s = LoadTls(); !s.ok()) return s;
     std::string host = options_.host == "localhost" ? "127.0.0.1" : options_.host;
     error_code ec;
     const asio::ip::address address = asio::ip::make_address(host, ec);
@@ -262,7 +264,7 @@ class Server::Impl : public internal::SessionHost {
         if (!draining_->load() &&
             static_cast<int64_t>(sessions_.size()) < options_.max_connections) {
           const uint64_t id = next_id_++;
-          session = std::make_shared<internal::Session>(std::move(socket), this, id);
+          session = std::make_shared<internal::Session>(std::move(socket), this, id, tls_.get());
           sessions_.emplace(id, session);
         }
       }
@@ -276,8 +278,33 @@ class Server::Impl : public internal::SessionHost {
     });
   }
 
+  absl::Status LoadTls() {
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return absl::OkStatus();
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("https needs both a certificate and a private key file");
+    }
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    error_code ec;
+    ctx->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat("https: cannot load certificate ",
+                                                     options_.tls_cert_file, ": ", ec.message()));
+    }
+    ctx->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat("https: cannot load private key ",
+                                                     options_.tls_key_file, ": ", ec.message()));
+    }
+    tls_ = std::move(ctx);
+    return absl::OkStatus();
+  }
+
   const ServerOptions options_;
   std::atomic<bool>* const draining_;
+  std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   std::map<std::string, std::map<std::string, Entry>> exact_routes_;
   std::map<std::string, std::map<std::string, Entry>> prefix_routes_;
 

@@ -165,6 +165,11 @@ struct ServerOptions {
   absl::Duration idle_timeout = absl::Seconds(60);
   int max_connections = 20000;  // further connections are refused (closed)
   std::string server_name = "triptych";
+  // HTTPS: PEM certificate chain and private key; both empty = plain HTTP.
+  // Start() fails with kInvalidArgument when only one is given or they
+  // cannot be loaded. TLS 1.2 and 1.3 only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {

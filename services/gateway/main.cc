@@ -131,6 +131,12 @@ int main(int argc, char** argv) {
   app.add_option("--memory-timeout", memory_timeout,
                  "--memory-address: per-call deadline in seconds")
       ->capture_default_str();
+  std::string https_cert, https_key;
+  app.add_option("--https-cert", https_cert,
+                 "PEM certificate chain: serve HTTPS (with --https-key) instead of HTTP")
+      ->envname("TRIPTYCH_HTTPS_CERT");
+  app.add_option("--https-key", https_key, "PEM private key for --https-cert")
+      ->envname("TRIPTYCH_HTTPS_KEY");
   int64_t key_concurrency = 0, key_tpm = 0;
   std::vector<std::string> key_limit_specs;
   app.add_option("--key-max-concurrency", key_concurrency,
@@ -176,6 +182,8 @@ int main(int argc, char** argv) {
   options.http.port = port;
   options.http.num_threads = http_threads;
   options.http.max_body_bytes = max_body;
+  options.http.tls_cert_file = https_cert;
+  options.http.tls_key_file = https_key;
   options.core.served_model_name =
       served_name.empty() ? std::filesystem::path(model_path).stem().string() : served_name;
   if (api_keys.empty()) {
@@ -266,7 +274,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr, "listening on http://%s:%d\n", host.c_str(), (*server)->port());
+  std::fprintf(stderr, "listening on %s://%s:%d\n", https_cert.empty() ? "http" : "https",
+               host.c_str(), (*server)->port());
   std::fflush(stderr);
 
   int sig = 0;
