@@ -19,6 +19,7 @@
 
 using hipError_t = cudaError_t;
 using hipStream_t = cudaStream_t;
+using hipMemcpyKind = cudaMemcpyKind;
 #define hipSuccess cudaSuccess
 #define hipGetDeviceCount cudaGetDeviceCount
 #define hipSetDevice cudaSetDevice
@@ -31,6 +32,14 @@ using hipStream_t = cudaStream_t;
 #define hipMemcpyHostToDevice cudaMemcpyHostToDevice
 #define hipMemcpyDeviceToHost cudaMemcpyDeviceToHost
 #define hipDeviceSynchronize cudaDeviceSynchronize
+#define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
+#define hipStreamCreate cudaStreamCreate
+#define hipStreamDestroy cudaStreamDestroy
+#define hipStreamSynchronize cudaStreamSynchronize
+#define hipDeviceProp_t cudaDeviceProp
+#define hipGetDeviceProperties cudaGetDeviceProperties
+#define hipGetDevice cudaGetDevice
 #else
 #error "gpu_compat.h is for hipcc or nvcc"
 #endif
