@@ -17,7 +17,9 @@
 
 namespace triptych::kernels::hip {
 
-__device__ inline float DevBitsToFloat(uint32_t u) { return __uint_as_float(u); }
+__device__ inline float DevBitsToFloat(uint32_t u) {
+  return __uint_as_float(u);
+}
 __device__ inline uint32_t DevFloatBits(float f) { return __float_as_uint(f); }
 
 __device__ inline float DevHalfToFloat(uint16_t h) {
@@ -28,7 +30,8 @@ __device__ inline float DevHalfToFloat(uint16_t h) {
     return DevBitsToFloat(sign | 0x7F800000 | (mant << 13) |
                           (mant != 0 ? 0x400000u : 0u));
   }
-  if (exp != 0) return DevBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+  if (exp != 0)
+    return DevBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   if (mant == 0) return DevBitsToFloat(sign);
   int e = 113;
   while ((mant & 0x400) == 0) {
@@ -78,8 +81,8 @@ __device__ inline void DevScaleMinK4(int j, const uint8_t* q, uint8_t* sc,
 // Elements [col0, col0 + 8) of a weight row of `type` with `cols` elements,
 // col0 a multiple of 8. Elements at or past `cols` read as 0 (only float
 // types can end mid-group: quantized rows are whole blocks).
-__device__ inline void Dequant8(GgmlType type, const uint8_t* row,
-                                int64_t col0, int64_t cols, float* out) {
+__device__ inline void Dequant8(GgmlType type, const uint8_t* row, int64_t col0,
+                                int64_t cols, float* out) {
   using cpu::BlockQ4_0;
   using cpu::BlockQ4K;
   using cpu::BlockQ6K;
@@ -121,7 +124,8 @@ __device__ inline void Dequant8(GgmlType type, const uint8_t* row,
       const int j0 = static_cast<int>(col0 % kQK);
       for (int e = 0; e < 8; ++e) {
         const int j = j0 + e;
-        const int q = j < kQK / 2 ? (b->qs[j] & 0xF) : (b->qs[j - kQK / 2] >> 4);
+        const int q =
+            j < kQK / 2 ? (b->qs[j] & 0xF) : (b->qs[j - kQK / 2] >> 4);
         out[e] = d * (q - 8);
       }
       return;

@@ -131,9 +131,8 @@ __global__ void ArgmaxKernel(const float* logits, int64_t vocab, int32_t* ids) {
     if (t < step) {
       const float ob = best[t + step];
       const int64_t ow = where[t + step];
-      const bool take =
-          ow >= 0 && (where[t] < 0 || ob > best[t] ||
-                      (ob == best[t] && ow < where[t]));
+      const bool take = ow >= 0 && (where[t] < 0 || ob > best[t] ||
+                                    (ob == best[t] && ow < where[t]));
       if (take) {
         best[t] = ob;
         where[t] = ow;
@@ -197,8 +196,8 @@ std::string GpuRope(float* x, int64_t tokens, int heads, const int32_t* pos,
   return LaunchError("RopeKernel");
 }
 
-std::string GpuSwiGlu(const float* gate, const float* up, int64_t n,
-                      float* out, StreamHandle stream) {
+std::string GpuSwiGlu(const float* gate, const float* up, int64_t n, float* out,
+                      StreamHandle stream) {
   if (n < 0) return BadShape("GpuSwiGlu", "n < 0");
   if (n == 0) return {};
   SwiGluKernel<<<GridFor(n, kThreads), kThreads, 0, S(stream)>>>(gate, up, n,

@@ -120,8 +120,8 @@ std::string GpuRope(float* x, int64_t tokens, int heads, const int32_t* pos,
                     const GpuRopeParams& params, StreamHandle stream);
 
 // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i]. out may alias gate or up.
-std::string GpuSwiGlu(const float* gate, const float* up, int64_t n,
-                      float* out, StreamHandle stream);
+std::string GpuSwiGlu(const float* gate, const float* up, int64_t n, float* out,
+                      StreamHandle stream);
 
 // x[i] += y[i] (residual add).
 std::string GpuAdd(float* x, const float* y, int64_t n, StreamHandle stream);
@@ -163,8 +163,7 @@ inline bool GpuMatMulSupports(GgmlType type) {
 // GEMV kernel (one row per 32 threads), larger m a 64 x 64 tiled GEMM.
 // cols must be a multiple of the type's block size.
 std::string GpuMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols,
-                      const float* x, int64_t m, float* y,
-                      StreamHandle stream);
+                      const float* x, int64_t m, float* y, StreamHandle stream);
 
 // Paged KV cache and attention.
 
@@ -204,13 +203,13 @@ std::string GpuWriteKv(void* pool, const GpuKvLayout& layout, int layer,
 // arrays are on the device; context_len[t] >= 1.
 struct GpuAttentionBatch {
   int64_t num_tokens = 0;
-  int num_heads = 0;             // query heads, a multiple of num_kv_heads
-  float scale = 1.0f;            // usually 1 / sqrt(head_dim)
-  const float* q = nullptr;      // [num_tokens][num_heads][head_dim]
+  int num_heads = 0;         // query heads, a multiple of num_kv_heads
+  float scale = 1.0f;        // usually 1 / sqrt(head_dim)
+  const float* q = nullptr;  // [num_tokens][num_heads][head_dim]
   const int32_t* block_tables = nullptr;
   const int32_t* table_begin = nullptr;  // [num_tokens]
   const int32_t* context_len = nullptr;  // [num_tokens]
-  float* out = nullptr;          // [num_tokens][num_heads][head_dim]
+  float* out = nullptr;                  // [num_tokens][num_heads][head_dim]
 };
 // head_dim <= kGpuMaxAttentionHeadDim.
 inline constexpr int kGpuMaxAttentionHeadDim = 256;

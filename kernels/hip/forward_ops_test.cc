@@ -17,6 +17,8 @@
 //  * paged attention vs AttendOneQuery (two-pass softmax, double sum):
 //    online-softmax rescaling, 1e-4 absolute on N(0,1) values.
 
+#include "kernels/hip/forward_ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,7 +29,6 @@
 
 #include "gtest/gtest.h"
 #include "kernels/attention/attention.h"
-#include "kernels/hip/forward_ops.h"
 #include "kernels/hip/gpu_ops.h"
 #include "kernels/quant.h"
 #include "runtime/kv/kv_cache.h"
@@ -109,9 +110,7 @@ class ForwardOpsTest : public ::testing::Test {
     EXPECT_EQ(error, "");
     return b;
   }
-  GpuBuffer Zeros(size_t bytes) {
-    return Up(std::vector<uint8_t>(bytes, 0));
-  }
+  GpuBuffer Zeros(size_t bytes) { return Up(std::vector<uint8_t>(bytes, 0)); }
   template <typename T>
   std::vector<T> Down(const GpuBuffer& b, size_t n) {
     std::vector<T> v(n);
@@ -163,11 +162,10 @@ TEST_F(ForwardOpsTest, RopeNormalNeoxPartialAndScaled) {
     float linear_scale;
     bool freq_factors;
   };
-  for (const Case& c : {Case{64, 64, false, 1.0f, false},
-                        Case{64, 64, true, 1.0f, false},
-                        Case{128, 64, true, 1.0f, false},
-                        Case{128, 128, false, 4.0f, true},
-                        Case{80, 32, false, 1.0f, false}}) {
+  for (const Case& c :
+       {Case{64, 64, false, 1.0f, false}, Case{64, 64, true, 1.0f, false},
+        Case{128, 64, true, 1.0f, false}, Case{128, 128, false, 4.0f, true},
+        Case{80, 32, false, 1.0f, false}}) {
     GpuRopeParams p;
     p.head_dim = c.head_dim;
     p.rope_dim = c.rope_dim;
@@ -192,8 +190,8 @@ TEST_F(ForwardOpsTest, RopeNormalNeoxPartialAndScaled) {
 TEST_F(ForwardOpsTest, SwiGluAddAndBias) {
   std::mt19937 rng(3);
   const int64_t rows = 9, n = 1000;
-  const std::vector<float> g = Normal(rows * n, rng, 3.0f), u = Normal(rows * n, rng),
-                           bias = Normal(n, rng);
+  const std::vector<float> g = Normal(rows * n, rng, 3.0f),
+                           u = Normal(rows * n, rng), bias = Normal(n, rng);
   GpuBuffer dg = Up(g), du = Up(u), db = Up(bias), dout = Zeros(g.size() * 4);
   ASSERT_EQ(GpuSwiGlu(dg.as<float>(), du.as<float>(), rows * n,
                       dout.as<float>(), stream_.get()),
@@ -204,18 +202,18 @@ TEST_F(ForwardOpsTest, SwiGluAddAndBias) {
   }
   ExpectNear(want, Down<float>(dout, want.size()), 1e-5f, 1e-7f, "swiglu");
 
-  ASSERT_EQ(GpuAdd(dout.as<float>(), du.as<float>(), rows * n, stream_.get()), "");
-  for (size_t i = 0; i < g.size(); ++i) want[i] += u[i];
-  ASSERT_EQ(GpuAddBias(dout.as<float>(), db.as<float>(), rows, n, stream_.get()),
+  ASSERT_EQ(GpuAdd(dout.as<float>(), du.as<float>(), rows * n, stream_.get()),
             "");
+  for (size_t i = 0; i < g.size(); ++i) want[i] += u[i];
+  ASSERT_EQ(
+      GpuAddBias(dout.as<float>(), db.as<float>(), rows, n, stream_.get()), "");
   for (size_t i = 0; i < g.size(); ++i) want[i] += bias[i % n];
   ExpectNear(want, Down<float>(dout, want.size()), 1e-5f, 1e-6f, "add + bias");
 }
 
-const GgmlType kWeightTypes[] = {GgmlType::kF32,  GgmlType::kF16,
-                                 GgmlType::kBF16, GgmlType::kQ8_0,
-                                 GgmlType::kQ4_0, GgmlType::kQ4_K,
-                                 GgmlType::kQ6_K};
+const GgmlType kWeightTypes[] = {
+    GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
+    GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ6_K};
 
 // `rows` x `cols` random weights quantized to `type`.
 std::vector<uint8_t> RandomWeights(GgmlType type, int64_t rows, int64_t cols,
@@ -224,7 +222,8 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t rows, int64_t cols,
   const int64_t rb = RowBytes(type, cols);
   std::vector<uint8_t> q(rows * rb);
   for (int64_t r = 0; r < rows; ++r) {
-    QuantizeRow(type, w.data() + r * cols, q.data() + r * rb, cols, Isa::kScalar);
+    QuantizeRow(type, w.data() + r * cols, q.data() + r * rb, cols,
+                Isa::kScalar);
   }
   return q;
 }
@@ -291,7 +290,8 @@ TEST_F(ForwardOpsTest, MatMulAllTypesDecodeAndPrefill) {
             mag += std::fabs(p);
           }
           const float g = got[t * rows + r];
-          ASSERT_NEAR(g, exact, 2e-4 * mag + 1e-6) << "vs float, t " << t << " r " << r;
+          ASSERT_NEAR(g, exact, 2e-4 * mag + 1e-6)
+              << "vs float, t " << t << " r " << r;
           ASSERT_NEAR(g, cpu[t * rows + r], 1e-2 * mag + 1e-6)
               << "vs MatMulRows, t " << t << " r " << r;
         }
@@ -327,10 +327,13 @@ KvFixture MakeKv(bool f16, int layers, int nkv, int hd, int64_t len0,
   for (int s = 0; s < 2; ++s) {
     for (int64_t p = 0; p < (s == 0 ? len0 : len1); ++p) {
       for (int l = 0; l < layers; ++l) {
-        const std::vector<float> k = Normal(nkv * hd, rng), v = Normal(nkv * hd, rng);
+        const std::vector<float> k = Normal(nkv * hd, rng),
+                                 v = Normal(nkv * hd, rng);
         const kv::BlockId b = f.seq[s]->BlockOf(p);
-        QuantizeRow(type, k.data(), f.cache->KeyPtr(b, l, f.seq[s]->SlotOf(p)), nkv * hd);
-        QuantizeRow(type, v.data(), f.cache->ValuePtr(b, l, f.seq[s]->SlotOf(p)), nkv * hd);
+        QuantizeRow(type, k.data(), f.cache->KeyPtr(b, l, f.seq[s]->SlotOf(p)),
+                    nkv * hd);
+        QuantizeRow(type, v.data(),
+                    f.cache->ValuePtr(b, l, f.seq[s]->SlotOf(p)), nkv * hd);
       }
     }
   }
@@ -341,13 +344,15 @@ KvFixture MakeKv(bool f16, int layers, int nkv, int hd, int64_t len0,
 // CPU reference: AttendOneQuery (scalar) of query token `q` ([nh][hd]) over
 // the first `ctx` rows of `seq` in layer `layer`.
 std::vector<float> RefAttention(const KvFixture& f, const kv::SequenceKv& seq,
-                                int layer, const float* q, int nh, int64_t ctx) {
+                                int layer, const float* q, int nh,
+                                int64_t ctx) {
   const GpuKvLayout& L = f.layout;
   std::vector<attention::KvRun> runs;
   for (int64_t b = 0; b * 16 < ctx; ++b) {
     const kv::BlockId blk = seq.blocks()[b];
-    runs.push_back({f.cache->KeyPtr(blk, layer, 0), f.cache->ValuePtr(blk, layer, 0),
-                    static_cast<int32_t>(std::min<int64_t>(16, ctx - b * 16)), ~0u});
+    runs.push_back(
+        {f.cache->KeyPtr(blk, layer, 0), f.cache->ValuePtr(blk, layer, 0),
+         static_cast<int32_t>(std::min<int64_t>(16, ctx - b * 16)), ~0u});
   }
   attention::AttentionShape shape;
   shape.num_kv_heads = L.num_kv_heads;
@@ -383,8 +388,10 @@ class PagedAttentionTest : public ForwardOpsTest {
       ctx[t] = static_cast<int32_t>(queries[t].second);
     }
     const std::vector<float> q = Normal(T * nh * hd, rng);
-    const int64_t pool_bytes = f.cache->options().num_blocks * f.layout.block_bytes();
-    ASSERT_EQ(pool_bytes, f.cache->options().num_blocks * f.cache->block_bytes());
+    const int64_t pool_bytes =
+        f.cache->options().num_blocks * f.layout.block_bytes();
+    ASSERT_EQ(pool_bytes,
+              f.cache->options().num_blocks * f.cache->block_bytes());
     std::vector<uint8_t> pool(pool_bytes);
     for (int64_t b = 0; b < f.cache->options().num_blocks; ++b) {
       std::memcpy(pool.data() + b * f.layout.block_bytes(),
@@ -402,7 +409,9 @@ class PagedAttentionTest : public ForwardOpsTest {
     batch.table_begin = dbeg.as<int32_t>();
     batch.context_len = dctx.as<int32_t>();
     batch.out = dout.as<float>();
-    ASSERT_EQ(GpuPagedAttention(dpool.data(), f.layout, layer, batch, stream_.get()), "");
+    ASSERT_EQ(
+        GpuPagedAttention(dpool.data(), f.layout, layer, batch, stream_.get()),
+        "");
     const std::vector<float> got = Down<float>(dout, q.size());
     std::vector<float> want;
     for (int64_t t = 0; t < T; ++t) {
@@ -442,33 +451,41 @@ TEST_F(ForwardOpsTest, WriteKvMatchesCpuLayout) {
   for (bool f16 : {true, false}) {
     KvFixture f = MakeKv(f16, 3, 2, 64, 40, 0, rng);
     const int64_t tokens = 40, kv_dim = 2 * 64;
-    const std::vector<float> k = Normal(tokens * kv_dim, rng), v = Normal(tokens * kv_dim, rng);
+    const std::vector<float> k = Normal(tokens * kv_dim, rng),
+                             v = Normal(tokens * kv_dim, rng);
     std::vector<int32_t> blocks(tokens), slots(tokens);
     const GgmlType type = f16 ? GgmlType::kF16 : GgmlType::kF32;
     for (int64_t p = 0; p < tokens; ++p) {
       blocks[p] = f.seq[0]->BlockOf(p);
       slots[p] = f.seq[0]->SlotOf(p);
-      QuantizeRow(type, k.data() + p * kv_dim, f.cache->KeyPtr(blocks[p], 2, slots[p]), kv_dim);
-      QuantizeRow(type, v.data() + p * kv_dim, f.cache->ValuePtr(blocks[p], 2, slots[p]), kv_dim);
+      QuantizeRow(type, k.data() + p * kv_dim,
+                  f.cache->KeyPtr(blocks[p], 2, slots[p]), kv_dim);
+      QuantizeRow(type, v.data() + p * kv_dim,
+                  f.cache->ValuePtr(blocks[p], 2, slots[p]), kv_dim);
     }
-    const int64_t nb = f.cache->options().num_blocks, bb = f.layout.block_bytes();
+    const int64_t nb = f.cache->options().num_blocks,
+                  bb = f.layout.block_bytes();
     // Start the device pool from the CPU pool with layer 2 zeroed, so only
     // the write can make them equal.
     std::vector<uint8_t> pool(nb * bb);
     for (int64_t b = 0; b < nb; ++b) {
-      std::memcpy(pool.data() + b * bb, f.cache->BlockData(static_cast<kv::BlockId>(b)), bb);
+      std::memcpy(pool.data() + b * bb,
+                  f.cache->BlockData(static_cast<kv::BlockId>(b)), bb);
       std::memset(pool.data() + b * bb + 2 * f.layout.layer_stride_bytes(), 0,
                   f.layout.layer_stride_bytes());
     }
-    GpuBuffer dpool = Up(pool), dk = Up(k), dv = Up(v), db = Up(blocks), ds = Up(slots);
-    ASSERT_EQ(GpuWriteKv(dpool.data(), f.layout, 2, dk.as<float>(), dv.as<float>(),
-                         tokens, db.as<int32_t>(), ds.as<int32_t>(), stream_.get()),
-              "");
+    GpuBuffer dpool = Up(pool), dk = Up(k), dv = Up(v), db = Up(blocks),
+              ds = Up(slots);
+    ASSERT_EQ(
+        GpuWriteKv(dpool.data(), f.layout, 2, dk.as<float>(), dv.as<float>(),
+                   tokens, db.as<int32_t>(), ds.as<int32_t>(), stream_.get()),
+        "");
     const std::vector<uint8_t> got = Down<uint8_t>(dpool, pool.size());
     for (int64_t b = 0; b < nb; ++b) {
-      ASSERT_EQ(std::memcmp(got.data() + b * bb,
-                            f.cache->BlockData(static_cast<kv::BlockId>(b)), bb),
-                0)
+      ASSERT_EQ(
+          std::memcmp(got.data() + b * bb,
+                      f.cache->BlockData(static_cast<kv::BlockId>(b)), bb),
+          0)
           << "block " << b << (f16 ? " f16" : " f32");
     }
   }
@@ -481,16 +498,21 @@ TEST_F(ForwardOpsTest, ArgmaxMatchesGreedySampler) {
   logits[1 * vocab + 10] = logits[1 * vocab + 31000] = 100.0f;  // tie: lower id
   for (int64_t i = 0; i < vocab; ++i) logits[2 * vocab + i] = -INFINITY;
   logits[2 * vocab + 5] = -1.0f;
-  for (int64_t i = 0; i < vocab; ++i) logits[3 * vocab + i] = 0.5f;  // all equal
+  for (int64_t i = 0; i < vocab; ++i)
+    logits[3 * vocab + i] = 0.5f;  // all equal
   GpuBuffer dl = Up(logits), dids = Zeros(rows * 4);
-  ASSERT_EQ(GpuArgmax(dl.as<float>(), rows, vocab, dids.as<int32_t>(), stream_.get()), "");
+  ASSERT_EQ(
+      GpuArgmax(dl.as<float>(), rows, vocab, dids.as<int32_t>(), stream_.get()),
+      "");
   const std::vector<int32_t> got = Down<int32_t>(dids, rows);
   sampling::SamplingParams params;
   params.temperature = 0.0f;
   for (int64_t r = 0; r < rows; ++r) {
     sampling::Sampler sampler(params);
-    std::vector<float> row(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
-    EXPECT_EQ(got[r], sampler.Sample(absl::MakeSpan(row), {}).token) << "row " << r;
+    std::vector<float> row(logits.begin() + r * vocab,
+                           logits.begin() + (r + 1) * vocab);
+    EXPECT_EQ(got[r], sampler.Sample(absl::MakeSpan(row), {}).token)
+        << "row " << r;
   }
   EXPECT_EQ(got[1], 10);
   EXPECT_EQ(got[3], 0);
@@ -502,7 +524,8 @@ TEST_F(ForwardOpsTest, SoftmaxWithTemperature) {
   const std::vector<float> logits = Normal(rows * vocab, rng, 3.0f);
   for (float temp : {1.0f, 0.7f, 2.0f}) {
     GpuBuffer dl = Up(logits), dp = Zeros(logits.size() * 4);
-    ASSERT_EQ(GpuSoftmax(dl.as<float>(), rows, vocab, temp, dp.as<float>(), stream_.get()),
+    ASSERT_EQ(GpuSoftmax(dl.as<float>(), rows, vocab, temp, dp.as<float>(),
+                         stream_.get()),
               "");
     std::vector<float> want(logits.size());
     for (int64_t r = 0; r < rows; ++r) {
@@ -511,7 +534,8 @@ TEST_F(ForwardOpsTest, SoftmaxWithTemperature) {
       double sum = 0.0;
       for (int64_t i = 0; i < vocab; ++i) sum += std::exp((l[i] - mx) / temp);
       for (int64_t i = 0; i < vocab; ++i) {
-        want[r * vocab + i] = static_cast<float>(std::exp((l[i] - mx) / temp) / sum);
+        want[r * vocab + i] =
+            static_cast<float>(std::exp((l[i] - mx) / temp) / sum);
       }
     }
     ExpectNear(want, Down<float>(dp, want.size()), 1e-4f, 1e-9f, "softmax");
@@ -524,29 +548,34 @@ TEST(ForwardOps, ShapeErrorsNameTheOp) {
   if (std::string(GpuRuntimeName()) == "none") {
     GTEST_SKIP() << "this build has no GPU kernels";
   }
-  EXPECT_NE(GpuMatMul(GgmlType::kQ5_0, nullptr, 1, 32, nullptr, 1, nullptr, nullptr)
-                .find("GpuMatMul"),
-            std::string::npos);
-  EXPECT_NE(GpuMatMul(GgmlType::kQ4_K, nullptr, 4, 100, nullptr, 1, nullptr, nullptr)
-                .find("multiple of 256"),
-            std::string::npos);
+  EXPECT_NE(
+      GpuMatMul(GgmlType::kQ5_0, nullptr, 1, 32, nullptr, 1, nullptr, nullptr)
+          .find("GpuMatMul"),
+      std::string::npos);
+  EXPECT_NE(
+      GpuMatMul(GgmlType::kQ4_K, nullptr, 4, 100, nullptr, 1, nullptr, nullptr)
+          .find("multiple of 256"),
+      std::string::npos);
   GpuRopeParams p;
   p.head_dim = 64;
   p.rope_dim = 65;
-  EXPECT_NE(GpuRope(nullptr, 1, 1, nullptr, p, nullptr).find("GpuRope"), std::string::npos);
+  EXPECT_NE(GpuRope(nullptr, 1, 1, nullptr, p, nullptr).find("GpuRope"),
+            std::string::npos);
   GpuKvLayout layout{2, 2, 64, 16, true};
   GpuAttentionBatch b;
   b.num_heads = 3;  // not a multiple of num_kv_heads
   b.num_tokens = 1;
-  EXPECT_NE(GpuPagedAttention(nullptr, layout, 0, b, nullptr).find("num_kv_heads"),
-            std::string::npos);
+  EXPECT_NE(
+      GpuPagedAttention(nullptr, layout, 0, b, nullptr).find("num_kv_heads"),
+      std::string::npos);
   EXPECT_NE(GpuPagedAttention(nullptr, layout, 2, b, nullptr).find("layer 2"),
             std::string::npos);
 }
 
 TEST(ForwardOps, NoDeviceErrorsAreClear) {
   std::string why;
-  if (GpuDeviceCount(&why) > 0) GTEST_SKIP() << "a GPU is present; this test needs none";
+  if (GpuDeviceCount(&why) > 0)
+    GTEST_SKIP() << "a GPU is present; this test needs none";
   std::string error;
   GpuBuffer b = GpuBuffer::Allocate(1024, &error);
   EXPECT_EQ(b.data(), nullptr);

@@ -57,7 +57,8 @@ std::vector<float> Normal(int64_t n, uint32_t seed) {
 
 // Mean microseconds per call of `launch` on `stream`: 3 warm-up calls, then
 // batches of calls until 0.3 s or 500 calls have run.
-double TimeUs(const GpuStream& stream, const std::function<std::string()>& launch) {
+double TimeUs(const GpuStream& stream,
+              const std::function<std::string()>& launch) {
   for (int i = 0; i < 3; ++i) Check(launch());
   Check(stream.Synchronize());
   int calls = 0;
@@ -67,7 +68,9 @@ double TimeUs(const GpuStream& stream, const std::function<std::string()>& launc
     for (int i = 0; i < 10; ++i) Check(launch());
     calls += 10;
     Check(stream.Synchronize());
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
   return elapsed * 1e6 / calls;
 }
@@ -85,7 +88,8 @@ void BenchMatMul(const GpuStream& s, bool quick) {
     const char* name;
     int64_t rows;
   };
-  const Shape shapes[] = {{"attn_q 4096x4096", 4096}, {"ffn_up 14336x4096", 14336}};
+  const Shape shapes[] = {{"attn_q 4096x4096", 4096},
+                          {"ffn_up 14336x4096", 14336}};
   const GgmlType types[] = {GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
                             GgmlType::kQ4_K, GgmlType::kQ6_K};
   for (const Shape& shape : shapes) {
@@ -131,13 +135,18 @@ void BenchRowOps(const GpuStream& s, bool quick) {
   p.head_dim = 128;
   p.rope_dim = 128;
   p.theta = 500000.0f;
-  us = TimeUs(s, [&] { return GpuRope(x.as<float>(), tokens, 32, dpos.as<int32_t>(), p, s.get()); });
+  us = TimeUs(s, [&] {
+    return GpuRope(x.as<float>(), tokens, 32, dpos.as<int32_t>(), p, s.get());
+  });
   Report("rope", n + " x 32 heads x 128", us, 8.0 * tokens * dim, 0);
   us = TimeUs(s, [&] {
-    return GpuSwiGlu(x.as<float>(), y.as<float>(), tokens * ffn, out.as<float>(), s.get());
+    return GpuSwiGlu(x.as<float>(), y.as<float>(), tokens * ffn,
+                     out.as<float>(), s.get());
   });
   Report("swiglu", n + " x 14336", us, 12.0 * tokens * ffn, 0);
-  us = TimeUs(s, [&] { return GpuAdd(out.as<float>(), y.as<float>(), tokens * dim, s.get()); });
+  us = TimeUs(s, [&] {
+    return GpuAdd(out.as<float>(), y.as<float>(), tokens * dim, s.get());
+  });
   Report("add", n + " x 4096", us, 12.0 * tokens * dim, 0);
 }
 
@@ -150,8 +159,10 @@ void BenchAttention(const GpuStream& s, bool quick) {
     int64_t seqs, ctx;
     bool prefill;
   };
-  const Case cases[] = {{"decode", 1, 1024, false},  {"decode", 1, 16384, false},
-                        {"decode", 16, 4096, false}, {"prefill", 1, 512, true},
+  const Case cases[] = {{"decode", 1, 1024, false},
+                        {"decode", 1, 16384, false},
+                        {"decode", 16, 4096, false},
+                        {"prefill", 1, 512, true},
                         {"prefill", 1, 2048, true}};
   for (const Case& c : cases) {
     if (quick && c.ctx > 4096) continue;
@@ -160,10 +171,12 @@ void BenchAttention(const GpuStream& s, bool quick) {
     GpuBuffer pool = Alloc(num_blocks * layout.block_bytes());
     std::vector<uint16_t> halves(num_blocks * layout.block_bytes() / 2);
     std::mt19937 rng(6);
-    for (uint16_t& h : halves) h = FloatToHalf(std::normal_distribution<float>()(rng));
+    for (uint16_t& h : halves)
+      h = FloatToHalf(std::normal_distribution<float>()(rng));
     Check(pool.CopyFromHost(halves.data(), halves.size() * 2));
     std::vector<int32_t> tables(num_blocks), begin, ctx;
-    for (int64_t b = 0; b < num_blocks; ++b) tables[b] = static_cast<int32_t>(b);
+    for (int64_t b = 0; b < num_blocks; ++b)
+      tables[b] = static_cast<int32_t>(b);
     for (int64_t q = 0; q < c.seqs; ++q) {
       if (c.prefill) {
         for (int64_t p = 0; p < c.ctx; ++p) {
@@ -205,11 +218,13 @@ void BenchSampling(const GpuStream& s) {
   GpuBuffer logits = Up(Normal(rows * vocab, 8)), ids = Alloc(rows * 4),
             probs = Alloc(rows * vocab * 4);
   double us = TimeUs(s, [&] {
-    return GpuArgmax(logits.as<float>(), rows, vocab, ids.as<int32_t>(), s.get());
+    return GpuArgmax(logits.as<float>(), rows, vocab, ids.as<int32_t>(),
+                     s.get());
   });
   Report("argmax", "16 x 128256", us, 4.0 * rows * vocab, 0);
   us = TimeUs(s, [&] {
-    return GpuSoftmax(logits.as<float>(), rows, vocab, 0.8f, probs.as<float>(), s.get());
+    return GpuSoftmax(logits.as<float>(), rows, vocab, 0.8f, probs.as<float>(),
+                      s.get());
   });
   Report("softmax", "16 x 128256, T=0.8", us, 12.0 * rows * vocab, 0);
 }
@@ -225,8 +240,9 @@ int Main(int argc, char** argv) {
   Check(GpuSetDevice(0));
   std::printf("runtime: %s\ndevice 0: %s\n", GpuRuntimeName(),
               GpuDeviceDescription(0).c_str());
-  std::printf("(GB/s: weight or KV bytes read once per call; TFLOP/s: 2 m n k "
-              "for matmul, 4 rows heads dim for attention)\n");
+  std::printf(
+      "(GB/s: weight or KV bytes read once per call; TFLOP/s: 2 m n k "
+      "for matmul, 4 rows heads dim for attention)\n");
   std::string error;
   GpuStream stream = GpuStream::Create(&error);
   if (!stream.valid()) Die(error);
@@ -240,4 +256,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace triptych::kernels::hip
 
-int main(int argc, char** argv) { return triptych::kernels::hip::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return triptych::kernels::hip::Main(argc, argv);
+}

@@ -25,8 +25,8 @@ namespace triptych::kernels::hip {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kLanes = 32;                          // threads per row (GEMV)
-constexpr int kGemvRows = kThreads / kLanes;        // rows per block
+constexpr int kLanes = 32;                    // threads per row (GEMV)
+constexpr int kGemvRows = kThreads / kLanes;  // rows per block
 constexpr int kGemvMaxTokens = 8;
 constexpr int kTileRows = 64, kTileTokens = 64, kTileK = 32;
 
@@ -126,24 +126,24 @@ std::string Launch(const uint8_t* w, int64_t row_bytes, int64_t rows,
         static_cast<unsigned>((rows + kGemvRows - 1) / kGemvRows);
     const int mi = static_cast<int>(m);
     if (m == 1) {
-      GemvKernel<kType, 1><<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols,
-                                                     x, mi, y);
+      GemvKernel<kType, 1>
+          <<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, mi, y);
     } else if (m == 2) {
-      GemvKernel<kType, 2><<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols,
-                                                     x, mi, y);
+      GemvKernel<kType, 2>
+          <<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, mi, y);
     } else if (m <= 4) {
-      GemvKernel<kType, 4><<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols,
-                                                     x, mi, y);
+      GemvKernel<kType, 4>
+          <<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, mi, y);
     } else {
-      GemvKernel<kType, 8><<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols,
-                                                     x, mi, y);
+      GemvKernel<kType, 8>
+          <<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, mi, y);
     }
     return LaunchError("GemvKernel");
   }
   const dim3 grid(static_cast<unsigned>((rows + kTileRows - 1) / kTileRows),
                   static_cast<unsigned>((m + kTileTokens - 1) / kTileTokens));
-  GemmKernel<kType><<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, m,
-                                              y);
+  GemmKernel<kType>
+      <<<grid, kThreads, 0, s>>>(w, row_bytes, rows, cols, x, m, y);
   return LaunchError("GemmKernel");
 }
 
@@ -153,8 +153,7 @@ std::string GpuMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols,
                       const float* x, int64_t m, float* y,
                       StreamHandle stream) {
   if (!GpuMatMulSupports(type)) {
-    return "GpuMatMul: unsupported weight type " +
-           std::string(TypeName(type));
+    return "GpuMatMul: unsupported weight type " + std::string(TypeName(type));
   }
   const int64_t block = GetTypeTraits(static_cast<uint32_t>(type))->block_elems;
   if (rows <= 0 || cols <= 0 || m < 0 || cols % block != 0 ||

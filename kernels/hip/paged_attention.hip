@@ -45,8 +45,8 @@ __global__ void WriteKvKernel(uint8_t* pool, int64_t block_bytes,
   for (int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
        idx < total; idx += int64_t{gridDim.x} * blockDim.x) {
     const int64_t t = idx / kv_dim, e = idx % kv_dim;
-    uint8_t* kdst = pool + block_ids[t] * block_bytes + layer_off +
-                    slots[t] * token_bytes;
+    uint8_t* kdst =
+        pool + block_ids[t] * block_bytes + layer_off + slots[t] * token_bytes;
     uint8_t* vdst = kdst + block_size * token_bytes;
     if constexpr (kF16) {
       reinterpret_cast<uint16_t*>(kdst)[e] = DevFloatToHalf(k[idx]);
