@@ -139,6 +139,7 @@ engine::GenerationRequest FromProto(const triptych::v1::DecodeRequest& request) 
   out.stop.assign(r.stop().begin(), r.stop().end());
   out.stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
   out.ignore_eos = r.ignore_eos();
+  if (r.has_sparse_attention_budget()) out.sparse_budget = r.sparse_attention_budget();
   out.prefill_address = request.prefill_address();
   return out;
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,8 @@ struct BackendRequest {
   std::vector<std::string> stop;  // stop strings, not part of the output
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // Unset = the serving node's default; 0 = dense attention.
+  std::optional<int64_t> sparse_attention_budget;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

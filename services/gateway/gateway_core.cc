@@ -363,6 +363,7 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
   out.stop.insert(out.stop.end(), request.stop.begin(), request.stop.end());
   out.stop_token_ids = request.stop_token_ids;
   out.ignore_eos = request.ignore_eos;
+  out.sparse_attention_budget = request.sparse_attention_budget;
   return out;
 }
 

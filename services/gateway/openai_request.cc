@@ -147,11 +147,12 @@ absl::Status ParsePrompt(const json& j, ParsedRequest* req) {
     req->prompt = p->get<std::string>();
     return absl::OkStatus();
   }
+  // p may be the inner array of [[...]]: check it is non-empty before [0].
+  if (p->empty()) return InvalidParam("prompt", "'prompt' token array is empty");
   if ((*p)[0].is_string() || (*p)[0].is_array()) {
     return InvalidParam("prompt", "batched prompts are not supported: send one prompt per "
                                   "request");
   }
-  if (p->empty()) return InvalidParam("prompt", "'prompt' token array is empty");
   req->has_prompt_tokens = true;
   return ParseTokenArray(*p, "prompt", &req->prompt_tokens);
 }
@@ -362,6 +363,11 @@ absl::Status Parse(const json& j, ParsedRequest* req) {
   }
   ASSIGN_OR_RETURN(std::optional<bool> ignore_eos, GetBool(j, "ignore_eos"));
   req->ignore_eos = ignore_eos.value_or(false);
+  ASSIGN_OR_RETURN(req->sparse_attention_budget, GetInt(j, "sparse_attention_budget"));
+  if (req->sparse_attention_budget.has_value() && *req->sparse_attention_budget < 0) {
+    return InvalidParam("sparse_attention_budget",
+                        "sparse_attention_budget must be 0 (dense) or a positive token count");
+  }
   ASSIGN_OR_RETURN(std::optional<std::string> user, GetString(j, "user"));
   req->user = user.value_or("");
   return ParseRetrieval(j, req);

@@ -6,8 +6,10 @@
 // absl::Status to OpenAI error responses. Pure functions, thread-safe.
 //
 // Unknown fields are ignored. Supported beyond OpenAI: top_k, min_p,
-// repetition_penalty, ignore_eos, stop_token_ids (as vLLM), and, for chat,
-// "retrieval" (RetrievalSpec below; OpenAI clients pass it in extra_body).
+// repetition_penalty, ignore_eos, stop_token_ids (as vLLM),
+// sparse_attention_budget (tokens of context the decode steps attend to;
+// 0 = dense, absent = the server's default), and, for chat, "retrieval"
+// (RetrievalSpec below; OpenAI clients pass both in extra_body).
 
 #include <cstdint>
 #include <optional>
@@ -58,6 +60,7 @@ struct ParsedRequest {
   bool stream = false;
   bool include_usage = false;
   bool ignore_eos = false;
+  std::optional<int64_t> sparse_attention_budget;
   std::string user;
   std::optional<RetrievalSpec> retrieval;  // chat only
 };

@@ -20,7 +20,7 @@ TEST(ParseRequest, ChatWithStringAndTextPartContent) {
     "min_p": 0.1, "seed": 42, "stop": "END", "presence_penalty": 0.5, "frequency_penalty": -0.5,
     "repetition_penalty": 1.1, "n": 1, "logprobs": true, "top_logprobs": 2, "stream": true,
     "stream_options": {"include_usage": true}, "ignore_eos": true, "user": "u1",
-    "some_future_field": {"x": 1}})");
+    "sparse_attention_budget": 1024, "some_future_field": {"x": 1}})");
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->messages.size(), 2u);
   EXPECT_EQ(r->messages[0].role, "system");
@@ -40,6 +40,17 @@ TEST(ParseRequest, ChatWithStringAndTextPartContent) {
   EXPECT_TRUE(r->include_usage);
   EXPECT_TRUE(r->ignore_eos);
   EXPECT_EQ(r->user, "u1");
+  EXPECT_EQ(r->sparse_attention_budget, 1024);
+  auto dense = ParseRequest(Endpoint::kCompletions,
+                            R"({"model": "m", "prompt": "x", "sparse_attention_budget": 0})");
+  ASSERT_TRUE(dense.ok());
+  EXPECT_EQ(dense->sparse_attention_budget, 0);
+  auto unset = ParseRequest(Endpoint::kCompletions, R"({"model": "m", "prompt": "x"})");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->sparse_attention_budget.has_value());
+  EXPECT_FALSE(ParseRequest(Endpoint::kCompletions,
+                            R"({"model": "m", "prompt": "x", "sparse_attention_budget": -4})")
+                   .ok());
 }
 
 TEST(ParseRequest, CompletionPromptForms) {
@@ -130,6 +141,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "presence_penalty"},
         BadCase{"no_prompt", kT, R"({"model":"m"})", "prompt"},
         BadCase{"batch_prompt", kT, R"({"model":"m","prompt":["a","b"]})", "prompt"},
+        // Found by openai_request_fuzzer: the inner array was indexed
+        // before its emptiness was checked (null dereference).
+        BadCase{"nested_empty_prompt", kT, R"({"model":"m","prompt":[[]]})", "prompt"},
         BadCase{"negative_token", kT, R"({"model":"m","prompt":[1,-2]})", "prompt"},
         BadCase{"echo", kT, R"({"model":"m","prompt":"a","echo":true})", "echo"},
         BadCase{"completion_logprobs_bool", kT, R"({"model":"m","prompt":"a","logprobs":true})",

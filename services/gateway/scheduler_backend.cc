@@ -49,6 +49,9 @@ v1::GenerateRequest ToProto(const BackendRequest& r) {
   for (const std::string& stop : r.stop) p.add_stop(stop);
   p.mutable_stop_token_ids()->Add(r.stop_token_ids.begin(), r.stop_token_ids.end());
   p.set_ignore_eos(r.ignore_eos);
+  if (r.sparse_attention_budget.has_value()) {
+    p.set_sparse_attention_budget(*r.sparse_attention_budget);
+  }
   return p;
 }
 

@@ -126,6 +126,7 @@ class SchedulerBackendTest : public ::testing::Test {
     r.sampling.top_logprobs = 1;
     r.stop = {"END"};
     r.ignore_eos = true;
+    r.sparse_attention_budget = 512;
     return backend_->Start(r, [c](const BackendEvent& e) {
       absl::MutexLock l(&c->mu);
       c->events.push_back(e);
@@ -160,6 +161,8 @@ TEST_F(SchedulerBackendTest, StreamsEventsAndSendsTheRequest) {
   EXPECT_FLOAT_EQ(service_.last.sampling().temperature(), 0.5f);
   EXPECT_EQ(service_.last.stop(0), "END");
   EXPECT_TRUE(service_.last.ignore_eos());
+  ASSERT_TRUE(service_.last.has_sparse_attention_budget());
+  EXPECT_EQ(service_.last.sparse_attention_budget(), 512);
 }
 
 TEST_F(SchedulerBackendTest, RpcErrorBecomesErrorEventWithItsCode) {
