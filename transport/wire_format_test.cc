@@ -43,8 +43,9 @@ TEST(WireFormat, RejectsAddressAsRkeyAndGarbage) {
   EXPECT_FALSE(UnwrapRkey("").ok());
   EXPECT_FALSE(UnwrapRkey(WrapRkey(1, 0, "x")).ok());  // empty region
   EXPECT_FALSE(UnwrapRkey(WrapRkey(~0ull, 2, "x")).ok());  // wraps around
-  absl::StatusOr<std::string_view> address =
-      UnwrapWorkerAddress(WrapWorkerAddress("addr"));
+  // The view points into the frame, which must outlive it.
+  const std::string frame = WrapWorkerAddress("addr");
+  absl::StatusOr<std::string_view> address = UnwrapWorkerAddress(frame);
   ASSERT_TRUE(address.ok());
   EXPECT_EQ(*address, "addr");
 }

@@ -37,7 +37,9 @@ TEST(DenseInnerProduct, IsaVariantsBitIdenticalToScalar) {
         DenseInnerProduct(q.data(), d.data(), docs, dim, want.data(),
                           Isa::kScalar);
         DenseInnerProduct(q.data(), d.data(), docs, dim, got.data(), isa);
-        ASSERT_EQ(std::memcmp(want.data(), got.data(), docs * sizeof(float)), 0)
+        // memcmp must not see the null data() of an empty vector.
+        ASSERT_TRUE(docs == 0 ||
+                    std::memcmp(want.data(), got.data(), docs * sizeof(float)) == 0)
             << IsaName(isa) << " dim " << dim << " docs " << docs;
         for (int j = 0; j < docs; ++j) {
           double ref = 0;

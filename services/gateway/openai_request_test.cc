@@ -141,8 +141,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "presence_penalty"},
         BadCase{"no_prompt", kT, R"({"model":"m"})", "prompt"},
         BadCase{"batch_prompt", kT, R"({"model":"m","prompt":["a","b"]})", "prompt"},
-        // Found by openai_request_fuzzer: the inner array was indexed
-        // before its emptiness was checked (null dereference).
+        // The inner array was indexed before its emptiness was checked:
+        // a null dereference (UBSan in openai_request_fuzzer).
         BadCase{"nested_empty_prompt", kT, R"({"model":"m","prompt":[[]]})", "prompt"},
         BadCase{"negative_token", kT, R"({"model":"m","prompt":[1,-2]})", "prompt"},
         BadCase{"echo", kT, R"({"model":"m","prompt":"a","echo":true})", "echo"},

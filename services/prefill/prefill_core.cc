@@ -102,34 +102,9 @@ void PrefillCore::Shutdown() {
 }
 
 absl::Status PrefillCore::Validate(const PrefillJob& job) const {
-  if (!(job.geometry == geometry())) {
-    return absl::FailedPreconditionError(
-        "KV geometry of the decode node differs from this prefill node's");
-  }
-  const int64_t n = static_cast<int64_t>(job.tokens.size());
-  const int64_t bs = cache_->options().block_size;
-  if (n == 0) return absl::InvalidArgumentError("no tokens to prefill");
-  if (n >= bundle_->model->config().context_length) {
-    return absl::InvalidArgumentError("prompt longer than the context length");
-  }
-  for (int32_t t : job.tokens) {
-    if (t < 0 || t >= bundle_->model->config().vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", t, " out of range"));
-    }
-  }
-  if (static_cast<int64_t>(job.target.block_ids.size()) < (n + bs - 1) / bs) {
-    return absl::InvalidArgumentError("fewer target blocks than the prompt needs");
-  }
-  if (job.skip_tokens < 0 || job.skip_tokens % bs != 0 || job.skip_tokens >= n) {
-    return absl::InvalidArgumentError("skip_tokens must be a block multiple below the prompt length");
-  }
-  if (job.target.block_bytes != static_cast<uint64_t>(cache_->block_bytes())) {
-    return absl::FailedPreconditionError("target block size in bytes differs");
-  }
-  for (int32_t b : job.target.block_ids) {
-    if (b < 0) return absl::InvalidArgumentError("negative target block id");
-  }
-  return absl::OkStatus();
+  return ValidateJob(job, JobLimits{geometry(), bundle_->model->config().context_length,
+                                    bundle_->model->config().vocab_size,
+                                    static_cast<uint64_t>(cache_->block_bytes())});
 }
 
 void PrefillCore::WorkerLoop() {

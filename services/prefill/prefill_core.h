@@ -23,35 +23,10 @@
 #include "common/thread_pool.h"
 #include "runtime/engine/model_bundle.h"
 #include "runtime/kv/kv_cache.h"
+#include "services/prefill/prefill_job.h"
 #include "transport/kv_transport.h"
 
 namespace triptych::prefill {
-
-struct KvGeometry {
-  int64_t num_layers = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  int64_t block_size = 0;
-  std::string dtype;  // "f16" or "f32"
-  bool operator==(const KvGeometry&) const = default;
-};
-
-// Where the decode node wants the blocks (untrusted: checked before use).
-struct KvTarget {
-  transport::PeerAddress peer;
-  std::string rkey;
-  uint64_t pool_base = 0;
-  uint64_t block_bytes = 0;
-  std::vector<int32_t> block_ids;  // receiver blocks, in token order
-};
-
-struct PrefillJob {
-  std::string request_id;
-  std::vector<int32_t> tokens;
-  int64_t skip_tokens = 0;  // leading tokens the receiver already holds
-  KvTarget target;
-  KvGeometry geometry;
-};
 
 struct PrefillResult {
   std::vector<float> last_logits;

@@ -7,13 +7,10 @@
 
 #include "absl/status/statusor.h"
 #include "proto/triptych.grpc.pb.h"
+#include "services/prefill/prefill_convert.h"
 #include "services/prefill/prefill_core.h"
 
 namespace triptych::prefill {
-
-// Proto -> domain (exposed for tests). kInvalidArgument for an unknown
-// kv_layout_version.
-absl::StatusOr<PrefillJob> FromProto(const triptych::v1::PrefillRequest& request);
 
 class PrefillService final : public triptych::v1::PrefillNode::CallbackService {
  public:
