@@ -175,15 +175,9 @@ bool Engine::StartHistoryFetch(Sequence* seq) {
   if (!seq->kv.Reserve(last * bs).ok()) return false;
   HistoryFetchJob job;
   job.request_id = seq->req.id;
-  kv::BlockHash parent = 0;
-  for (int64_t b = 0; b < last; ++b) {
-    parent = kv::KvCache::ChainHash(
-        parent, absl::MakeConstSpan(seq->tokens).subspan(b * bs, bs));
-    if (b >= first) {
-      job.chain.push_back(parent);
-      job.blocks.push_back(seq->kv.blocks()[b]);
-    }
-  }
+  const std::vector<kv::BlockHash> hashes = kv::KvCache::ChainHashes(seq->tokens, bs, last);
+  job.chain.assign(hashes.begin() + first, hashes.end());
+  job.blocks.assign(seq->kv.blocks().begin() + first, seq->kv.blocks().begin() + last);
   seq->history_pending = true;
   options_.history_fetch(
       std::move(job), [this, id = seq->req.id](absl::StatusOr<int64_t> blocks) {
@@ -193,6 +187,20 @@ bool Engine::StartHistoryFetch(Sequence* seq) {
   return true;
 }
 
+Engine::Sequence* Engine::TakeAsyncResult(const std::string& id, bool Sequence::*pending) {
+  auto orphan = std::find_if(orphans_.begin(), orphans_.end(),
+                             [&](const auto& s) { return s->req.id == id; });
+  if (orphan != orphans_.end()) {
+    orphans_.erase(orphan);  // cancelled while busy: its blocks are released now
+    return nullptr;
+  }
+  auto it = std::find_if(running_.begin(), running_.end(),
+                         [&](const auto& s) { return s->req.id == id && (*s).*pending; });
+  if (it == running_.end()) return nullptr;
+  (**it).*pending = false;
+  return it->get();
+}
+
 void Engine::ApplyHistoryFetches() {
   std::vector<std::pair<std::string, absl::StatusOr<int64_t>>> done;
   {
@@ -200,18 +208,8 @@ void Engine::ApplyHistoryFetches() {
     done.swap(history_done_);
   }
   for (auto& [id, blocks] : done) {
-    auto orphan = std::find_if(orphans_.begin(), orphans_.end(),
-                               [&](const auto& s) { return s->req.id == id; });
-    if (orphan != orphans_.end()) {
-      orphans_.erase(orphan);  // its blocks are released now
-      continue;
-    }
-    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) {
-      return s->req.id == id && s->history_pending;
-    });
-    if (it == running_.end()) continue;
-    Sequence* seq = it->get();
-    seq->history_pending = false;
+    Sequence* seq = TakeAsyncResult(id, &Sequence::history_pending);
+    if (seq == nullptr) continue;
     const int bs = options_.block_size;
     const int64_t fetchable = (seq->num_prompt - 1) / bs - seq->computed / bs;
     if (!blocks.ok() || *blocks < 0 || *blocks > fetchable) {
@@ -279,18 +277,8 @@ void Engine::ApplyRemotePrefills(std::vector<TokenOutput>* out) {
     done.swap(remote_done_);
   }
   for (auto& [id, logits] : done) {
-    auto orphan = std::find_if(orphans_.begin(), orphans_.end(),
-                               [&](const auto& s) { return s->req.id == id; });
-    if (orphan != orphans_.end()) {
-      orphans_.erase(orphan);  // its blocks are released now
-      continue;
-    }
-    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) {
-      return s->req.id == id && s->remote_pending;
-    });
-    if (it == running_.end()) continue;
-    Sequence* seq = it->get();
-    seq->remote_pending = false;
+    Sequence* seq = TakeAsyncResult(id, &Sequence::remote_pending);
+    if (seq == nullptr) continue;
     if (!logits.ok() ||
         static_cast<int64_t>(logits->size()) != model_->config().vocab_size) {
       // Fall back to prefilling here; whatever the prefill node wrote past

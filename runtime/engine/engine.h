@@ -218,6 +218,10 @@ class Engine {
   bool StartHistoryFetch(Sequence* seq);
   void ApplyHistoryFetches();
   void StoreHistory(Sequence* seq);
+  // A remote prefill or history fetch of request `id` reported: drops the
+  // sequence if it was cancelled meanwhile (nullptr), else clears its
+  // `pending` flag and returns it (nullptr when it is no longer waiting).
+  Sequence* TakeAsyncResult(const std::string& id, bool Sequence::*pending);
   // True while another node writes the sequence's blocks.
   static bool Busy(const Sequence& seq);
   void CollectKvEvents();

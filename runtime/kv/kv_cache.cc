@@ -271,6 +271,20 @@ int64_t KvCache::NumAvailableBlocks() const {
   return static_cast<int64_t>(free_.size() + lru_.size());
 }
 
+std::vector<BlockHash> KvCache::ChainHashes(absl::Span<const int32_t> tokens, int block_size,
+                                            int64_t num_blocks) {
+  KV_CHECK(num_blocks >= 0 && num_blocks * block_size <= static_cast<int64_t>(tokens.size()));
+  std::vector<BlockHash> out;
+  out.reserve(static_cast<size_t>(num_blocks));
+  BlockHash parent = 0;
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    parent = ChainHash(parent, tokens.subspan(static_cast<size_t>(b * block_size),
+                                              static_cast<size_t>(block_size)));
+    out.push_back(parent);
+  }
+  return out;
+}
+
 BlockHash KvCache::ChainHash(BlockHash parent,
                              absl::Span<const int32_t> tokens) {
   // Input bytes: parent as u64 LE, then each token as i32 LE (see

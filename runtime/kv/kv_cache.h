@@ -128,6 +128,10 @@ class KvCache {
   // Chain hash of a full block: covers `parent` (0 for the first block) and
   // the block's tokens, so equal hashes mean equal whole prefixes.
   static BlockHash ChainHash(BlockHash parent, absl::Span<const int32_t> tokens);
+  // Chain hashes of the first `num_blocks` full blocks of `tokens`
+  // (num_blocks * block_size <= tokens.size()).
+  static std::vector<BlockHash> ChainHashes(absl::Span<const int32_t> tokens, int block_size,
+                                            int64_t num_blocks);
 
   // Finds a cached block by hash and takes a reference to it (counts a hit
   // or a miss). nullopt when not cached or prefix caching is off.

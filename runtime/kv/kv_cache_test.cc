@@ -167,6 +167,15 @@ TEST(KvCache, ChainHashDependsOnWholePrefix) {
   EXPECT_NE(KvCache::ChainHash(0, a_swapped), ha);
 }
 
+TEST(KvCache, ChainHashesChainBlockByBlock) {
+  std::vector<int32_t> tokens = Iota(40, 3);
+  const std::vector<BlockHash> h = KvCache::ChainHashes(tokens, 16, 2);
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0], KvCache::ChainHash(0, absl::MakeConstSpan(tokens).subspan(0, 16)));
+  EXPECT_EQ(h[1], KvCache::ChainHash(h[0], absl::MakeConstSpan(tokens).subspan(16, 16)));
+  EXPECT_TRUE(KvCache::ChainHashes(tokens, 16, 0).empty());
+}
+
 TEST(KvCache, ChainHashMatchesDocumentedDefinition) {
   // Sanity: the linked xxhash is XXH3-64 (published empty-input value).
   EXPECT_EQ(XXH3_64bits(nullptr, 0), 0x2D06800538D394C2ull);

@@ -212,12 +212,7 @@ TEST(KvHistory, SelectRelevantAndBadRequestsOverGrpc) {
   const int64_t stored = static_cast<int64_t>(all.size() - 1) / 16;
   ASSERT_GE(stored, 5);
   WaitForCommitted(c.memory->core(), stored);
-  std::vector<uint64_t> chain;
-  uint64_t parent = 0;
-  for (int64_t b = 0; b < stored; ++b) {
-    parent = kv::KvCache::ChainHash(parent, absl::MakeConstSpan(all).subspan(b * 16, 16));
-    chain.push_back(parent);
-  }
+  const std::vector<uint64_t> chain = kv::KvCache::ChainHashes(all, 16, stored);
   const model::ModelConfig& mc = a->core()->bundle().model->config();
   auto stub = v1::MemoryNode::NewStub(
       grpc::CreateChannel(c.memory_address(), grpc::InsecureChannelCredentials()));

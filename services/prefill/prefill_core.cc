@@ -139,17 +139,11 @@ void PrefillCore::FetchHistory(Pending* p) {
   const int64_t first = p->computed / bs;
   const int64_t last = (n - 1) / bs;
   if (p->computed % bs != 0 || last <= first) return;
-  std::vector<uint64_t> chain;
+  const std::vector<kv::BlockHash> hashes =
+      kv::KvCache::ChainHashes(p->job.tokens, static_cast<int>(bs), last);
+  const std::vector<uint64_t> chain(hashes.begin() + first, hashes.end());
   std::vector<uint8_t*> dest;
-  kv::BlockHash parent = 0;
-  for (int64_t b = 0; b < last; ++b) {
-    parent = kv::KvCache::ChainHash(parent,
-                                    absl::MakeConstSpan(p->job.tokens).subspan(b * bs, bs));
-    if (b >= first) {
-      chain.push_back(parent);
-      dest.push_back(cache_->BlockData(p->kv->blocks()[b]));
-    }
-  }
+  for (int64_t b = first; b < last; ++b) dest.push_back(cache_->BlockData(p->kv->blocks()[b]));
   absl::StatusOr<int64_t> got = options_.history_fetch(chain, dest);
   if (!got.ok() || *got < 0 || *got > static_cast<int64_t>(chain.size())) {
     log::Warn("prefill", "KV history fetch failed; computing the prompt",
