@@ -85,6 +85,17 @@ absl::Status MemoryCore::CheckCount(size_t n) const {
   return absl::OkStatus();
 }
 
+absl::Status MemoryCore::ReserveLeaseSlot() {
+  absl::MutexLock lock(&mu_);
+  const int64_t open = static_cast<int64_t>(leases_.size()) + opening_;
+  if (open >= options_.max_leases) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(open, " leases open on the memory node"));
+  }
+  ++opening_;
+  return absl::OkStatus();
+}
+
 std::string MemoryCore::NewLeaseIdLocked() {
   return absl::StrFormat("%016x-%x", lease_salt_, ++next_lease_);
 }
@@ -110,13 +121,7 @@ absl::StatusOr<ReadLease> MemoryCore::OpenRead(const KvBlockShape& geometry,
   if (max_blocks > 0 && static_cast<int64_t>(chain.size()) > max_blocks) {
     chain = chain.subspan(0, static_cast<size_t>(max_blocks));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (static_cast<int64_t>(leases_.size()) >= options_.max_leases) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(leases_.size(), " leases open on the memory node"));
-    }
-  }
+  RETURN_IF_ERROR(ReserveLeaseSlot());
   const int64_t matched = history_->Lookup(chain);
   Lease lease;
   ReadLease out;
@@ -129,6 +134,7 @@ absl::StatusOr<ReadLease> MemoryCore::OpenRead(const KvBlockShape& geometry,
     out.offsets.push_back(static_cast<uint64_t>(slot->offset));
   }
   absl::MutexLock lock(&mu_);
+  --opening_;
   ++stats_.lookups;
   stats_.lookup_blocks_queried += static_cast<int64_t>(chain.size());
   stats_.lookup_blocks_matched += static_cast<int64_t>(lease.hashes.size());
@@ -145,13 +151,7 @@ absl::StatusOr<WriteLease> MemoryCore::OpenWrite(
     const KvBlockShape& geometry, absl::Span<const HistoryBlockRef> blocks) {
   RETURN_IF_ERROR(CheckGeometry(geometry));
   RETURN_IF_ERROR(CheckCount(blocks.size()));
-  {
-    absl::MutexLock lock(&mu_);
-    if (static_cast<int64_t>(leases_.size()) >= options_.max_leases) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(leases_.size(), " leases open on the memory node"));
-    }
-  }
+  RETURN_IF_ERROR(ReserveLeaseSlot());
   Lease lease;
   lease.write = true;
   WriteLease out;
@@ -164,6 +164,7 @@ absl::StatusOr<WriteLease> MemoryCore::OpenWrite(
     out.slots.push_back({static_cast<uint32_t>(i), static_cast<uint64_t>(slot->offset)});
   }
   absl::MutexLock lock(&mu_);
+  --opening_;
   if (lease.hashes.empty()) return out;
   lease.opened = absl::Now();
   out.id = NewLeaseIdLocked();

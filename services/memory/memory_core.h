@@ -149,6 +149,10 @@ class MemoryCore {
   MemoryCore() = default;
   absl::Status CheckCount(size_t n) const;
   std::string NewLeaseIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts an OpenRead/OpenWrite in progress against max_leases
+  // (kResourceExhausted when none is left); the caller decrements
+  // opening_ when it is done, whether it opened a lease or not.
+  absl::Status ReserveLeaseSlot();
   // Releases what the lease holds; returns the blocks affected.
   int64_t ReleaseLease(const Lease& lease, bool commit);
   void ReaperLoop();
@@ -164,6 +168,7 @@ class MemoryCore {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
   uint64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t opening_ ABSL_GUARDED_BY(mu_) = 0;  // opens between check and insert
   uint64_t lease_salt_ = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   MemoryCoreStats stats_ ABSL_GUARDED_BY(mu_);
