@@ -51,9 +51,11 @@ std::string ErrorJson(int status, const std::string& message) {
 
 // ---------------------------------------------------------------- Exchange
 
-Exchange::Exchange(std::weak_ptr<Session> session, bool chunked, bool keep_alive,
-                   int64_t max_buffer_bytes, std::string server_name)
+Exchange::Exchange(std::weak_ptr<Session> session, std::shared_ptr<ServerLife> life,
+                   bool chunked, bool keep_alive, int64_t max_buffer_bytes,
+                   std::string server_name)
     : session_(std::move(session)),
+      life_(std::move(life)),
       chunked_(chunked),
       keep_alive_(keep_alive),
       max_buffer_bytes_(max_buffer_bytes),
@@ -65,6 +67,8 @@ bool Exchange::Respond(Response response) {
     if (answer_ != Answer::kNone || disconnected_) return false;
     answer_ = Answer::kFull;
   }
+  absl::ReaderMutexLock alive(&life_->mu);  // outlives `session`: see ServerLife
+  if (!life_->alive) return false;
   std::shared_ptr<Session> session = session_.lock();
   if (session == nullptr) return false;
   const bool keep_alive = keep_alive_;
@@ -95,7 +99,7 @@ bool Exchange::StartStream(int status, const std::string& content_type, const He
 }
 
 bool Exchange::Write(std::string chunk) {
-  std::shared_ptr<Session> overflowed;
+  bool overflowed = false;
   {
     absl::MutexLock lock(&mu_);
     if (answer_ != Answer::kStream || closed_ || dropped_ || disconnected_) return false;
@@ -104,7 +108,7 @@ bool Exchange::Write(std::string chunk) {
       // The client reads slower than we produce: drop it rather than grow
       // without bound. The disconnect callback fires from ForceClose.
       dropped_ = true;
-      overflowed = session_.lock();
+      overflowed = true;
     } else {
       if (chunked_) {
         absl::StrAppend(&pending_, absl::Hex(chunk.size()), "\r\n", chunk, "\r\n");
@@ -115,7 +119,13 @@ bool Exchange::Write(std::string chunk) {
       return true;
     }
   }
-  if (overflowed != nullptr) overflowed->Post([overflowed] { overflowed->ForceClose(); });
+  if (overflowed) {
+    // Lock order: mu_ before life_->mu (ScheduleFlushLocked), never inside it.
+    absl::ReaderMutexLock alive(&life_->mu);  // outlives `session`: see ServerLife
+    if (!life_->alive) return false;
+    std::shared_ptr<Session> session = session_.lock();
+    if (session != nullptr) session->Post([session] { session->ForceClose(); });
+  }
   return false;
 }
 
@@ -129,6 +139,8 @@ void Exchange::Close() {
 
 void Exchange::ScheduleFlushLocked() {
   if (flush_scheduled_) return;
+  absl::ReaderMutexLock alive(&life_->mu);  // outlives `session`: see ServerLife
+  if (!life_->alive) return;
   std::shared_ptr<Session> session = session_.lock();
   if (session == nullptr) return;
   flush_scheduled_ = true;
@@ -393,7 +405,7 @@ void Session::Dispatch() {
     SendFull(std::move(response), keep_alive_);
     return;
   }
-  exchange_ = std::make_shared<Exchange>(weak_from_this(), http11_, keep_alive_,
+  exchange_ = std::make_shared<Exchange>(weak_from_this(), host_->life(), http11_, keep_alive_,
                                          host_->options().max_stream_buffer_bytes,
                                          host_->options().server_name);
   StartWatch();

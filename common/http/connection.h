@@ -52,9 +52,21 @@ struct RouteMatch {
 };
 
 // What a Session needs from its server. Outlives every Session.
+// Whether the server's io_context (and so every session's socket and timer)
+// still exists. Exchanges are held by handlers on any thread, possibly past
+// the server's end (a backend's last event after shutdown): they lock their
+// session only under a reader lock while `alive`, so a session is never used
+// or destroyed after its io_context. The server clears `alive` (writer lock)
+// before destroying the io_context.
+struct ServerLife {
+  absl::Mutex mu;
+  bool alive ABSL_GUARDED_BY(mu) = true;
+};
+
 class SessionHost {
  public:
   virtual ~SessionHost() = default;
+  virtual const std::shared_ptr<ServerLife>& life() const = 0;
   virtual const ServerOptions& options() const = 0;
   virtual RouteMatch FindRoute(const std::string& method, const std::string& path) const = 0;
   virtual bool draining() const = 0;
@@ -64,8 +76,8 @@ class SessionHost {
 // Answer state of one request. Thread-safe.
 class Exchange {
  public:
-  Exchange(std::weak_ptr<Session> session, bool chunked, bool keep_alive, int64_t max_buffer_bytes,
-           std::string server_name);
+  Exchange(std::weak_ptr<Session> session, std::shared_ptr<ServerLife> life, bool chunked,
+           bool keep_alive, int64_t max_buffer_bytes, std::string server_name);
 
   bool Respond(Response response);
   // Returns false when already answered (the writer then stays inert).
@@ -92,6 +104,7 @@ class Exchange {
   void ScheduleFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::weak_ptr<Session> session_;
+  const std::shared_ptr<ServerLife> life_;
   const bool chunked_;  // HTTP/1.1; HTTP/1.0 streams raw and closes
   const bool keep_alive_;
   const int64_t max_buffer_bytes_;

@@ -93,8 +93,13 @@ class Server::Impl : public internal::SessionHost {
       : options_(std::move(options)), draining_(draining) {}
 
   ~Impl() override {
-    // Destroy the acceptor and then the io_context (and with it any handler
+    // Exchanges held elsewhere stop touching sessions (ServerLife); then
+    // destroy the acceptor and the io_context (and with it any handler
     // still holding a Session) while the session registry is alive.
+    {
+      absl::WriterMutexLock lock(&life_->mu);
+      life_->alive = false;
+    }
     acceptor_.reset();
     accept_retry_.reset();
     ioc_.reset();
@@ -189,6 +194,7 @@ class Server::Impl : public internal::SessionHost {
   // SessionHost:
   const ServerOptions& options() const override { return options_; }
   bool draining() const override { return draining_->load(); }
+  const std::shared_ptr<internal::ServerLife>& life() const override { return life_; }
 
   internal::RouteMatch FindRoute(const std::string& method,
                                  const std::string& path) const override {
@@ -305,6 +311,7 @@ class Server::Impl : public internal::SessionHost {
   const ServerOptions options_;
   std::atomic<bool>* const draining_;
   std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP
+  const std::shared_ptr<internal::ServerLife> life_ = std::make_shared<internal::ServerLife>();
   std::map<std::string, std::map<std::string, Entry>> exact_routes_;
   std::map<std::string, std::map<std::string, Entry>> prefix_routes_;
 
