@@ -120,6 +120,11 @@ TEST(KvHistory, SecondTurnOnAnotherDecodeNodeComputesOnlyNewTokens) {
   const int64_t with_kv = static_cast<int64_t>(turn1.size() + answer1.size()) - 1;
   const int64_t stored = with_kv / 16;
   WaitForCommitted(c.memory->core(), stored);
+  // The node counts a store when CloseLease answers, just after the memory
+  // node committed: wait for that too.
+  for (int i = 0; i < 200 && a->history_stats().client.blocks_stored < stored; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(a->history_stats().client.blocks_stored, stored);
 
   const std::vector<int32_t> turn2 =
