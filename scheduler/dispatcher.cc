@@ -161,7 +161,7 @@ absl::Status RequestLifecycle::OnTokens(int n) {
                                      ? decision_->prefill->id
                                      : decision_->decode.id;
     dispatcher_->load_.OnFirstToken(prefill, decision_->uncached_tokens,
-                                    now - attempt_start_);
+                                    decision_->prefill_tokens_ahead, now - attempt_start_);
   }
   return absl::OkStatus();
 }

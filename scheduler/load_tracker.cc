@@ -9,15 +9,19 @@ double LoadTracker::Ewma(double old_value, double sample) const {
   return options_.ewma_alpha * sample + (1.0 - options_.ewma_alpha) * old_value;
 }
 
-void LoadTracker::OnAssigned(const std::string& decode,
-                             const std::string& prefill, int prefill_tokens) {
+int64_t LoadTracker::OnAssigned(const std::string& decode,
+                                const std::string& prefill,
+                                int prefill_tokens) {
   absl::MutexLock lock(&mu_);
   stats_[decode].in_flight++;
-  stats_[prefill].pending_tokens += std::max(0, prefill_tokens);
+  Stats& p = stats_[prefill];
+  const int64_t ahead = p.pending_tokens;
+  p.pending_tokens += std::max(0, prefill_tokens);
+  return ahead;
 }
 
 void LoadTracker::OnFirstToken(const std::string& prefill, int prefill_tokens,
-                               absl::Duration ttft) {
+                               int64_t tokens_ahead, absl::Duration ttft) {
   absl::MutexLock lock(&mu_);
   Stats& s = stats_[prefill];
   s.pending_tokens =
@@ -25,7 +29,9 @@ void LoadTracker::OnFirstToken(const std::string& prefill, int prefill_tokens,
   const double seconds = absl::ToDoubleSeconds(ttft);
   // Tiny prompts say little about throughput; only learn from real work.
   if (prefill_tokens >= 16 && seconds > 0.0) {
-    s.prefill_tps = Ewma(s.prefill_tps, prefill_tokens / seconds);
+    const double waited_for =
+        static_cast<double>(std::max<int64_t>(0, tokens_ahead) + prefill_tokens);
+    s.prefill_tps = Ewma(s.prefill_tps, waited_for / seconds);
   }
 }
 

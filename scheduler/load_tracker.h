@@ -7,12 +7,16 @@
 //  - in-flight requests per decode node;
 //  - prompt tokens waiting to be prefilled per node (prefill node, or the
 //    decode node when it prefills locally);
-//  - an EWMA of each node's effective prefill throughput (uncached prompt
-//    tokens / observed TTFT). Because the observed TTFT includes time queued
-//    on the node, the estimate errs towards "slower", which is the safe side
-//    for an admission decision;
+//  - an EWMA of each node's effective prefill throughput;
 //  - an EWMA of each decode node's observed TPOT.
 // Estimated TTFT on a node = (pending tokens + new tokens) / throughput.
+//
+// The throughput is learned with the same model the estimate uses: a
+// request that found A tokens pending on its node and brought n of its own
+// waited for all A + n, so one observation is (A + n) / TTFT. Learning
+// n / TTFT instead (the TTFT includes the time queued behind A) would make
+// the throughput look slower the longer the queue, and the estimate would
+// then count that queue a second time through the pending tokens.
 
 #include <cstdint>
 #include <optional>
@@ -40,11 +44,14 @@ class LoadTracker {
 
   // One request was routed: `decode` gets an in-flight request and
   // `prefill` (== decode for local prefill) `prefill_tokens` pending tokens.
-  void OnAssigned(const std::string& decode, const std::string& prefill,
-                  int prefill_tokens);
-  // The request's first token arrived `ttft` after it was sent.
+  // Returns the tokens that were pending on `prefill` before this request's
+  // (pass them to OnFirstToken).
+  int64_t OnAssigned(const std::string& decode, const std::string& prefill,
+                     int prefill_tokens);
+  // The request's first token arrived `ttft` after it was sent;
+  // `tokens_ahead` is what OnAssigned returned for it.
   void OnFirstToken(const std::string& prefill, int prefill_tokens,
-                    absl::Duration ttft);
+                    int64_t tokens_ahead, absl::Duration ttft);
   // The request left `decode`. `pending_prefill_tokens` > 0 when its first
   // token never came (they are released from `prefill`); `tpot`, when
   // known, updates the decode node's TPOT estimate.

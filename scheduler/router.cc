@@ -235,9 +235,9 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
   }
   d.reason = absl::StrCat(decode_reason, "/", prefill_reason);
   counts_[{std::string(PolicyName(policy)), d.reason}]++;
-  load_->OnAssigned(d.decode.id,
-                    d.prefill.has_value() ? d.prefill->id : d.decode.id,
-                    d.uncached_tokens);
+  d.prefill_tokens_ahead =
+      load_->OnAssigned(d.decode.id, d.prefill.has_value() ? d.prefill->id : d.decode.id,
+                        d.uncached_tokens);
   return d;
 }
 

@@ -109,6 +109,9 @@ struct RouteDecision {
   int prompt_blocks = 0;    // full prompt blocks at the decode node's size
   int cached_tokens = 0;    // overlap_blocks * block_size
   int uncached_tokens = 0;  // prompt tokens that must be computed
+  // Prompt tokens already pending on the prefilling node when this attempt
+  // was routed (LoadTracker::OnAssigned), for its throughput estimate.
+  int64_t prefill_tokens_ahead = 0;
 };
 
 const char* RoleName(NodeRole role);

@@ -46,6 +46,17 @@ class KvRegion {
   virtual size_t length() const = 0;
 };
 
+// A put started with KvTransport::PutAsync. Wait() returns its status once
+// the bytes are visible in the remote region (or it failed). The local
+// source memory must stay valid and unchanged until Wait() returned; the
+// destructor waits too, so dropping a handle never leaves UCX reading freed
+// memory. Wait() may be called once, from any one thread.
+class PendingPut {
+ public:
+  virtual ~PendingPut() = default;
+  virtual absl::Status Wait() = 0;
+};
+
 // Moves bytes between registered regions of nodes. All methods are
 // thread-safe. Blocking: call from worker threads, not from gRPC callback
 // threads.
@@ -69,6 +80,27 @@ class KvTransport {
                            absl::Span<const Copy> copies,
                            const std::string& packed_rkey,
                            absl::Duration timeout) = 0;
+
+  // Starts the same transfer as Put and returns without waiting for it, so
+  // a producer can stream (e.g. one call per layer as prefill writes it)
+  // while it computes the rest. Puts in flight together are unordered with
+  // respect to each other: their remote ranges must not overlap. The
+  // default runs Put to completion first (fine for transports whose Put
+  // never waits on a peer, like the in-process fake).
+  virtual std::unique_ptr<PendingPut> PutAsync(const PeerAddress& peer,
+                                               absl::Span<const Copy> copies,
+                                               const std::string& packed_rkey,
+                                               absl::Duration timeout) {
+    class Done final : public PendingPut {
+     public:
+      explicit Done(absl::Status s) : status_(std::move(s)) {}
+      absl::Status Wait() override { return status_; }
+
+     private:
+      absl::Status status_;
+    };
+    return std::make_unique<Done>(Put(peer, copies, packed_rkey, timeout));
+  }
 
   // Reads every copy from the peer's region into local registered memory.
   virtual absl::Status Get(const PeerAddress& peer,

@@ -29,6 +29,32 @@ absl::Status UcxKvTransport::Put(const PeerAddress& peer,
   return endpoint->Put(copies, packed_rkey, timeout);
 }
 
+namespace {
+
+class UcxPendingPut final : public PendingPut {
+ public:
+  explicit UcxPendingPut(absl::StatusOr<PendingTransfer> transfer)
+      : transfer_(std::move(transfer)) {}
+  absl::Status Wait() override {
+    if (!transfer_.ok()) return transfer_.status();
+    return transfer_->Wait();
+  }
+
+ private:
+  absl::StatusOr<PendingTransfer> transfer_;  // its destructor waits
+};
+
+}  // namespace
+
+std::unique_ptr<PendingPut> UcxKvTransport::PutAsync(const PeerAddress& peer,
+                                                     absl::Span<const Copy> copies,
+                                                     const std::string& packed_rkey,
+                                                     absl::Duration timeout) {
+  absl::StatusOr<std::shared_ptr<Endpoint>> endpoint = node_->Connect(peer);
+  if (!endpoint.ok()) return std::make_unique<UcxPendingPut>(endpoint.status());
+  return std::make_unique<UcxPendingPut>((*endpoint)->PutAsync(copies, packed_rkey, timeout));
+}
+
 absl::Status UcxKvTransport::Get(const PeerAddress& peer,
                                  absl::Span<const GetCopy> copies,
                                  const std::string& packed_rkey,

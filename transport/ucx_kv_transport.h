@@ -23,6 +23,12 @@ class UcxKvTransport : public KvTransport {
   absl::Status Put(const PeerAddress& peer, absl::Span<const Copy> copies,
                    const std::string& packed_rkey,
                    absl::Duration timeout) override;
+  // Connects (blocking, first use of a peer only), then starts the put on
+  // the progress thread.
+  std::unique_ptr<PendingPut> PutAsync(const PeerAddress& peer,
+                                       absl::Span<const Copy> copies,
+                                       const std::string& packed_rkey,
+                                       absl::Duration timeout) override;
   absl::Status Get(const PeerAddress& peer, absl::Span<const GetCopy> copies,
                    const std::string& packed_rkey,
                    absl::Duration timeout) override;

@@ -221,7 +221,7 @@ void AddBias(float* x, const Vector& bias, int64_t m) {
 
 absl::StatusOr<std::vector<float>> Model::Forward(
     absl::Span<const SequenceBatch> batch, kv::KvCache* cache,
-    ThreadPool* pool) const {
+    ThreadPool* pool, const LayerKvDoneFn* on_layer_kv) const {
   const ModelConfig& c = config_;
   if (batch.empty()) return absl::InvalidArgumentError("empty batch");
   const kv::KvCacheOptions& ko = cache->options();
@@ -372,6 +372,7 @@ absl::StatusOr<std::vector<float>> Model::Forward(
                              cache->ValuePtr(blk, static_cast<int>(li), slot), kv_dim);
       }
     });
+    if (on_layer_kv != nullptr && *on_layer_kv) (*on_layer_kv)(li);
 
     // Attention, one work item per (token, range of KV heads): the fused
     // kernel scores each KV head's query-head group over the KV rows read

@@ -4,6 +4,7 @@
 // Llama-family decoder forward pass on CPU over a paged KV cache.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -62,6 +63,12 @@ struct SequenceBatch {
   SparseAttentionOptions sparse;
 };
 
+// Called by Forward() on its calling thread after layer `layer`'s K and V of
+// every new token of the batch are in the cache (before that layer's
+// attention), so a caller can start moving that layer's KV while the
+// remaining layers compute. Must not write the cache.
+using LayerKvDoneFn = std::function<void(int64_t layer)>;
+
 // Immutable weights plus the forward pass. The GgufFile must outlive the
 // Model (weights are views into its mapping). Forward() is const and may run
 // concurrently on different caches and pools; each call uses the thread pool
@@ -90,9 +97,10 @@ class Model {
   // one row (last token) or tokens.size() rows (all_logits) of vocab_size.
   // Errors: kInvalidArgument for an empty batch, token ids out of range,
   // positions past the context length or missing KV blocks.
+  // `on_layer_kv`, when given, runs once per layer (see LayerKvDoneFn).
   absl::StatusOr<std::vector<float>> Forward(
       absl::Span<const SequenceBatch> batch, kv::KvCache* cache,
-      ThreadPool* pool) const;
+      ThreadPool* pool, const LayerKvDoneFn* on_layer_kv = nullptr) const;
 
  private:
   Model() = default;

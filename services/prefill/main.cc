@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
   app.add_option("--block-size", o.core.block_size, "Tokens per KV block");
   app.add_option("--kv-dtype", kv_dtype, "KV element type")->check(CLI::IsMember({"f16", "f32"}));
   app.add_option("--max-batch-tokens", o.core.max_batch_tokens, "Tokens per forward pass");
+  app.add_option("--max-live-jobs", o.core.max_live_jobs,
+                 "Prompts computed together (continuous batching)");
+  bool no_stream = false;
+  app.add_flag("--no-layer-streaming", no_stream,
+               "Put each prompt's KV after its last layer instead of layer by layer");
   app.add_flag("--no-prefix-cache", no_prefix_cache, "Disable prefix caching");
   app.add_option("--ucx-tls", ucx_tls, "UCX transports (UCX_TLS)");
   app.add_option("--ucx-host", o.ucx.listen_host, "UCX listener address");
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
   }
   o.core.kv_dtype = kv_dtype == "f32" ? triptych::kv::KvDtype::kF32 : triptych::kv::KvDtype::kF16;
   o.core.prefix_cache = !no_prefix_cache;
+  o.core.stream_kv_by_layer = !no_stream;
   o.ucx.transports = ucx_tls;
   o.ucx.peer_error_handling = !no_peer_errors;
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status_macros.h"
+#include "services/prefill/kv_copies.h"
 
 namespace triptych::prefill {
 namespace {
@@ -24,6 +25,12 @@ struct PrefillCore::Pending {
   std::unique_ptr<kv::SequenceKv> kv;
   int64_t computed = 0;
   PrefillResult result;
+  Clock::time_point admitted;
+  Clock::time_point computed_at;
+  bool compute_done = false;
+  // Puts in flight; their source is kv's blocks, so kv is released only
+  // after every one has completed.
+  std::vector<std::unique_ptr<transport::PendingPut>> puts;
 };
 
 absl::StatusOr<std::unique_ptr<PrefillCore>> PrefillCore::Create(
@@ -50,6 +57,7 @@ absl::StatusOr<std::unique_ptr<PrefillCore>> PrefillCore::Create(
   }
   PrefillCore* self = core.get();
   core->worker_ = std::thread([self] { self->WorkerLoop(); });
+  core->completer_ = std::thread([self] { self->CompletionLoop(); });
   return core;
 }
 
@@ -67,7 +75,8 @@ KvGeometry PrefillCore::geometry() const {
 PrefillStats PrefillCore::stats() const {
   absl::MutexLock lock(&mu_);
   PrefillStats s = stats_;
-  s.queue_depth = static_cast<int64_t>(queue_.size());
+  s.live_jobs = live_count_;
+  s.queue_depth = static_cast<int64_t>(queue_.size() + finishing_.size()) + live_count_;
   s.kv_blocks_free = cache_->NumAvailableBlocks();
   return s;
 }
@@ -93,7 +102,8 @@ void PrefillCore::Shutdown() {
     if (stop_) return;
     stop_ = true;
   }
-  if (worker_.joinable()) worker_.join();
+  if (worker_.joinable()) worker_.join();  // fails its half-computed jobs
+  if (completer_.joinable()) completer_.join();  // finishes the computed ones
   {
     absl::MutexLock lock(&mu_);
     rest.swap(queue_);
@@ -109,25 +119,224 @@ absl::Status PrefillCore::Validate(const PrefillJob& job) const {
 
 void PrefillCore::WorkerLoop() {
   for (;;) {
-    std::vector<std::unique_ptr<Pending>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (live_.empty()) {
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || !queue_.empty();
+        };
+        mu_.Await(absl::Condition(&ready));
+      }
+      if (stop_) break;
+    }
+    Admit();
+    if (!live_.empty()) Step();
+  }
+  // Half-computed prompts cannot finish: fail them (their puts are waited
+  // for by the handles' destructors before the blocks are released).
+  for (auto& p : live_) Fail(p.get(), absl::UnavailableError("prefill node is shutting down"));
+  live_.clear();
+  absl::MutexLock lock(&mu_);
+  live_count_ = 0;
+  worker_exited_ = true;
+}
+
+void PrefillCore::Fail(Pending* p, absl::Status st) {
+  log::Warn("prefill", "prefill failed",
+            {{"request_id", p->job.request_id}, {"error", std::string(st.message())}});
+  p->puts.clear();  // waits: UCX may still read the blocks
+  p->kv.reset();
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.jobs_failed;
+  }
+  p->done(std::move(st));
+}
+
+void PrefillCore::Admit() {
+  while (static_cast<int>(live_.size()) < std::max(1, options_.max_live_jobs)) {
+    std::unique_ptr<Pending> p;
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) return;
+      p = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (absl::Status st = Validate(p->job); !st.ok()) {
+      Fail(p.get(), st);
+      continue;
+    }
+    p->admitted = Clock::now();
+    p->kv = std::make_unique<kv::SequenceKv>(cache_.get());
+    p->computed = p->kv->AttachCachedPrefix(p->job.tokens);
+    p->result.cached_tokens = p->computed;
+    if (absl::Status st = p->kv->Reserve(static_cast<int64_t>(p->job.tokens.size()));
+        !st.ok()) {
+      if (live_.empty()) {
+        Fail(p.get(), absl::ResourceExhaustedError(
+                          absl::StrCat("prefill KV pool full: ", st.message())));
+        continue;
+      }
+      // Others hold the blocks it needs: it goes first once they finish.
+      p->kv.reset();
+      absl::MutexLock lock(&mu_);
+      queue_.push_front(std::move(p));
+      return;
+    }
+    FetchHistory(p.get());
+    // What the cache and the history supplied goes at once, all layers.
+    if (options_.stream_kv_by_layer) {
+      PutKv(p.get(), 0, cache_->options().num_layers, 0, p->computed);
+    }
+    live_.push_back(std::move(p));
+    absl::MutexLock lock(&mu_);
+    live_count_ = static_cast<int64_t>(live_.size());
+  }
+}
+
+void PrefillCore::PutKv(Pending* p, int64_t l0, int64_t l1, int64_t t0, int64_t t1) {
+  t0 = std::max(t0, p->job.skip_tokens);
+  if (t0 >= t1 || l0 >= l1) return;
+  const kv::KvCacheOptions& o = cache_->options();
+  const BlockLayout layout{o.num_layers, o.block_size,
+                           static_cast<uint64_t>(o.num_kv_heads * o.head_dim *
+                                                 (o.dtype == kv::KvDtype::kF16 ? 2 : 4))};
+  std::vector<const uint8_t*> local;
+  local.reserve(p->kv->blocks().size());
+  for (kv::BlockId b : p->kv->blocks()) local.push_back(cache_->BlockData(b));
+  std::vector<transport::Copy> copies;
+  const uint64_t bytes = AppendKvCopies(layout, l0, l1, t0, t1, local, p->job.target.pool_base,
+                                        p->job.target.block_ids, &copies);
+  p->puts.push_back(transport_->PutAsync(p->job.target.peer, copies, p->job.target.rkey,
+                                         options_.transfer_timeout));
+  p->result.kv_bytes_sent += bytes;
+  if (!p->compute_done) p->result.kv_bytes_streamed += bytes;
+}
+
+void PrefillCore::Step() {
+  // Share the pass's token budget: a quarter to the oldest prompt (so it
+  // always progresses), the rest shortest-remaining first (so short
+  // prompts finish quickly behind a long one).
+  std::vector<std::pair<Pending*, int64_t>> grants;
+  int64_t budget = options_.max_batch_tokens;
+  auto left = [](const Pending* p) {
+    return static_cast<int64_t>(p->job.tokens.size()) - p->computed;
+  };
+  std::vector<Pending*> order;
+  for (auto& p : live_) order.push_back(p.get());
+  const int64_t first = std::min({left(order[0]), std::max<int64_t>(1, budget / 4), budget});
+  grants.emplace_back(order[0], first);
+  budget -= first;
+  std::stable_sort(order.begin() + 1, order.end(),
+                   [&](const Pending* a, const Pending* b) { return left(a) < left(b); });
+  for (size_t i = 1; i < order.size() && budget > 0; ++i) {
+    const int64_t n = std::min(left(order[i]), budget);
+    grants.emplace_back(order[i], n);
+    budget -= n;
+  }
+  if (budget > 0) {  // the oldest takes what nobody else needed
+    const int64_t more = std::min(budget, left(order[0]) - first);
+    grants[0].second += more;
+  }
+
+  std::vector<model::SequenceBatch> fwd;
+  for (auto [p, n] : grants) {
+    model::SequenceBatch b;
+    b.tokens = absl::MakeConstSpan(p->job.tokens).subspan(p->computed, n);
+    b.start_pos = p->computed;
+    b.kv = p->kv.get();
+    fwd.push_back(b);
+  }
+  // Each layer's KV of this pass goes out while the next layers compute.
+  model::LayerKvDoneFn on_layer;
+  if (options_.stream_kv_by_layer) {
+    on_layer = [&](int64_t layer) {
+      for (auto [p, n] : grants) PutKv(p, layer, layer + 1, p->computed, p->computed + n);
+    };
+  }
+  absl::StatusOr<std::vector<float>> logits =
+      bundle_->model->Forward(fwd, cache_.get(), pool_.get(), &on_layer);
+  const int64_t vocab = bundle_->model->config().vocab_size;
+  std::vector<Pending*> finished, failed;
+  for (size_t i = 0; i < grants.size(); ++i) {
+    Pending* p = grants[i].first;
+    if (!logits.ok()) {
+      failed.push_back(p);
+      continue;
+    }
+    p->computed += grants[i].second;
+    p->result.computed_tokens += grants[i].second;
+    p->kv->Commit(p->job.tokens, p->computed);
+    if (p->computed == static_cast<int64_t>(p->job.tokens.size())) {
+      p->result.last_logits.assign(logits->data() + i * vocab,
+                                   logits->data() + (i + 1) * vocab);
+      p->compute_done = true;
+      p->computed_at = Clock::now();
+      p->result.compute_ms =
+          std::chrono::duration<double, std::milli>(p->computed_at - p->admitted).count();
+      if (!options_.stream_kv_by_layer) {
+        PutKv(p, 0, cache_->options().num_layers, 0, p->computed);
+      }
+      finished.push_back(p);
+    }
+  }
+  auto take = [this](Pending* p) {
+    auto it = std::find_if(live_.begin(), live_.end(),
+                           [p](const std::unique_ptr<Pending>& q) { return q.get() == p; });
+    std::unique_ptr<Pending> owned = std::move(*it);
+    live_.erase(it);
+    return owned;
+  };
+  for (Pending* p : failed) Fail(take(p).get(), logits.status());
+  std::vector<std::unique_ptr<Pending>> done;
+  for (Pending* p : finished) done.push_back(take(p));
+  absl::MutexLock lock(&mu_);
+  for (auto& p : done) finishing_.push_back(std::move(p));
+  live_count_ = static_cast<int64_t>(live_.size());
+}
+
+void PrefillCore::CompletionLoop() {
+  for (;;) {
+    std::unique_ptr<Pending> p;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stop_ || !queue_.empty();
+        return worker_exited_ || !finishing_.empty();
       };
       mu_.Await(absl::Condition(&ready));
-      if (stop_) return;
-      // Take jobs until their prompts fill about two forward passes; the
-      // rest wait for the next round.
-      int64_t tokens = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || tokens < 2 * options_.max_batch_tokens)) {
-        tokens += static_cast<int64_t>(queue_.front()->job.tokens.size());
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      if (finishing_.empty()) return;  // the worker is gone: nothing more comes
+      p = std::move(finishing_.front());
+      finishing_.pop_front();
     }
-    RunBatch(std::move(batch));
+    absl::Status st;
+    for (auto& put : p->puts) st.Update(put->Wait());
+    if (!st.ok()) {
+      Fail(p.get(), st);
+      continue;
+    }
+    p->result.transfer_ms = MsSince(p->computed_at);
+    p->puts.clear();
+    p->kv.reset();  // blocks stay in the prefix cache
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.jobs_done;
+      stats_.tokens_computed += p->result.computed_tokens;
+      stats_.tokens_cached += p->result.cached_tokens;
+      stats_.tokens_from_history += p->result.history_tokens;
+      stats_.kv_bytes_sent += p->result.kv_bytes_sent;
+      stats_.kv_bytes_streamed += p->result.kv_bytes_streamed;
+      stats_.transfer_tail_ms += p->result.transfer_ms;
+    }
+    log::Info("prefill", "prefill finished",
+              {{"request_id", p->job.request_id},
+               {"computed_tokens", p->result.computed_tokens},
+               {"cached_tokens", p->result.cached_tokens},
+               {"history_tokens", p->result.history_tokens},
+               {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
+               {"kv_bytes_streamed", static_cast<int64_t>(p->result.kv_bytes_streamed)},
+               {"compute_ms", p->result.compute_ms},
+               {"transfer_ms", p->result.transfer_ms}});
+    p->done(std::move(p->result));
   }
 }
 
@@ -158,120 +367,6 @@ void PrefillCore::FetchHistory(Pending* p) {
   p->result.cached_tokens += *got * bs;
   p->result.history_tokens = *got * bs;
   p->kv->Commit(p->job.tokens, p->computed);
-}
-
-void PrefillCore::RunBatch(std::vector<std::unique_ptr<Pending>> batch) {
-  const auto start = Clock::now();
-  std::vector<Pending*> live;
-  auto fail = [this](Pending* p, absl::Status st) {
-    log::Warn("prefill", "prefill failed",
-              {{"request_id", p->job.request_id}, {"error", std::string(st.message())}});
-    p->kv.reset();
-    {
-      absl::MutexLock lock(&mu_);
-      ++stats_.jobs_failed;
-    }
-    p->done(std::move(st));
-  };
-  for (auto& p : batch) {
-    if (absl::Status st = Validate(p->job); !st.ok()) {
-      fail(p.get(), st);
-      continue;
-    }
-    p->kv = std::make_unique<kv::SequenceKv>(cache_.get());
-    p->computed = p->kv->AttachCachedPrefix(p->job.tokens);
-    p->result.cached_tokens = p->computed;
-    if (absl::Status st = p->kv->Reserve(static_cast<int64_t>(p->job.tokens.size()));
-        !st.ok()) {
-      fail(p.get(), absl::ResourceExhaustedError(
-                        absl::StrCat("prefill KV pool full: ", st.message())));
-      continue;
-    }
-    FetchHistory(p.get());
-    live.push_back(p.get());
-  }
-
-  // Chunked, batched forward passes until every prompt is computed.
-  const int64_t vocab = bundle_->model->config().vocab_size;
-  for (;;) {
-    std::vector<model::SequenceBatch> fwd;
-    std::vector<Pending*> members;
-    int64_t budget = options_.max_batch_tokens;
-    for (Pending* p : live) {
-      const int64_t left = static_cast<int64_t>(p->job.tokens.size()) - p->computed;
-      if (left == 0 || budget == 0) continue;
-      const int64_t count = std::min(left, budget);
-      model::SequenceBatch b;
-      b.tokens = absl::MakeConstSpan(p->job.tokens).subspan(p->computed, count);
-      b.start_pos = p->computed;
-      b.kv = p->kv.get();
-      fwd.push_back(b);
-      members.push_back(p);
-      budget -= count;
-    }
-    if (fwd.empty()) break;
-    absl::StatusOr<std::vector<float>> logits =
-        bundle_->model->Forward(fwd, cache_.get(), pool_.get());
-    for (size_t i = 0; i < members.size(); ++i) {
-      Pending* p = members[i];
-      if (!logits.ok()) {
-        fail(p, logits.status());
-        live.erase(std::find(live.begin(), live.end(), p));
-        continue;
-      }
-      p->computed += static_cast<int64_t>(fwd[i].tokens.size());
-      p->result.computed_tokens += static_cast<int64_t>(fwd[i].tokens.size());
-      p->kv->Commit(p->job.tokens, p->computed);
-      if (p->computed == static_cast<int64_t>(p->job.tokens.size())) {
-        p->result.last_logits.assign(logits->data() + i * vocab,
-                                     logits->data() + (i + 1) * vocab);
-      }
-    }
-  }
-  const double compute_ms = MsSince(start);
-
-  // Write each prompt's blocks (past what the receiver holds) to the
-  // decode node, then report.
-  for (Pending* p : live) {
-    const auto t0 = Clock::now();
-    const int64_t bs = cache_->options().block_size;
-    const int64_t n = static_cast<int64_t>(p->job.tokens.size());
-    std::vector<transport::Copy> copies;
-    for (int64_t b = p->job.skip_tokens / bs; b < (n + bs - 1) / bs; ++b) {
-      copies.push_back(transport::Copy{
-          cache_->BlockData(p->kv->blocks()[b]),
-          p->job.target.pool_base +
-              static_cast<uint64_t>(p->job.target.block_ids[b]) * p->job.target.block_bytes,
-          static_cast<size_t>(cache_->block_bytes())});
-    }
-    absl::Status st = transport_->Put(p->job.target.peer, copies, p->job.target.rkey,
-                                      options_.transfer_timeout);
-    p->kv.reset();  // blocks stay in the prefix cache
-    if (!st.ok()) {
-      fail(p, st);
-      continue;
-    }
-    p->result.kv_bytes_sent = copies.size() * static_cast<uint64_t>(cache_->block_bytes());
-    p->result.compute_ms = compute_ms;
-    p->result.transfer_ms = MsSince(t0);
-    {
-      absl::MutexLock lock(&mu_);
-      ++stats_.jobs_done;
-      stats_.tokens_computed += p->result.computed_tokens;
-      stats_.tokens_cached += p->result.cached_tokens;
-      stats_.tokens_from_history += p->result.history_tokens;
-      stats_.kv_bytes_sent += p->result.kv_bytes_sent;
-    }
-    log::Info("prefill", "prefill finished",
-              {{"request_id", p->job.request_id},
-               {"computed_tokens", p->result.computed_tokens},
-               {"cached_tokens", p->result.cached_tokens},
-               {"history_tokens", p->result.history_tokens},
-               {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
-               {"compute_ms", p->result.compute_ms},
-               {"transfer_ms", p->result.transfer_ms}});
-    p->done(std::move(p->result));
-  }
 }
 
 }  // namespace triptych::prefill

@@ -1,14 +1,26 @@
 #ifndef TRIPTYCH_SERVICES_PREFILL_PREFILL_CORE_H_
 #define TRIPTYCH_SERVICES_PREFILL_PREFILL_CORE_H_
 
-// The prefill node's logic, without gRPC: a queue of prompts that one worker
-// thread runs in batched, chunked forward passes over the node's own paged
-// KV cache (so repeated prefixes are computed once), then writes each
-// prompt's KV blocks into the requesting decode node's registered memory
-// with one-sided puts and reports the last token's logits.
+// The prefill node's logic, without gRPC. Prompts are computed with
+// continuous batching over the node's own paged KV cache (so repeated
+// prefixes are computed once): a worker thread runs one chunked forward pass
+// after another, and before each pass admits queued prompts (up to
+// max_live_jobs, as KV blocks allow) and shares the pass's token budget:
+// the oldest prompt gets a quarter, the rest goes shortest-remaining first,
+// so a long prompt neither blocks short ones nor starves.
 //
-// Thread safety: Submit(), stats() and Shutdown() are thread-safe; `done`
-// callbacks run on the worker thread and must not block.
+// KV streaming: each layer's K and V of a chunk are put (one-sided, async)
+// into the requesting decode node's registered memory as soon as the model
+// has written them, while the rest of the layers compute; cached prefix
+// blocks go when the prompt is admitted. A completion thread waits for a
+// finished prompt's puts (remote completion) and then reports its last
+// token's logits, so the decode node starts when the last layer landed.
+// With stream_kv_by_layer off, a prompt's KV is put in one transfer after
+// its last layer (the former behaviour, kept to measure against).
+//
+// Thread safety: Submit(), stats() and Shutdown() are thread-safe. `done`
+// callbacks run on the worker thread (jobs that fail before computing) or
+// the completion thread and must not block.
 
 #include <deque>
 #include <functional>
@@ -34,8 +46,11 @@ struct PrefillResult {
   int64_t cached_tokens = 0;   // from the prefix cache or the KV history
   int64_t history_tokens = 0;  // of those, fetched from the KV history
   uint64_t kv_bytes_sent = 0;
-  double compute_ms = 0;
-  double transfer_ms = 0;
+  // Of those, bytes whose put started before the prompt's last layer was
+  // computed (transfer overlapped with compute).
+  uint64_t kv_bytes_streamed = 0;
+  double compute_ms = 0;   // admission to the last layer computed
+  double transfer_ms = 0;  // last layer computed to every byte landed
 };
 
 struct PrefillStats {
@@ -46,7 +61,10 @@ struct PrefillStats {
   int64_t tokens_from_history = 0;
   int64_t history_fetch_failures = 0;
   uint64_t kv_bytes_sent = 0;
-  int64_t queue_depth = 0;
+  uint64_t kv_bytes_streamed = 0;
+  double transfer_tail_ms = 0;  // sum over jobs of PrefillResult::transfer_ms
+  int64_t queue_depth = 0;      // waiting + being computed + finishing
+  int64_t live_jobs = 0;        // being computed
   int64_t kv_blocks_total = 0;
   int64_t kv_blocks_free = 0;
 };
@@ -65,6 +83,8 @@ struct PrefillCoreOptions {
   kv::KvDtype kv_dtype = kv::KvDtype::kF16;
   bool prefix_cache = true;
   int64_t max_batch_tokens = 1024;  // tokens per forward pass
+  int max_live_jobs = 16;           // prompts computed together
+  bool stream_kv_by_layer = true;   // see the file comment
   absl::Duration transfer_timeout = absl::Seconds(10);
   // Optional: prompt blocks missing from this node's prefix cache are
   // fetched from here before computing (a failure only means computing).
@@ -93,7 +113,8 @@ class PrefillCore {
   // Sets options.history_fetch; call before the first Submit.
   void SetHistoryFetch(HistoryFetchFn fn) { options_.history_fetch = std::move(fn); }
 
-  // Fails queued jobs with kUnavailable and stops the worker.
+  // Fails queued and half-computed jobs with kUnavailable, lets computed
+  // ones finish their transfers, and stops both threads.
   void Shutdown();
 
   KvGeometry geometry() const;
@@ -106,7 +127,15 @@ class PrefillCore {
   struct Pending;
   PrefillCore() = default;
   void WorkerLoop();
-  void RunBatch(std::vector<std::unique_ptr<Pending>> batch);
+  // Moves queued jobs into live_ while there is room. Worker thread.
+  void Admit();
+  // One forward pass over the live jobs. Worker thread.
+  void Step();
+  void CompletionLoop();
+  void Fail(Pending* p, absl::Status st);
+  // Starts the put of layers [l0, l1) of positions [t0, t1) (clipped to
+  // what the receiver lacks). Worker thread.
+  void PutKv(Pending* p, int64_t l0, int64_t l1, int64_t t0, int64_t t1);
   // Fills the prompt's blocks past the cached prefix from the KV history.
   void FetchHistory(Pending* p);
   absl::Status Validate(const PrefillJob& job) const;
@@ -118,10 +147,16 @@ class PrefillCore {
   std::unique_ptr<transport::KvRegion> region_;
   std::unique_ptr<ThreadPool> pool_;
   std::thread worker_;
+  std::thread completer_;
+  std::vector<std::unique_ptr<Pending>> live_;  // worker thread only
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  // Computed, waiting for their puts to complete (completion thread).
+  std::deque<std::unique_ptr<Pending>> finishing_ ABSL_GUARDED_BY(mu_);
+  int64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool worker_exited_ ABSL_GUARDED_BY(mu_) = false;
   PrefillStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

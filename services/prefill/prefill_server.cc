@@ -100,6 +100,15 @@ void PrefillServer::RefreshMetrics() {
       ->MirrorTo(st.history_fetch_failures);
   metrics_.GetCounter("triptych_kv_bytes_sent_total", "KV bytes written to decode nodes over UCX.")
       ->MirrorTo(static_cast<double>(st.kv_bytes_sent));
+  metrics_.GetCounter("triptych_prefill_kv_bytes_streamed_total",
+                      "KV bytes whose put started before the prompt's last layer was computed "
+                      "(transfer overlapped with compute).")
+      ->MirrorTo(static_cast<double>(st.kv_bytes_streamed));
+  metrics_.GetCounter("triptych_prefill_transfer_tail_seconds_total",
+                      "Time from a prompt's last layer computed to all its KV landed, summed.")
+      ->MirrorTo(st.transfer_tail_ms / 1000.0);
+  metrics_.GetGauge("triptych_prefill_live_jobs", "Prompts being computed together.")
+      ->Set(st.live_jobs);
   const transport::TransferStats ts = core_->transport()->stats();
   metrics_.GetCounter("triptych_ucx_bytes_put_total", "Bytes written with UCX puts.")
       ->MirrorTo(static_cast<double>(ts.bytes_put));
