@@ -6,11 +6,20 @@
 // disaggregated) and relays its events to the caller, RouteInfo attached to
 // the first one.
 //
-// Threads: the reactor callbacks (OnWriteDone, OnCancel, OnDone) run on gRPC
-// callback threads and only flip flags / cancel the downstream call. The
-// blocking work (queueing for capacity, the synchronous downstream stream,
-// waiting for each upstream write) runs on a worker thread owned by this
-// relay, so no gRPC callback thread ever blocks.
+// Threads: no thread belongs to a relay. Routing, which may wait in the
+// admission queue, runs as a task on the service's RoutingPool. The stream
+// is gRPC callback API on both sides: the downstream call is a
+// ClientReadReactor (Attempt) and the relay the upstream ServerWriteReactor;
+// each downstream read completes into one upstream write, whose completion
+// starts the next read, so one event is in flight at a time and a slow
+// caller slows the decode node's stream (flow control) instead of
+// buffering. Those callbacks only convert and hand on; none blocks.
+//
+// Sequence of one call (each step starts the next; only OnCancel runs
+// concurrently with them, and it only flips a flag / cancels downstream):
+//   ctor -> [pool] Route -> StartAttempt -> (OnReadDone -> StartWrite ->
+//   OnWriteDone -> StartRead)* -> Attempt::OnDone -> AttemptEnded ->
+//   End (Finish) | [pool] Retry/migrate -> Route ...   -> OnDone (delete)
 //
 // Retry: an attempt failing before any token (and before anything was sent
 // to the caller) with a retryable status goes to another node (the
@@ -24,10 +33,11 @@
 // frees the request's KV blocks) and wakes a queued request.
 //
 // Lifetime: created by SchedulerService::Generate, deletes itself in
-// OnDone(), which gRPC calls only after the worker's Finish(); the worker
-// touches nothing of the relay after Finish().
+// OnDone(), which gRPC calls after Finish(); Finish() is called only when
+// no attempt is open and no routing task is queued for the relay.
 
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -42,7 +52,7 @@ class SchedulerService;
 
 class GenerateRelay final : public grpc::ServerWriteReactor<v1::GenerateEvent> {
  public:
-  // Starts the worker thread. Pointers are owned by gRPC / the service and
+  // Queues the routing task. Pointers are owned by gRPC / the service and
   // outlive the relay.
   GenerateRelay(SchedulerService* service, grpc::CallbackServerContext* context,
                 const v1::GenerateRequest* request);
@@ -52,33 +62,43 @@ class GenerateRelay final : public grpc::ServerWriteReactor<v1::GenerateEvent> {
   void OnDone() override;
 
  private:
-  ~GenerateRelay() override = default;
+  class Attempt;
+  ~GenerateRelay() override;
 
-  // Worker thread body; ends with Finish().
-  void Run();
-  // All attempts; returns the call's final status.
-  absl::Status Serve();
-  // One attempt on `decision`'s nodes. OK when the stream completed.
-  absl::Status RunAttempt(const scheduler::RouteDecision& decision);
-  // Sends `event` upstream and waits for it to be written. False when the
-  // caller is gone.
-  bool Write(const v1::GenerateEvent& event);
+  // Routing pool: the next attempt, or End() when routing fails.
+  void Route();
+  // Routing pool: opens the downstream call for `decision`.
+  void StartAttempt(const scheduler::RouteDecision& decision);
+  // gRPC callback threads, from the open Attempt.
+  void OnAttemptRead(bool ok);
+  void OnAttemptDone(const grpc::Status& status);
+  // After a failed attempt: retry, migrate or End().
+  void AttemptFailed(absl::Status status);
+  // Queues Route(); End()s with kResourceExhausted when the pool refuses.
+  void QueueRoute();
+  void End(absl::Status status);
   bool cancelled();
 
   SchedulerService* const service_;
   grpc::CallbackServerContext* const context_;
   const v1::GenerateRequest* const request_;
-  std::unique_ptr<scheduler::RequestLifecycle> lifecycle_;  // worker only
-  bool sent_any_ = false;                                   // worker only
-  std::vector<int32_t> relayed_;  // tokens sent to the caller; worker only
+  // Owned by the step running now (see the sequence above).
+  std::unique_ptr<scheduler::RequestLifecycle> lifecycle_;
+  // Every attempt's downstream call, freed with the relay: an attempt may
+  // still be returning from its OnDone when the next one starts.
+  std::vector<std::unique_ptr<Attempt>> attempts_;
+  Attempt* attempt_ = nullptr;  // the current one
+  std::unique_ptr<scheduler::RouteDecision> decision_;  // of attempt_
+  bool sent_any_ = false;
+  bool caller_gone_ = false;
+  std::vector<int32_t> relayed_;  // tokens sent to the caller
   size_t carried_ = 0;            // of those, before the current attempt
+  v1::GenerateEvent out_;         // the upstream write in flight
 
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   // The open downstream call, for OnCancel(); null between attempts.
   grpc::ClientContext* downstream_ ABSL_GUARDED_BY(mu_) = nullptr;
-  bool write_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_ok_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace triptych::scheduler_service

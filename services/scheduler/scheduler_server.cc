@@ -98,7 +98,7 @@ void SchedulerServer::Shutdown(absl::Duration grace) {
                       absl::ToChronoMilliseconds(grace));
   }
   if (admin_ != nullptr) admin_->Stop(absl::Seconds(1));
-  // service_ (destroyed after server_) waits for relay threads to unwind.
+  // service_ (destroyed after server_) waits for relays to unwind.
   server_.reset();
   service_.reset();
 }

@@ -7,8 +7,9 @@
 //    proto, answered inline (the core only takes short mutexes, so gRPC
 //    callback threads are never blocked for long);
 //  - Generate: a GenerateRelay (generate_relay.h) per call routes the
-//    request, calls DecodeNode.Generate on the chosen node and relays its
-//    events, with retry and cancellation propagation.
+//    request (on the RoutingPool, as routing may wait for capacity), calls
+//    DecodeNode.Generate on the chosen node and relays its events with the
+//    callback API, with retry, migration and cancellation propagation.
 
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/triptych.grpc.pb.h"
+#include "services/scheduler/routing_pool.h"
 #include "services/scheduler/scheduler_core.h"
 
 namespace triptych::scheduler_service {
@@ -46,13 +48,20 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
 
   // For GenerateRelay: a (cached, thread-safe) stub for a decode node.
   v1::DecodeNode::Stub* DecodeStub(const std::string& address);
-  // For GenerateRelay: bracket the life of a relay's worker thread.
+  // For GenerateRelay: bracket the life of a relay.
   void RelayStarted();
   void RelayEnded();
   SchedulerCore* core() { return core_; }
+  RoutingPool& routing_pool() { return routing_pool_; }
 
  private:
+  // Routing threads and the most calls that may wait for one; beyond that
+  // Generate answers kResourceExhausted.
+  static constexpr int kRoutingThreads = 4;
+  static constexpr int kRoutingBacklog = 4096;
+
   SchedulerCore* const core_;
+  RoutingPool routing_pool_{kRoutingThreads, kRoutingBacklog};
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<v1::DecodeNode::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
