@@ -38,10 +38,11 @@ std::vector<std::string> SseData(const std::string& body) {
 
 class GatewayTest : public ::testing::Test {
  protected:
-  void StartGateway(CoreOptions core = {}, int64_t max_body = 1 << 20) {
+  void StartGateway(CoreOptions core = {}, int64_t max_body = 1 << 20,
+                    const ModelInfoOptions& model_options = {}) {
     const std::string dir = triptych::testing::ConformanceDir();
     ASSERT_FALSE(dir.empty());
-    auto info = ModelInfo::Load(dir + "/models/stories260K.gguf");
+    auto info = ModelInfo::Load(dir + "/models/stories260K.gguf", model_options);
     ASSERT_TRUE(info.ok()) << info.status();
     info_ = info->get();
     auto backend = std::make_unique<FakeBackend>();
@@ -116,6 +117,23 @@ TEST_F(GatewayTest, ChatCompletionShapeAndBackendRequest) {
   EXPECT_EQ(b.sampling.temperature, 0.0f);
   EXPECT_EQ(b.sampling.seed, 7u);
   EXPECT_THAT(b.stop, ::testing::Contains("X"));
+}
+
+TEST_F(GatewayTest, RaisingChatTemplateIsA400AndTheGatewayKeepsServing) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  ModelInfoOptions mo;
+  mo.chat_template =
+      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+      "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+  StartGateway({}, 1 << 20, mo);
+  ClientResponse bad = Post("/v1/chat/completions", R"({"model":"stories","max_tokens":4,
+      "messages":[{"role":"system","content":"s"},{"role":"user","content":"Hi"}]})");
+  ExpectError(bad, 400, "messages");
+  EXPECT_TRUE(absl::StrContains(bad.body, "System role not supported")) << bad.body;
+  backend_->SetScript(FakeBackend::TextEvents({"ok"}, FinishReason::kStop, 3, 0));
+  ClientResponse good = Post("/v1/chat/completions", R"({"model":"stories","max_tokens":4,
+      "messages":[{"role":"user","content":"Hi"}]})");
+  EXPECT_EQ(good.status, 200) << good.body;
 }
 
 TEST_F(GatewayTest, CompletionWithLengthFinishAndDefaultMaxTokens) {

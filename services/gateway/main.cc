@@ -13,6 +13,8 @@
 // the command line wins. SIGTERM/SIGINT drain: stop accepting, finish
 // in-flight requests for up to --drain-seconds, then exit.
 
+#include <fstream>
+#include <sstream>
 #include <pthread.h>
 #include <signal.h>
 
@@ -100,6 +102,9 @@ int main(int argc, char** argv) {
   bool local = false, log_requests = true;
   app.add_option("--model", model_path, "GGUF model file (tokenizer + chat template)")
       ->required();
+  std::string chat_template_file;
+  app.add_option("--chat-template", chat_template_file,
+                 "Jinja chat template file overriding the GGUF's tokenizer.chat_template");
   app.add_option("--host", host, "listen address")->capture_default_str();
   app.add_option("--port", port, "listen port (0 = any free port)")->capture_default_str();
   app.add_option("--scheduler", scheduler, "scheduler gRPC address host:port");
@@ -227,6 +232,22 @@ int main(int argc, char** argv) {
     retrieval = std::move(store).value();
   }
 
+  triptych::gateway::ModelInfoOptions model_options;
+  if (!chat_template_file.empty()) {
+    std::ifstream f(chat_template_file, std::ios::binary);
+    if (!f) {
+      std::fprintf(stderr, "error: cannot read --chat-template %s\n", chat_template_file.c_str());
+      return 1;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    model_options.chat_template = ss.str();
+    if (model_options.chat_template.empty()) {
+      std::fprintf(stderr, "error: --chat-template %s is empty\n", chat_template_file.c_str());
+      return 1;
+    }
+  }
+
   absl::StatusOr<std::unique_ptr<triptych::gateway::GatewayServer>> server;
   if (local) {
     auto bundle = triptych::engine::ModelBundle::Load(model_path);
@@ -235,7 +256,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto info = triptych::gateway::ModelInfo::FromFile(*(*bundle)->file,
-                                                       (*bundle)->tokenizer.get());
+                                                       (*bundle)->tokenizer.get(), model_options);
     triptych::engine::EngineOptions eo;
     eo.num_threads = threads;
     eo.num_kv_blocks = kv_blocks;
@@ -252,7 +273,7 @@ int main(int argc, char** argv) {
         std::move(options), std::move(info).value(), std::move(backend).value(),
         std::move(bundle).value(), std::move(retrieval));
   } else {
-    auto info = triptych::gateway::ModelInfo::Load(model_path);
+    auto info = triptych::gateway::ModelInfo::Load(model_path, model_options);
     triptych::gateway::SchedulerBackendOptions so;
     so.address = scheduler;
     so.request_timeout = absl::Seconds(request_timeout);

@@ -2,34 +2,55 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "nlohmann/json.hpp"
+#include "runtime/jinja/chat_context.h"
 #include "common/status_macros.h"
 
 namespace triptych::gateway {
 
-absl::StatusOr<std::unique_ptr<ModelInfo>> ModelInfo::Load(const std::string& path) {
+absl::StatusOr<std::unique_ptr<ModelInfo>> ModelInfo::Load(const std::string& path,
+                                                        const ModelInfoOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<gguf::GgufFile> file, gguf::GgufFile::Open(path));
   ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok,
                    tokenizer::Tokenizer::FromGguf(*file));
   std::unique_ptr<ModelInfo> info(new ModelInfo());
   info->tokenizer_ = tok.get();
-  RETURN_IF_ERROR(info->Init(*file));
+  RETURN_IF_ERROR(info->Init(*file, options));
   info->owned_file_ = std::move(file);
   info->owned_tokenizer_ = std::move(tok);
   return info;
 }
 
 absl::StatusOr<std::unique_ptr<ModelInfo>> ModelInfo::FromFile(
-    const gguf::GgufFile& file, const tokenizer::Tokenizer* tokenizer) {
+    const gguf::GgufFile& file, const tokenizer::Tokenizer* tokenizer,
+    const ModelInfoOptions& options) {
   std::unique_ptr<ModelInfo> info(new ModelInfo());
   info->tokenizer_ = tokenizer;
-  RETURN_IF_ERROR(info->Init(file));
+  RETURN_IF_ERROR(info->Init(file, options));
   return info;
 }
 
-absl::Status ModelInfo::Init(const gguf::GgufFile& file) {
-  template_kind_ = chat::DetectTemplateKindOrFallback(
-      file.GetString("tokenizer.chat_template").value_or(""));
+absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions& options) {
+  const std::string gguf_template = file.GetString("tokenizer.chat_template").value_or("");
+  const std::string& source = options.chat_template.empty() ? gguf_template : options.chat_template;
+  if (!source.empty()) {
+    auto parsed = jinja::Template::Parse(source);
+    if (parsed.ok()) {
+      jinja_ = std::move(parsed).value();
+    } else if (!options.chat_template.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--chat-template: ", parsed.status().message()));
+    } else {
+      log::Warn("gateway", "the GGUF's tokenizer.chat_template does not parse; using a built-in template",
+                {{"error", std::string(parsed.status().message())}});
+    }
+  }
+  if (tokenizer_->bos_id() >= 0) bos_text_ = std::string(tokenizer_->TokenText(tokenizer_->bos_id()));
+  if (tokenizer_->eos_id() >= 0) eos_text_ = std::string(tokenizer_->TokenText(tokenizer_->eos_id()));
+  template_kind_ = chat::DetectTemplateKindOrFallback(source);
   special_ = chat::DefaultSpecialTokens(template_kind_);
   // The tokenizer adds BOS itself when its vocabulary says so; the template
   // must then not write it a second time. Without add_bos the template's
@@ -50,11 +71,31 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages) const {
+  if (jinja_ == nullptr) {
+    return chat::Render(template_kind_, messages, /*add_generation_prompt=*/true, special_);
+  }
+  nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
+                                {"add_generation_prompt", true},
+                                {"bos_token", bos_text_},
+                                {"eos_token", eos_text_}};
+  for (const chat::Message& m : messages)
+    ctx["messages"].push_back({{"role", m.role}, {"content", m.content}});
+  auto text = jinja_->Render(jinja::ChatContextFromJson(ctx));
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("chat template: ", text.status().message()));
+  }
+  return text;
+}
+
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
     absl::Span<const chat::Message> messages) const {
-  ASSIGN_OR_RETURN(std::string text, chat::Render(template_kind_, messages,
-                                                  /*add_generation_prompt=*/true, special_));
-  return tokenizer_->Encode(text, /*add_special=*/true, /*parse_special=*/true);
+  ASSIGN_OR_RETURN(std::string text, RenderChat(messages));
+  // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
+  // must not get a second one from the tokenizer.
+  const bool starts_with_bos = jinja_ != nullptr && !bos_text_.empty() &&
+                               absl::StartsWith(text, bos_text_);
+  return tokenizer_->Encode(text, /*add_special=*/!starts_with_bos, /*parse_special=*/true);
 }
 
 std::vector<int32_t> ModelInfo::EncodePrompt(const std::string& prompt) const {

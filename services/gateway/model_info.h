@@ -2,8 +2,13 @@
 #define TRIPTYCH_SERVICES_GATEWAY_MODEL_INFO_H_
 
 // What the gateway needs to know about the served model, read from its GGUF
-// file: the tokenizer, the chat template family and its special tokens, and
-// the context length. No weights are loaded. Immutable; thread-safe.
+// file: the tokenizer, the chat template and its special tokens, and the
+// context length. No weights are loaded. Immutable; thread-safe.
+//
+// Chat template: the Jinja text of ModelInfoOptions::chat_template (from
+// --chat-template FILE) if given, else the GGUF's tokenizer.chat_template,
+// rendered by runtime/jinja; the built-in families of runtime/chat are the
+// fallback when there is neither (or the GGUF's template does not parse).
 
 #include <cstdint>
 #include <memory>
@@ -14,29 +19,47 @@
 #include "absl/types/span.h"
 #include "runtime/chat/chat_template.h"
 #include "runtime/gguf/gguf_reader.h"
+#include "runtime/jinja/template.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace triptych::gateway {
 
+struct ModelInfoOptions {
+  // Jinja chat template overriding the GGUF's (the contents of
+  // --chat-template FILE); empty: use the GGUF's.
+  std::string chat_template;
+};
+
 class ModelInfo {
  public:
   // Opens the GGUF at `path` (metadata only). Errors: those of
-  // GgufFile::Open and Tokenizer::FromGguf.
-  static absl::StatusOr<std::unique_ptr<ModelInfo>> Load(const std::string& path);
+  // GgufFile::Open and Tokenizer::FromGguf; kInvalidArgument when
+  // options.chat_template does not parse.
+  static absl::StatusOr<std::unique_ptr<ModelInfo>> Load(const std::string& path,
+                                                         const ModelInfoOptions& options = {});
   // Uses an already opened file and tokenizer, which must outlive the result.
   static absl::StatusOr<std::unique_ptr<ModelInfo>> FromFile(
-      const gguf::GgufFile& file, const tokenizer::Tokenizer* tokenizer);
+      const gguf::GgufFile& file, const tokenizer::Tokenizer* tokenizer,
+      const ModelInfoOptions& options = {});
 
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The built-in family (used when there is no Jinja template; also gives
+  // the end-of-turn stop strings).
   chat::TemplateKind template_kind() const { return template_kind_; }
+  // True when chats are rendered by the Jinja template.
+  bool uses_jinja_template() const { return jinja_ != nullptr; }
+  // Renders `messages` to the prompt text (generation prompt added).
+  // Errors: kInvalidArgument (the template raised or failed, roles the
+  // built-in family cannot place).
+  absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages) const;
   int64_t context_length() const { return context_length_; }
   // general.name, or "" when absent.
   const std::string& name() const { return name_; }
 
   // Renders `messages` with the chat template (generation prompt added) and
-  // tokenizes the result; BOS is added once, by the tokenizer when its
-  // vocabulary asks for it. Errors: kInvalidArgument (roles the template
-  // cannot place).
+  // tokenizes the result; BOS is added once (by the tokenizer when its
+  // vocabulary asks for it and the rendering does not start with it).
+  // Errors: those of RenderChat.
   absl::StatusOr<std::vector<int32_t>> EncodeChat(
       absl::Span<const chat::Message> messages) const;
   // Tokenizes a completion prompt (BOS as the vocabulary says; control
@@ -47,13 +70,15 @@ class ModelInfo {
 
  private:
   ModelInfo() = default;
-  absl::Status Init(const gguf::GgufFile& file);
+  absl::Status Init(const gguf::GgufFile& file, const ModelInfoOptions& options);
 
   std::unique_ptr<gguf::GgufFile> owned_file_;
   std::unique_ptr<tokenizer::Tokenizer> owned_tokenizer_;
   const tokenizer::Tokenizer* tokenizer_ = nullptr;
   chat::TemplateKind template_kind_ = chat::kFallbackTemplateKind;
   chat::SpecialTokens special_;
+  std::unique_ptr<jinja::Template> jinja_;
+  std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
   int64_t context_length_ = 2048;
   std::string name_;

@@ -250,6 +250,7 @@ absl::Status WriteRandomLlama(const GenModelOptions& options) {
     w.SetBool("tokenizer.ggml.add_bos_token", true);
     w.SetBool("tokenizer.ggml.add_eos_token", false);
   }
+  if (!o.chat_template.empty()) w.SetString("tokenizer.chat_template", o.chat_template);
   w.SetUint32("llama.vocab_size", static_cast<uint32_t>(vocab));
 
   const int threads =

@@ -49,6 +49,9 @@ struct GenModelOptions {
   // size is that of its tokenizer.ggml.tokens.
   std::string vocab_from;
 
+  // When non-empty, written as tokenizer.chat_template (Jinja text).
+  std::string chat_template;
+
   // The reference K-quantizers (Q4_K, Q6_K) cost 50-100 ns per element, two
   // minutes for a 1.1B model. When true, K-type tensors are instead
   // assembled from a bank of 4096 blocks that QuantizeRow made from the same

@@ -3,6 +3,8 @@
 //   triptych-gen-model --out m.gguf --dim 256 --layers 2 --type Q8_0
 //   triptych-gen-model --out tiny.gguf --preset tinyllama-1.1b --type Q4_K
 
+#include <fstream>
+#include <iterator>
 #include <chrono>
 #include <iostream>
 #include <string>
@@ -39,6 +41,9 @@ int Run(int argc, char** argv) {
   app.add_option("--preset", preset, "Shape preset: tinyllama-1.1b");
   app.add_option("--vocab-from", vocab_from,
                  "Copy tokenizer.* metadata from this GGUF");
+  std::string chat_template_file;
+  app.add_option("--chat-template", chat_template_file,
+                 "Write this Jinja file as tokenizer.chat_template");
   app.add_option("--threads", threads, "Threads (0 = all)");
   bool exact_quant = false;
   app.add_flag("--exact-quant", exact_quant,
@@ -72,6 +77,14 @@ int Run(int argc, char** argv) {
   o.seed = seed;
   o.rope_theta = rope_theta;
   o.vocab_from = vocab_from;
+  if (!chat_template_file.empty()) {
+    std::ifstream f(chat_template_file, std::ios::binary);
+    if (!f) {
+      std::fprintf(stderr, "error: cannot read %s\n", chat_template_file.c_str());
+      return 1;
+    }
+    o.chat_template.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
   o.num_threads = threads;
   o.fast_k_quant = !exact_quant;
 

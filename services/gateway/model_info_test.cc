@@ -1,0 +1,136 @@
+// ModelInfo renders chats with the GGUF's own Jinja chat template: a
+// generated model carrying a real template (Phi-3.5's, with the Phi-3
+// vocabulary) must tokenize a chat exactly as the jinja2 reference rendering
+// of that chat tokenizes. Also --chat-template overrides, fallbacks, and
+// template errors.
+
+#include "services/gateway/model_info.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "common/testing/conformance.h"
+#include "nlohmann/json.hpp"
+#include "tools/gen_model/gen_model.h"
+
+namespace triptych::gateway {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Writes a tiny random model with the Phi-3 vocabulary and `chat_template`.
+std::string MakeModel(const std::string& conformance, const std::string& name,
+                      const std::string& chat_template) {
+  tools::GenModelOptions o;
+  o.out = (std::filesystem::temp_directory_path() / (name + ".gguf")).string();
+  o.dim = 64;
+  o.layers = 1;
+  o.heads = 2;
+  o.kv_heads = 1;
+  o.ffn = 128;
+  o.vocab_from = conformance + "/tokenizer/ggml-vocab-phi-3.gguf";
+  o.chat_template = chat_template;
+  o.num_threads = 1;
+  EXPECT_TRUE(tools::WriteRandomLlama(o).ok());
+  return o.out;
+}
+
+std::vector<nlohmann::json> References(const std::string& conformance, const std::string& tmpl) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(conformance + "/chat_templates/renderings.jsonl");
+  for (std::string line; std::getline(f, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["template"] == tmpl && j.contains("expected") && !j.contains("tools")) out.push_back(j);
+  }
+  return out;
+}
+
+std::vector<chat::Message> Messages(const nlohmann::json& j) {
+  std::vector<chat::Message> out;
+  for (const auto& m : j["messages"]) {
+    if (!m["content"].is_string()) continue;
+    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return out;
+}
+
+TEST(ModelInfo, UsesTheGgufsJinjaTemplateTokenForToken) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const std::string tmpl = "microsoft-Phi-3.5-mini-instruct.jinja";
+  const std::string model = MakeModel(dir, "model_info_phi35", ReadFile(dir + "/chat_templates/templates/" + tmpl));
+  auto info = ModelInfo::Load(model);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE((*info)->uses_jinja_template());
+  const auto refs = References(dir, tmpl);
+  ASSERT_GE(refs.size(), 4u);
+  int checked = 0;
+  for (const auto& ref : refs) {
+    if (!ref["add_generation_prompt"].get<bool>()) continue;
+    const std::vector<chat::Message> msgs = Messages(ref);
+    if (msgs.size() != ref["messages"].size()) continue;
+    auto text = (*info)->RenderChat(msgs);
+    ASSERT_TRUE(text.ok()) << text.status();
+    EXPECT_EQ(*text, ref["expected"].get<std::string>()) << ref["case"];
+    auto ids = (*info)->EncodeChat(msgs);
+    ASSERT_TRUE(ids.ok());
+    const auto& tok = (*info)->tokenizer();
+    EXPECT_EQ(*ids, tok.Encode(ref["expected"].get<std::string>(), /*add_special=*/true, /*parse_special=*/true))
+        << ref["case"];
+    // The template's control tokens are single tokens.
+    EXPECT_NE(std::find(ids->begin(), ids->end(), tok.Encode("<|user|>", false, true)[0]), ids->end());
+    ++checked;
+  }
+  EXPECT_GE(checked, 3);
+  std::filesystem::remove(model);
+}
+
+TEST(ModelInfo, ChatTemplateOptionOverridesAndRaisingTemplatesAreInvalidArgument) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const std::string model = MakeModel(dir, "model_info_override", "{{ 'gguf:' + messages[0].content }}");
+  ModelInfoOptions o;
+  o.chat_template =
+      "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role not supported') }}"
+      "{% endif %}[{{ m.role }}]{{ m.content }}{% endfor %}";
+  auto info = ModelInfo::Load(model, o);
+  ASSERT_TRUE(info.ok()) << info.status();
+  auto text = (*info)->RenderChat({{"user", "hi"}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "[user]hi");
+  auto raised = (*info)->RenderChat({{"system", "s"}, {"user", "hi"}});
+  EXPECT_EQ(raised.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(raised.status().message(), "System role not supported")) << raised.status();
+
+  auto plain = ModelInfo::Load(model);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*(*plain)->RenderChat({{"user", "hi"}}), "gguf:hi");
+
+  o.chat_template = "{% if %}";
+  auto bad = ModelInfo::Load(model, o);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "--chat-template")) << bad.status();
+  std::filesystem::remove(model);
+}
+
+TEST(ModelInfo, FallsBackToBuiltInFamiliesWhenTheGgufTemplateDoesNotParse) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const std::string model = MakeModel(dir, "model_info_broken", "{% if %}");
+  auto info = ModelInfo::Load(model);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE((*info)->uses_jinja_template());
+  auto text = (*info)->RenderChat({{"user", "hi"}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");  // chatml
+  std::filesystem::remove(model);
+}
+
+}  // namespace
+}  // namespace triptych::gateway
