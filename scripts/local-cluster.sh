@@ -6,6 +6,7 @@
 #                                  [--policy kv_aware] [--threads T] [--ucx-tls TLS]
 #                                  [--disagg-threshold TOKENS] [--kv-blocks N]
 #                                  [--no-memory] [--memory-ram-blocks N]
+#                                  [--prefill-device cpu|gpu] [--decode-device cpu|gpu]
 #   scripts/local-cluster.sh stop
 #   scripts/local-cluster.sh status
 #
@@ -77,7 +78,7 @@ cmd_status() {
 
 cmd_start() {
   local model="" prefill=1 decode=1 port=8000 policy=kv_aware threads=1 tls="" kv_blocks=1024
-  local threshold="" memory=1 memory_ram=4096
+  local threshold="" memory=1 memory_ram=4096 prefill_device=cpu decode_device=cpu
   while (($#)); do
     case $1 in
       --model) model=$2; shift 2 ;;
@@ -91,6 +92,8 @@ cmd_start() {
       --disagg-threshold) threshold=$2; shift 2 ;;
       --no-memory) memory=0; shift ;;
       --memory-ram-blocks) memory_ram=$2; shift 2 ;;
+      --prefill-device) prefill_device=$2; shift 2 ;;
+      --decode-device) decode_device=$2; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -133,13 +136,13 @@ cmd_start() {
   for ((i = 0; i < prefill; i++)); do
     spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port 0 \
       --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      "${mem[@]}" "${ucx[@]}"
+      --device "$prefill_device" "${mem[@]}" "${ucx[@]}"
     names+=("prefill-$i")
   done
   for ((i = 0; i < decode; i++)); do
     spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port 0 \
       --node-id "decode-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      --kv-blocks "$kv_blocks" "${mem[@]}" "${ucx[@]}"
+      --kv-blocks "$kv_blocks" --device "$decode_device" "${mem[@]}" "${ucx[@]}"
     names+=("decode-$i")
   done
   local admins=() mem_admin=""

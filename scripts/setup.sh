@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Triptych builds, tests and runs with.
+# libtbb-dev: the HIP CPU Runtime (../shared/third_party/hip-cpu) that runs
+# kernels/hip on the host in CI.
 # Idempotent and non-interactive: packages already present are skipped by apt.
 set -euo pipefail
 
@@ -11,6 +13,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl
   libucx-dev ucx-utils libboost-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libxrt-dev hipcc libamdhip64-dev rocm-device-libs
+  libtbb-dev
   docker-compose
 )
 # The gateway's client test runs the official `openai` npm package under Node.

@@ -5,7 +5,8 @@
 namespace triptych::http {
 
 void AddAdminRoutes(Server* server, metrics::Registry* registry,
-                    std::function<bool()> ready, std::function<void()> refresh) {
+                    std::function<bool()> ready, std::function<void()> refresh,
+                    std::string health_fields) {
   server->Handle("GET", "/metrics", [registry, refresh = std::move(refresh)](const Request&) {
     if (refresh) refresh();
     Response r;
@@ -13,9 +14,11 @@ void AddAdminRoutes(Server* server, metrics::Registry* registry,
     r.body = registry->Render();
     return r;
   });
-  server->Handle("GET", "/health", [server](const Request&) {
-    return server->draining() ? Response::Json(503, R"({"status":"draining"})")
-                              : Response::Json(200, R"({"status":"ok"})");
+  const std::string extra = health_fields.empty() ? "" : "," + health_fields;
+  server->Handle("GET", "/health", [server, extra](const Request&) {
+    return server->draining()
+               ? Response::Json(503, R"({"status":"draining")" + extra + "}")
+               : Response::Json(200, R"({"status":"ok")" + extra + "}");
   });
   server->Handle("GET", "/live", [](const Request&) {
     return Response::Json(200, R"({"status":"alive"})");

@@ -10,6 +10,7 @@
 //                 else 503 (readiness probe)
 
 #include <functional>
+#include <string>
 
 #include "common/http/http_server.h"
 #include "common/metrics/metrics.h"
@@ -21,9 +22,12 @@ namespace triptych::http {
 // ready) and is called on I/O threads, so it must be cheap and thread-safe.
 // `refresh`, when set, runs before each /metrics render (to copy statistics
 // kept elsewhere into gauges and counters); same threading rules.
+// `health_fields`: extra members of /health's JSON object (e.g.
+// `"device":"cpu"`, already JSON), empty for none.
 void AddAdminRoutes(Server* server, metrics::Registry* registry,
                     std::function<bool()> ready,
-                    std::function<void()> refresh = nullptr);
+                    std::function<void()> refresh = nullptr,
+                    std::string health_fields = "");
 
 }  // namespace triptych::http
 

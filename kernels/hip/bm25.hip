@@ -61,8 +61,7 @@ std::string GpuBm25Scores(const int64_t* term_offsets, int num_terms,
     const int64_t begin = term_offsets[t], end = term_offsets[t + 1];
     if (end == begin) continue;
     const int64_t grid = (end - begin + kThreads - 1) / kThreads;
-    Bm25TermKernel<<<static_cast<unsigned>(grid), kThreads, 0, 0>>>(
-        d_docs.as<int32_t>(), d_tfs.as<uint32_t>(), begin, end,
+    hipLaunchKernelGGL(Bm25TermKernel, static_cast<unsigned>(grid), kThreads, 0, 0, d_docs.as<int32_t>(), d_tfs.as<uint32_t>(), begin, end,
         d_lengths.as<int32_t>(), idf[t], avg_doc_length, k1, b, one_minus_b,
         k1_plus_1, d_out.as<float>());
     if (std::string e = LaunchError("Bm25TermKernel"); !e.empty()) return e;

@@ -10,6 +10,7 @@
 // 32).
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/blocks.h"
 #include "kernels/ggml_type.h"
@@ -17,10 +18,18 @@
 
 namespace triptych::kernels::hip {
 
+// Bit casts through memcpy (every toolchain, HIP-CPU's g++ included, folds
+// it to a register move; __uint_as_float is not available to g++).
 __device__ inline float DevBitsToFloat(uint32_t u) {
-  return __uint_as_float(u);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
 }
-__device__ inline uint32_t DevFloatBits(float f) { return __float_as_uint(f); }
+__device__ inline uint32_t DevFloatBits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
 
 __device__ inline float DevHalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;

@@ -153,12 +153,10 @@ std::string GpuWriteKv(void* pool, const GpuKvLayout& layout, int layer,
   const unsigned grid = GridFor(tokens * kv_dim, 256);
   auto* base = static_cast<uint8_t*>(pool);
   if (layout.f16) {
-    WriteKvKernel<true><<<grid, 256, 0, s>>>(
-        base, layout.block_bytes(), layer_off, layout.token_bytes(),
+    hipLaunchKernelGGL((WriteKvKernel<true>), grid, 256, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
         layout.block_size, kv_dim, k, v, tokens, block_ids, slots);
   } else {
-    WriteKvKernel<false><<<grid, 256, 0, s>>>(
-        base, layout.block_bytes(), layer_off, layout.token_bytes(),
+    hipLaunchKernelGGL((WriteKvKernel<false>), grid, 256, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
         layout.block_size, kv_dim, k, v, tokens, block_ids, slots);
   }
   return LaunchError("WriteKvKernel");
@@ -186,13 +184,11 @@ std::string GpuPagedAttention(const void* pool, const GpuKvLayout& layout,
   const hipStream_t s = static_cast<hipStream_t>(stream);
   const auto* base = static_cast<const uint8_t*>(pool);
   if (layout.f16) {
-    PagedAttentionKernel<true><<<grid, kThreads, 0, s>>>(
-        base, layout.block_bytes(), layer_off, layout.token_bytes(),
+    hipLaunchKernelGGL((PagedAttentionKernel<true>), grid, kThreads, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
         layout.block_size, layout.head_dim, group, b.num_heads, b.scale, b.q,
         b.block_tables, b.table_begin, b.context_len, b.out);
   } else {
-    PagedAttentionKernel<false><<<grid, kThreads, 0, s>>>(
-        base, layout.block_bytes(), layer_off, layout.token_bytes(),
+    hipLaunchKernelGGL((PagedAttentionKernel<false>), grid, kThreads, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
         layout.block_size, layout.head_dim, group, b.num_heads, b.scale, b.q,
         b.block_tables, b.table_begin, b.context_len, b.out);
   }

@@ -14,6 +14,8 @@ const char* DeviceKindName(DeviceKind kind) {
   switch (kind) {
     case DeviceKind::kCpu:
       return "cpu";
+    case DeviceKind::kGpu:
+      return "gpu";
     case DeviceKind::kHip:
       return "hip";
     case DeviceKind::kCuda:
@@ -22,15 +24,18 @@ const char* DeviceKindName(DeviceKind kind) {
   return "?";
 }
 
+const char* GpuRuntime() { return kernels::hip::GpuRuntimeName(); }
+
 absl::StatusOr<DeviceKind> ParseDeviceKind(std::string_view name) {
   // This Abseil's string_view is its own type, not std::string_view.
   const std::string given(name);
   const std::string lower = absl::AsciiStrToLower(given);
-  for (DeviceKind k : {DeviceKind::kCpu, DeviceKind::kHip, DeviceKind::kCuda}) {
+  for (DeviceKind k : {DeviceKind::kCpu, DeviceKind::kGpu, DeviceKind::kHip,
+                       DeviceKind::kCuda}) {
     if (lower == DeviceKindName(k)) return k;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "--device: unknown device '", given, "' (expected cpu, hip or cuda)"));
+      "--device: unknown device '", given, "' (expected cpu, gpu, hip or cuda)"));
 }
 
 DeviceCapabilities Probe(DeviceKind kind) {
@@ -42,7 +47,9 @@ DeviceCapabilities Probe(DeviceKind kind) {
     return caps;
   }
   const std::string runtime = kernels::hip::GpuRuntimeName();
-  if (runtime != DeviceKindName(kind)) {
+  const bool matches = kind == DeviceKind::kGpu ? runtime != "none"
+                                                : runtime == DeviceKindName(kind);
+  if (!matches) {
     caps.why_unavailable =
         runtime == "none"
             ? std::string(
@@ -81,7 +88,7 @@ absl::StatusOr<std::unique_ptr<Device>> Device::Create(
   }
   return std::unique_ptr<Device>(new Device(
       options.kind, options.index,
-      absl::StrCat(name, " device ", options.index, " (",
+      absl::StrCat(kernels::hip::GpuRuntimeName(), " device ", options.index, " (",
                    kernels::hip::GpuDeviceDescription(options.index), ")")));
 }
 

@@ -24,12 +24,18 @@
 
 namespace triptych::device {
 
-enum class DeviceKind { kCpu, kHip, kCuda };
+// kGpu: whatever GPU runtime this build holds (hip, cuda or hip-cpu);
+// kHip / kCuda: that runtime specifically.
+enum class DeviceKind { kCpu, kGpu, kHip, kCuda };
 
-// "cpu", "hip" or "cuda".
+// The GPU runtime this binary carries: "hip", "cuda", "hip-cpu" (AMD's HIP
+// CPU Runtime: the GPU kernels executed on the host) or "none".
+const char* GpuRuntime();
+
+// "cpu", "gpu", "hip" or "cuda".
 const char* DeviceKindName(DeviceKind kind);
 
-// Parses a --device value ("cpu", "hip", "cuda", case-insensitive).
+// Parses a --device value ("cpu", "gpu", "hip", "cuda", case-insensitive).
 // Errors: kInvalidArgument naming the value and the accepted ones.
 absl::StatusOr<DeviceKind> ParseDeviceKind(std::string_view name);
 

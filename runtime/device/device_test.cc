@@ -7,13 +7,14 @@
 namespace triptych::device {
 namespace {
 
-TEST(ParseDeviceKind, AcceptsTheThreeNames) {
+TEST(ParseDeviceKind, AcceptsTheFourNames) {
   EXPECT_EQ(*ParseDeviceKind("cpu"), DeviceKind::kCpu);
   EXPECT_EQ(*ParseDeviceKind("HIP"), DeviceKind::kHip);
   EXPECT_EQ(*ParseDeviceKind("cuda"), DeviceKind::kCuda);
-  auto bad = ParseDeviceKind("gpu");
+  EXPECT_EQ(*ParseDeviceKind("GPU"), DeviceKind::kGpu);
+  auto bad = ParseDeviceKind("tpu");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("'gpu'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("'tpu'"), std::string::npos);
 }
 
 TEST(Device, CpuIsAlwaysThere) {

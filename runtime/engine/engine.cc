@@ -67,14 +67,14 @@ struct Engine::Sequence {
   }
 };
 
-Engine::Engine(const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+Engine::Engine(const model::ForwardModel* model, const tokenizer::Tokenizer* tokenizer,
                const EngineOptions& options)
     : model_(model), tokenizer_(tokenizer), options_(options) {}
 
 Engine::~Engine() = default;
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
-    const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+    const model::ForwardModel* model, const tokenizer::Tokenizer* tokenizer,
     const EngineOptions& options) {
   if (options.max_running < 1 || options.max_batch_tokens < options.max_running) {
     return absl::InvalidArgumentError(
@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
                                             options.block_size, options.kv_dtype);
   kvo.enable_prefix_cache = options.prefix_cache;
   kvo.key_summaries = options.sparse_attention.enabled();
-  ASSIGN_OR_RETURN(engine->cache_, kv::KvCache::Create(kvo));
+  ASSIGN_OR_RETURN(engine->cache_, model::NewKvCache(*model, kvo));
   engine->pool_ = std::make_unique<ThreadPool>(options.num_threads);
   engine->counters_.kv_blocks_total = options.num_kv_blocks;
   return engine;

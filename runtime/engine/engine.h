@@ -168,7 +168,7 @@ class Engine {
  public:
   // `model` and `tokenizer` must outlive the engine.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+      const model::ForwardModel* model, const tokenizer::Tokenizer* tokenizer,
       const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -200,11 +200,11 @@ class Engine {
   std::vector<kv::BlockEvent> DrainKvEvents();
   EngineStats stats() const;
   kv::KvCache* kv_cache() { return cache_.get(); }
-  const model::Model& model() const { return *model_; }
+  const model::ForwardModel& model() const { return *model_; }
 
  private:
   struct Sequence;
-  Engine(const model::Model* model, const tokenizer::Tokenizer* tokenizer,
+  Engine(const model::ForwardModel* model, const tokenizer::Tokenizer* tokenizer,
          const EngineOptions& options);
 
   void DrainInbox(std::vector<TokenOutput>* out);
@@ -226,7 +226,7 @@ class Engine {
   static bool Busy(const Sequence& seq);
   void CollectKvEvents();
 
-  const model::Model* model_;
+  const model::ForwardModel* model_;
   const tokenizer::Tokenizer* tokenizer_;
   const EngineOptions options_;
   std::unique_ptr<kv::KvCache> cache_;

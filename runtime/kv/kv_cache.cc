@@ -42,8 +42,7 @@ void PutLe32(uint32_t v, uint8_t* out) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
-    const KvCacheOptions& options) {
+absl::StatusOr<int64_t> KvCache::PoolBytes(const KvCacheOptions& options) {
   if (options.num_layers <= 0 || options.num_kv_heads <= 0 ||
       options.head_dim <= 0 || options.block_size <= 0 ||
       options.num_blocks <= 0) {
@@ -69,12 +68,36 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
   if (static_cast<uint64_t>(bytes) > std::numeric_limits<size_t>::max()) {
     return absl::ResourceExhaustedError("KvCache pool exceeds size_t");
   }
+  return bytes;
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
+    const KvCacheOptions& options) {
+  return Create(options, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
+    const KvCacheOptions& options, std::unique_ptr<PoolMemory> memory) {
+  const absl::StatusOr<int64_t> pool_bytes = PoolBytes(options);
+  if (!pool_bytes.ok()) return pool_bytes.status();
+  const int64_t bytes = *pool_bytes;
   std::unique_ptr<KvCache> cache(new KvCache(options));
-  // Zeroed so that exporting a partly written block is deterministic.
-  cache->pool_.reset(new (std::nothrow) uint8_t[static_cast<size_t>(bytes)]());
-  if (cache->pool_ == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate KV pool of ", bytes, " bytes"));
+  if (memory != nullptr) {
+    if (memory->data() == nullptr) {
+      return absl::InvalidArgumentError("KV pool memory has no data");
+    }
+    // Zeroed as the host pool is (the owner of `memory` may not have).
+    std::memset(memory->data(), 0, static_cast<size_t>(bytes));
+    cache->pool_ = memory->data();
+    cache->pool_memory_ = std::move(memory);
+  } else {
+    // Zeroed so that exporting a partly written block is deterministic.
+    cache->own_pool_.reset(new (std::nothrow) uint8_t[static_cast<size_t>(bytes)]());
+    if (cache->own_pool_ == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot allocate KV pool of ", bytes, " bytes"));
+    }
+    cache->pool_ = cache->own_pool_.get();
   }
   if (options.key_summaries) {
     cache->summaries_.resize(static_cast<size_t>(
@@ -125,28 +148,28 @@ int64_t KvCache::BlockOffset(BlockId block, int layer, int kind,
 
 uint8_t* KvCache::BlockData(BlockId block) {
   KV_CHECK(block >= 0 && block < options_.num_blocks);
-  return pool_.get() + int64_t{block} * block_bytes();
+  return pool_ + int64_t{block} * block_bytes();
 }
 
 const uint8_t* KvCache::BlockData(BlockId block) const {
   KV_CHECK(block >= 0 && block < options_.num_blocks);
-  return pool_.get() + int64_t{block} * block_bytes();
+  return pool_ + int64_t{block} * block_bytes();
 }
 
 void* KvCache::KeyPtr(BlockId block, int layer, int slot) {
-  return pool_.get() + BlockOffset(block, layer, /*kind=*/0, slot);
+  return pool_ + BlockOffset(block, layer, /*kind=*/0, slot);
 }
 
 void* KvCache::ValuePtr(BlockId block, int layer, int slot) {
-  return pool_.get() + BlockOffset(block, layer, /*kind=*/1, slot);
+  return pool_ + BlockOffset(block, layer, /*kind=*/1, slot);
 }
 
 const void* KvCache::KeyPtr(BlockId block, int layer, int slot) const {
-  return pool_.get() + BlockOffset(block, layer, /*kind=*/0, slot);
+  return pool_ + BlockOffset(block, layer, /*kind=*/0, slot);
 }
 
 const void* KvCache::ValuePtr(BlockId block, int layer, int slot) const {
-  return pool_.get() + BlockOffset(block, layer, /*kind=*/1, slot);
+  return pool_ + BlockOffset(block, layer, /*kind=*/1, slot);
 }
 
 bool KvCache::KeySummaryReady(BlockId block) const {

@@ -65,6 +65,19 @@ struct BlockEvent {
   bool operator==(const BlockEvent&) const = default;
 };
 
+// Memory a pool lives in when it is not the cache's own host allocation:
+// a device model's KV pool in device memory (runtime/device). The cache
+// owns it. data() must stay valid and fixed for the object's lifetime and
+// hold at least the pool's bytes. Host code (ExportBlocks, ImportBlocks,
+// key summaries, a transport registering the pool) touches the bytes
+// directly, so only host-accessible memory can back a KvCache: with the HIP
+// CPU Runtime device memory is host memory.
+class PoolMemory {
+ public:
+  virtual ~PoolMemory() = default;
+  virtual uint8_t* data() = 0;
+};
+
 // Owns the block pool. Allocation, ref counts and the prefix index are
 // guarded by an internal mutex (all methods are thread-safe); block data is
 // not: the engine guarantees a block being written has one owner.
@@ -74,6 +87,11 @@ class KvCache {
   // when the pool cannot be allocated.
   static absl::StatusOr<std::unique_ptr<KvCache>> Create(
       const KvCacheOptions& options);
+  // The same over `memory` (nullptr: the cache allocates host memory).
+  static absl::StatusOr<std::unique_ptr<KvCache>> Create(
+      const KvCacheOptions& options, std::unique_ptr<PoolMemory> memory);
+  // Bytes of the whole pool (num_blocks * block_bytes()).
+  static absl::StatusOr<int64_t> PoolBytes(const KvCacheOptions& options);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -172,7 +190,9 @@ class KvCache {
   };
 
   const KvCacheOptions options_;
-  std::unique_ptr<uint8_t[]> pool_;
+  std::unique_ptr<uint8_t[]> own_pool_;     // when the cache allocated it
+  std::unique_ptr<PoolMemory> pool_memory_;  // when given one
+  uint8_t* pool_ = nullptr;
   // Key summaries: [block][min | max][layer][kv_head][head_dim] floats, and
   // per block whether they are current (see KvCacheOptions::key_summaries).
   // Reset under mu_ when a block is taken; otherwise owned like block data.

@@ -14,6 +14,7 @@
 #include "kernels/ggml_type.h"
 #include "runtime/gguf/gguf_reader.h"
 #include "runtime/kv/kv_cache.h"
+#include "runtime/model/forward_model.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/sparse_attention.h"
 
@@ -63,27 +64,21 @@ struct SequenceBatch {
   SparseAttentionOptions sparse;
 };
 
-// Called by Forward() on its calling thread after layer `layer`'s K and V of
-// every new token of the batch are in the cache (before that layer's
-// attention), so a caller can start moving that layer's KV while the
-// remaining layers compute. Must not write the cache.
-using LayerKvDoneFn = std::function<void(int64_t layer)>;
-
 // Immutable weights plus the forward pass. The GgufFile must outlive the
 // Model (weights are views into its mapping). Forward() is const and may run
 // concurrently on different caches and pools; each call uses the thread pool
 // it is given.
-class Model {
+class Model : public ForwardModel {
  public:
   // Errors: kInvalidArgument for missing tensors or wrong shapes,
   // kUnimplemented for unsupported weight types or architectures.
   static absl::StatusOr<std::unique_ptr<Model>> Load(
       const gguf::GgufFile& file, const LoadOptions& options = {});
-  ~Model();
+  ~Model() override;
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
   kernels::GgmlType weight_type() const { return layers_[0].wq.type; }
   // Bytes of weights read per decoded token (all matrices except the
   // embedding table, plus one embedding row).
@@ -91,7 +86,7 @@ class Model {
 
   // KV cache geometry this model needs.
   kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size,
-                               kv::KvDtype dtype) const;
+                               kv::KvDtype dtype) const override;
 
   // Runs the batch and returns logits, row-major: for each sequence in order,
   // one row (last token) or tokens.size() rows (all_logits) of vocab_size.
@@ -100,7 +95,14 @@ class Model {
   // `on_layer_kv`, when given, runs once per layer (see LayerKvDoneFn).
   absl::StatusOr<std::vector<float>> Forward(
       absl::Span<const SequenceBatch> batch, kv::KvCache* cache,
-      ThreadPool* pool, const LayerKvDoneFn* on_layer_kv = nullptr) const;
+      ThreadPool* pool, const LayerKvDoneFn* on_layer_kv = nullptr) const override;
+
+  // The weights, for a device model to upload (runtime/device).
+  const Weight& token_embd() const { return token_embd_; }
+  const Weight& output() const { return output_; }
+  const Vector& output_norm() const { return output_norm_; }
+  const Vector& rope_freq_factors() const { return rope_freq_factors_; }
+  absl::Span<const LayerWeights> layers() const { return layers_; }
 
  private:
   Model() = default;

@@ -4,13 +4,22 @@
 
 #include "common/log/log.h"
 #include "common/status_macros.h"
+#include "runtime/device/device_model.h"
 
 namespace triptych::decode {
 
 absl::StatusOr<std::unique_ptr<DecodeCore>> DecodeCore::Create(
     DecodeCoreOptions options) {
   auto core = std::unique_ptr<DecodeCore>(new DecodeCore());
+  ASSIGN_OR_RETURN(const std::unique_ptr<device::Device> dev,
+                   device::SelectDevice(options.device));
   ASSIGN_OR_RETURN(core->bundle_, engine::ModelBundle::Load(options.model_path));
+  const model::ForwardModel* forward = core->bundle_->model.get();
+  if (dev->kind() != device::DeviceKind::kCpu) {
+    ASSIGN_OR_RETURN(core->device_model_,
+                     device::DeviceModel::Create(*core->bundle_->model, *dev));
+    forward = core->device_model_.get();
+  }
   DecodeCore* self = core.get();
   options.engine.remote_prefill = [self](engine::RemotePrefillJob job,
                                          engine::RemotePrefillDone done) {
@@ -54,7 +63,7 @@ absl::StatusOr<std::unique_ptr<DecodeCore>> DecodeCore::Create(
     };
   }
   ASSIGN_OR_RETURN(core->engine_,
-                   engine::Engine::Create(core->bundle_->model.get(),
+                   engine::Engine::Create(forward,
                                           core->bundle_->tokenizer.get(),
                                           options.engine));
   if (options.metrics != nullptr) {

@@ -50,6 +50,9 @@ class KvHistory {
 
 struct DecodeCoreOptions {
   std::string model_path;
+  // "cpu" or "gpu" (also "hip" / "cuda"): the engine runs on runtime/device's
+  // DeviceModel with its KV pool (which receives remote KV) in device memory.
+  std::string device = "cpu";
   // remote_prefill, history_fetch and history_store are set by the core.
   engine::EngineOptions engine;
   // Use a KV history (installed with SetKvHistory before traffic): prompts
@@ -91,6 +94,8 @@ class DecodeCore {
   std::vector<kv::BlockEvent> DrainKvEvents() { return engine_->DrainKvEvents(); }
   kv::KvCache* kv_cache() { return engine_->kv_cache(); }
   const engine::ModelBundle& bundle() const { return *bundle_; }
+  // "cpu" or the GPU device model's description.
+  std::string device() const { return engine_->model().device(); }
   int64_t active_requests() const;
   // Waits until no request is active (all finished and reported) or
   // `timeout` passes; returns whether idle.
@@ -101,6 +106,7 @@ class DecodeCore {
   void DriverLoop();
 
   std::unique_ptr<engine::ModelBundle> bundle_;
+  std::unique_ptr<model::ForwardModel> device_model_;  // --device gpu
   std::unique_ptr<engine::Engine> engine_;
   std::thread driver_;
 

@@ -4,6 +4,7 @@
 #include "common/grpc/internal_grpc.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "runtime/device/device.h"
 #include "services/node/admin.h"
 #include "transport/ucx_kv_transport.h"
 
@@ -16,6 +17,7 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
   ASSIGN_OR_RETURN(s->transport_, transport::UcxKvTransport::Create(options.ucx));
   DecodeCoreOptions co;
   co.model_path = options.model_path;
+  co.device = options.device;
   co.engine = options.engine;
   co.metrics = &s->metrics_;
   co.kv_history = !options.memory_address.empty();
@@ -81,7 +83,8 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
   ASSIGN_OR_RETURN(s->admin_, node::StartAdminServer(
                                   options.host, options.admin_port, &s->metrics_,
                                   [self] { self->RefreshMetrics(); },
-                                  [self] { return !self->core_->draining(); }));
+                                  [self] { return !self->core_->draining(); },
+                                  node::DeviceHealthFields(s->core_->device(), device::GpuRuntime())));
 
   node::NodeAgentOptions ao;
   ao.scheduler_address = options.scheduler_address;

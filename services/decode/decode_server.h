@@ -24,6 +24,7 @@ namespace triptych::decode {
 
 struct DecodeServerOptions {
   std::string model_path;
+  std::string device = "cpu";  // DecodeCoreOptions::device
   std::string host = "127.0.0.1";
   int port = 0;        // gRPC; 0 = ephemeral
   int admin_port = 0;  // HTTP /metrics etc.; 0 = ephemeral

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "runtime/device/device.h"
 #include "runtime/model/sparse_attention.h"
 #include "services/decode/decode_server.h"
 #include "services/node/signals.h"
@@ -19,6 +20,11 @@ int main(int argc, char** argv) {
   std::string kv_dtype = "f16", ucx_tls;
   int drain_seconds = 30;
   bool no_prefix_cache = false;
+  app.set_version_flag("--version", std::string("triptych-decode (GPU runtime: ") +
+                                        triptych::device::GpuRuntime() + ")");
+  app.add_option("--device", o.device,
+                 "Where the forward pass runs: cpu, or gpu (this build's GPU runtime; "
+                 "also hip / cuda by name); the KV pool lives there too");
   app.add_option("--model", o.model_path, "GGUF model file")->required();
   app.add_option("--host", o.host, "Address to listen on");
   app.add_option("--port", o.port, "gRPC port (0 = ephemeral)");
@@ -73,8 +79,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "decode: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "decode: listening on %s:%d admin %d\n", o.host.c_str(),
-               (*server)->port(), (*server)->admin_port());
+  std::fprintf(stderr, "decode: listening on %s:%d admin %d device %s gpu_runtime %s\n",
+               o.host.c_str(), (*server)->port(), (*server)->admin_port(),
+               (*server)->core()->device().c_str(), triptych::device::GpuRuntime());
   const int sig = triptych::node::WaitForTerminationSignal();
   std::fprintf(stderr, "decode: signal %d, draining\n", sig);
   (*server)->Shutdown(absl::Seconds(drain_seconds));

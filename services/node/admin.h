@@ -15,9 +15,15 @@
 
 namespace triptych::node {
 
+// /health members naming where a node computes: `"device":"<device>",
+// "gpu_runtime":"<runtime>"` (JSON-escaped).
+std::string DeviceHealthFields(const std::string& device,
+                               const std::string& gpu_runtime);
+
 absl::StatusOr<std::unique_ptr<http::Server>> StartAdminServer(
     const std::string& host, int port, metrics::Registry* registry,
-    std::function<void()> refresh, std::function<bool()> ready);
+    std::function<void()> refresh, std::function<bool()> ready,
+    std::string health_fields = "");
 
 }  // namespace triptych::node
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "runtime/device/device.h"
 #include "services/node/signals.h"
 #include "services/node/tls_flags.h"
 #include "services/node/yaml_config.h"
@@ -17,6 +18,11 @@ int main(int argc, char** argv) {
   triptych::prefill::PrefillServerOptions o;
   std::string kv_dtype = "f16", ucx_tls;
   bool no_prefix_cache = false;
+  app.set_version_flag("--version", std::string("triptych-prefill (GPU runtime: ") +
+                                        triptych::device::GpuRuntime() + ")");
+  app.add_option("--device", o.core.device,
+                 "Where the forward pass runs: cpu, or gpu (this build's GPU runtime; "
+                 "also hip / cuda by name); the KV pool lives there too");
   app.add_option("--model", o.core.model_path, "GGUF model file")->required();
   app.add_option("--host", o.host, "Address to listen on");
   app.add_option("--port", o.port, "gRPC port (0 = ephemeral)");
@@ -63,8 +69,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prefill: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "prefill: listening on %s:%d admin %d\n", o.host.c_str(),
-               (*server)->port(), (*server)->admin_port());
+  std::fprintf(stderr, "prefill: listening on %s:%d admin %d device %s gpu_runtime %s\n",
+               o.host.c_str(), (*server)->port(), (*server)->admin_port(),
+               (*server)->core()->device().c_str(), triptych::device::GpuRuntime());
   const int sig = triptych::node::WaitForTerminationSignal();
   std::fprintf(stderr, "prefill: signal %d, shutting down\n", sig);
   (*server)->Shutdown();

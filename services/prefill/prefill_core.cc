@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status_macros.h"
+#include "runtime/device/device_model.h"
 #include "services/prefill/kv_copies.h"
 
 namespace triptych::prefill {
@@ -39,11 +40,21 @@ absl::StatusOr<std::unique_ptr<PrefillCore>> PrefillCore::Create(
   if (transport == nullptr) return absl::InvalidArgumentError("no transport");
   auto core = std::unique_ptr<PrefillCore>(new PrefillCore());
   core->options_ = options;
+  ASSIGN_OR_RETURN(const std::unique_ptr<device::Device> dev,
+                   device::SelectDevice(options.device));
   ASSIGN_OR_RETURN(core->bundle_, engine::ModelBundle::Load(options.model_path));
-  kv::KvCacheOptions kvo = core->bundle_->model->KvOptions(
+  core->forward_ = core->bundle_->model.get();
+  if (dev->kind() != device::DeviceKind::kCpu) {
+    ASSIGN_OR_RETURN(core->device_model_,
+                     device::DeviceModel::Create(*core->bundle_->model, *dev));
+    core->forward_ = core->device_model_.get();
+  }
+  kv::KvCacheOptions kvo = core->forward_->KvOptions(
       options.num_kv_blocks, options.block_size, options.kv_dtype);
   kvo.enable_prefix_cache = options.prefix_cache;
-  ASSIGN_OR_RETURN(core->cache_, kv::KvCache::Create(kvo));
+  // On the device the pool is device memory; the transport registers it
+  // directly (hip-cpu: host memory; see docs/TRANSPORT.md).
+  ASSIGN_OR_RETURN(core->cache_, model::NewKvCache(*core->forward_, kvo));
   core->transport_ = std::move(transport);
   ASSIGN_OR_RETURN(core->region_,
                    core->transport_->Register(
@@ -255,7 +266,7 @@ void PrefillCore::Step() {
     };
   }
   absl::StatusOr<std::vector<float>> logits =
-      bundle_->model->Forward(fwd, cache_.get(), pool_.get(), &on_layer);
+      forward_->Forward(fwd, cache_.get(), pool_.get(), &on_layer);
   const int64_t vocab = bundle_->model->config().vocab_size;
   std::vector<Pending*> finished, failed;
   for (size_t i = 0; i < grants.size(); ++i) {

@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/thread_pool.h"
 #include "runtime/engine/model_bundle.h"
+#include "runtime/model/forward_model.h"
 #include "runtime/kv/kv_cache.h"
 #include "services/prefill/prefill_job.h"
 #include "transport/kv_transport.h"
@@ -77,6 +78,10 @@ using HistoryFetchFn = std::function<absl::StatusOr<int64_t>(
 
 struct PrefillCoreOptions {
   std::string model_path;
+  // Where the forward pass runs: "cpu", or "gpu" (the build's GPU runtime;
+  // "hip" / "cuda" by name): runtime/device's DeviceModel, KV pool in
+  // device memory.
+  std::string device = "cpu";
   int num_threads = 1;
   int64_t num_kv_blocks = 1024;
   int block_size = 16;
@@ -121,6 +126,8 @@ class PrefillCore {
   PrefillStats stats() const;
   std::vector<kv::BlockEvent> DrainKvEvents() { return cache_->DrainEvents(); }
   const engine::ModelBundle& bundle() const { return *bundle_; }
+  // "cpu" or the GPU device model's description.
+  std::string device() const { return forward_->device(); }
   transport::KvTransport* transport() { return transport_.get(); }
 
  private:
@@ -142,6 +149,8 @@ class PrefillCore {
 
   PrefillCoreOptions options_;
   std::unique_ptr<engine::ModelBundle> bundle_;
+  std::unique_ptr<model::ForwardModel> device_model_;  // --device gpu
+  const model::ForwardModel* forward_ = nullptr;  // bundle's model or device_model_
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<transport::KvTransport> transport_;
   std::unique_ptr<transport::KvRegion> region_;

@@ -4,6 +4,7 @@
 #include "common/grpc/internal_grpc.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "runtime/device/device.h"
 #include "services/node/admin.h"
 #include "transport/ucx_kv_transport.h"
 
@@ -47,7 +48,8 @@ absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(
   ASSIGN_OR_RETURN(s->admin_, node::StartAdminServer(
                                   options.host, options.admin_port, &s->metrics_,
                                   [self] { self->RefreshMetrics(); },
-                                  [self] { return !self->draining_.load(); }));
+                                  [self] { return !self->draining_.load(); },
+                                  node::DeviceHealthFields(s->core_->device(), device::GpuRuntime())));
   node::NodeAgentOptions ao;
   ao.scheduler_address = options.scheduler_address;
   ao.cluster_token = options.cluster_token;

@@ -15,11 +15,13 @@ finished sequences' KV blocks there and left no lease open.
 
 Needs ../shared/conformance (skips locally without it, fails under CI=true).
 """
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep tests/e2e/__pycache__ out of the source tree
 from e2e_checks import ROOT, SHARED, check_cluster, metrics, reference_lines
@@ -27,13 +29,14 @@ from e2e_checks import ROOT, SHARED, check_cluster, metrics, reference_lines
 CLUSTER = os.path.join(ROOT, "scripts", "local-cluster.sh")
 
 
-def run_mode(model_file, lines, disaggregated):
+def run_mode(model_file, lines, disaggregated, device="cpu"):
     state = tempfile.mkdtemp(prefix="triptych-e2e-")
     env = dict(os.environ, TRIPTYCH_CLUSTER_DIR=state)
     threshold = "0" if disaggregated else "1000000"
     start = subprocess.run(
         ["bash", CLUSTER, "start", "--model", os.path.join(SHARED, "models", model_file),
-         "--prefill", "1", "--decode", "2", "--port", "0", "--disagg-threshold", threshold],
+         "--prefill", "1", "--decode", "2", "--port", "0", "--disagg-threshold", threshold,
+         "--prefill-device", device, "--decode-device", device],
         env=env, capture_output=True, text=True, timeout=180)
     failures = []
     try:
@@ -44,12 +47,25 @@ def run_mode(model_file, lines, disaggregated):
         cfg = dict(l.split("=", 1) for l in open(os.path.join(state, "env")).read().split("\n") if "=" in l)
         admins = cfg["TRIPTYCH_NODE_ADMIN_PORTS"].strip('"').split()
         prefill_admin, decode_admins = admins[0], admins[1:]
-        failures, _ = check_cluster(
+        failures += check_devices(model_file, admins, device)
+        more, _ = check_cluster(
             model_file, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prefill_admin}",
             [f"http://127.0.0.1:{a}" for a in decode_admins], lines, disaggregated)
+        failures += more
         failures += check_memory_node(model_file, f"http://127.0.0.1:{cfg['TRIPTYCH_MEMORY_ADMIN_PORT']}")
     finally:
         subprocess.run(["bash", CLUSTER, "stop"], env=env, capture_output=True, timeout=60)
+    return failures
+
+
+def check_devices(label, admins, device):
+    """Every prefill and decode node says in /health where it computes."""
+    failures = []
+    for a in admins:
+        with urllib.request.urlopen(f"http://127.0.0.1:{a}/health", timeout=10) as r:
+            h = json.loads(r.read())
+        if not h.get("device", "").startswith(device) or not h.get("gpu_runtime"):
+            failures.append(f"{label}: node admin {a} /health {h} is not on {device}")
     return failures
 
 
@@ -82,11 +98,15 @@ def main():
             return 1
         print("SKIP: ../shared/conformance not found")
         return 0
+    # --device gpu: the prefill node and both decode nodes run the device
+    # model (in CI the HIP CPU Runtime), disaggregated: KV from the prefill
+    # node's device pool into the decode nodes' device pools over UCX.
+    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     failures = []
     for model_file in ("stories260K.gguf", "stories260K-F16.gguf"):
         mine = reference_lines(model_file)
-        for disagg in (True, False):
-            failures += run_mode(model_file, mine, disagg)
+        for disagg in ((True,) if device != "cpu" else (True, False)):
+            failures += run_mode(model_file, mine, disagg, device)
     for f in failures:
         print("FAIL:", f)
     print("PASS" if not failures else f"{len(failures)} failures")

@@ -1,4 +1,6 @@
-// triptych-run: generate text from a GGUF model on the CPU.
+// triptych-run: generate text from a GGUF model on the CPU or, with
+// --device gpu, on the build's GPU runtime (hip, cuda or hip-cpu) through
+// the device model (runtime/device/device_model.h).
 //
 // Prints the prompt followed by the generated text on stdout and nothing
 // else; load and speed figures go to stderr.
@@ -11,6 +13,7 @@
 
 #include "CLI/CLI.hpp"
 #include "runtime/engine/engine.h"
+#include "runtime/device/device_model.h"
 #include "runtime/engine/model_bundle.h"
 #include "runtime/model/sparse_attention.h"
 
@@ -19,7 +22,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int Run(int argc, char** argv) {
-  CLI::App app{"Generate text from a GGUF model (Triptych CPU runtime)"};
+  CLI::App app{"Generate text from a GGUF model (Triptych runtime)"};
+  app.set_version_flag("--version",
+                       std::string("triptych-run (GPU runtime: ") +
+                           triptych::device::GpuRuntime() + ")");
+  std::string device_flag = "cpu";
+  app.add_option("--device", device_flag,
+                 "Where the forward pass runs: cpu, or gpu (this build's GPU "
+                 "runtime; also hip / cuda by name)");
   std::string model_path, prompt;
   int64_t n_predict = 64;
   float temp = 0.8f, top_p = 1.0f, min_p = 0.0f, repeat_penalty = 1.0f;
@@ -50,11 +60,29 @@ int Run(int argc, char** argv) {
   }
 
   const auto t0 = Clock::now();
+  // The device first: a missing GPU is an error before any loading.
+  auto device = triptych::device::SelectDevice(device_flag);
+  if (!device.ok()) {
+    std::cerr << "error: " << device.status().message() << "\n";
+    return 1;
+  }
   auto bundle = triptych::engine::ModelBundle::Load(model_path);
   if (!bundle.ok()) {
     std::cerr << "error: " << bundle.status().message() << "\n";
     return 1;
   }
+  const triptych::model::ForwardModel* forward = (*bundle)->model.get();
+  std::unique_ptr<triptych::device::DeviceModel> device_model;
+  if ((*device)->kind() != triptych::device::DeviceKind::kCpu) {
+    auto dm = triptych::device::DeviceModel::Create(*(*bundle)->model, **device);
+    if (!dm.ok()) {
+      std::cerr << "error: " << dm.status().message() << "\n";
+      return 1;
+    }
+    device_model = *std::move(dm);
+    forward = device_model.get();
+  }
+  if (verbose) std::fprintf(stderr, "device: %s\n", forward->device().c_str());
   const auto& tok = *(*bundle)->tokenizer;
   std::vector<int32_t> ids = tok.Encode(prompt, /*add_special=*/true,
                                         /*parse_special=*/false);
@@ -69,7 +97,7 @@ int Run(int argc, char** argv) {
   eo.num_kv_blocks = (total + eo.block_size - 1) / eo.block_size + 1;
   eo.max_batch_tokens = 512;
   eo.sparse_attention = *sparse;
-  auto engine = triptych::engine::Engine::Create((*bundle)->model.get(), &tok, eo);
+  auto engine = triptych::engine::Engine::Create(forward, &tok, eo);
   if (!engine.ok()) {
     std::cerr << "error: " << engine.status().message() << "\n";
     return 1;
