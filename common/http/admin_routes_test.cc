@@ -35,5 +35,20 @@ TEST(AdminRoutes, ServesMetricsHealthAndProbes) {
   EXPECT_EQ(testing::HttpRequest(port, "POST", "/metrics")->status, 405);
 }
 
+// A node's /health names where it computes (members given by the caller).
+TEST(AdminRoutes, HealthCarriesExtraFields) {
+  metrics::Registry registry;
+  auto server = Server::Create(ServerOptions());
+  ASSERT_TRUE(server.ok());
+  AddAdminRoutes(server->get(), &registry, nullptr, nullptr,
+                 R"j("device":"gpu (hip-cpu device 0)","gpu_runtime":"hip-cpu")j");
+  ASSERT_TRUE((*server)->Start().ok());
+  auto health = testing::HttpRequest((*server)->port(), "GET", "/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body,
+            R"j({"status":"ok","device":"gpu (hip-cpu device 0)","gpu_runtime":"hip-cpu"})j");
+}
+
 }  // namespace
 }  // namespace triptych::http

@@ -51,7 +51,8 @@ std::string GpuBm25Scores(const int64_t* term_offsets, int num_terms,
   if (std::string e = d_tfs.Upload(term_freqs); !e.empty()) return e;
   if (std::string e = d_lengths.Upload(doc_lengths); !e.empty()) return e;
   if (num_docs > 0) {
-    const hipError_t e = hipMemset(d_out.as<float>(), 0, sizeof(float) * num_docs);
+    const hipError_t e =
+        hipMemset(d_out.as<float>(), 0, sizeof(float) * num_docs);
     if (e != hipSuccess) return ErrorText(e, "hipMemset");
   }
   // Same float constants as the reference.
@@ -61,9 +62,10 @@ std::string GpuBm25Scores(const int64_t* term_offsets, int num_terms,
     const int64_t begin = term_offsets[t], end = term_offsets[t + 1];
     if (end == begin) continue;
     const int64_t grid = (end - begin + kThreads - 1) / kThreads;
-    hipLaunchKernelGGL(Bm25TermKernel, static_cast<unsigned>(grid), kThreads, 0, 0, d_docs.as<int32_t>(), d_tfs.as<uint32_t>(), begin, end,
-        d_lengths.as<int32_t>(), idf[t], avg_doc_length, k1, b, one_minus_b,
-        k1_plus_1, d_out.as<float>());
+    hipLaunchKernelGGL(Bm25TermKernel, static_cast<unsigned>(grid), kThreads, 0,
+                       0, d_docs.as<int32_t>(), d_tfs.as<uint32_t>(), begin,
+                       end, d_lengths.as<int32_t>(), idf[t], avg_doc_length, k1,
+                       b, one_minus_b, k1_plus_1, d_out.as<float>());
     if (std::string e = LaunchError("Bm25TermKernel"); !e.empty()) return e;
   }
   if (std::string e = d_out.Download(scores, sizeof(float) * num_docs);

@@ -51,7 +51,9 @@ std::string GpuDenseScores(const float* query, const float* docs,
   if (std::string e = d_docs.Upload(docs); !e.empty()) return e;
   if (num_docs > 0) {
     const int64_t grid = (num_docs + kRowsPerBlock - 1) / kRowsPerBlock;
-    hipLaunchKernelGGL(DenseIpKernel, static_cast<unsigned>(grid), kThreads, 0, 0, d_q.as<float>(), d_docs.as<float>(), num_docs, dim, d_out.as<float>());
+    hipLaunchKernelGGL(DenseIpKernel, static_cast<unsigned>(grid), kThreads, 0,
+                       0, d_q.as<float>(), d_docs.as<float>(), num_docs, dim,
+                       d_out.as<float>());
     if (std::string e = LaunchError("DenseIpKernel"); !e.empty()) return e;
   }
   if (std::string e = d_out.Download(scores, sizeof(float) * num_docs);

@@ -171,7 +171,8 @@ std::string GpuRmsNorm(const float* x, const float* weight, int64_t rows,
     return BadShape("GpuRmsNorm", "rows must be >= 0 and n > 0");
   }
   if (rows == 0) return {};
-  hipLaunchKernelGGL(RmsNormKernel, static_cast<unsigned>(rows), kThreads, 0, S(stream), x, weight, n, eps, out);
+  hipLaunchKernelGGL(RmsNormKernel, static_cast<unsigned>(rows), kThreads, 0,
+                     S(stream), x, weight, n, eps, out);
   return LaunchError("RmsNormKernel");
 }
 
@@ -189,8 +190,9 @@ std::string GpuRope(float* x, int64_t tokens, int heads, const int32_t* pos,
   // The same float as model.cc's std::pow(theta, -2.0f / rope_dim).
   const float theta_scale =
       std::pow(p.theta, -2.0f / static_cast<float>(p.rope_dim));
-  hipLaunchKernelGGL(RopeKernel, GridFor(total, kThreads), kThreads, 0, S(stream), x, tokens, heads, pos, p.head_dim, half, theta_scale, p.linear_scale,
-      p.neox, p.freq_factors);
+  hipLaunchKernelGGL(RopeKernel, GridFor(total, kThreads), kThreads, 0,
+                     S(stream), x, tokens, heads, pos, p.head_dim, half,
+                     theta_scale, p.linear_scale, p.neox, p.freq_factors);
   return LaunchError("RopeKernel");
 }
 
@@ -198,15 +200,16 @@ std::string GpuSwiGlu(const float* gate, const float* up, int64_t n, float* out,
                       StreamHandle stream) {
   if (n < 0) return BadShape("GpuSwiGlu", "n < 0");
   if (n == 0) return {};
-  hipLaunchKernelGGL(SwiGluKernel, GridFor(n, kThreads), kThreads, 0, S(stream), gate, up, n,
-                                                                 out);
+  hipLaunchKernelGGL(SwiGluKernel, GridFor(n, kThreads), kThreads, 0, S(stream),
+                     gate, up, n, out);
   return LaunchError("SwiGluKernel");
 }
 
 std::string GpuAdd(float* x, const float* y, int64_t n, StreamHandle stream) {
   if (n < 0) return BadShape("GpuAdd", "n < 0");
   if (n == 0) return {};
-  hipLaunchKernelGGL(AddKernel, GridFor(n, kThreads), kThreads, 0, S(stream), x, y, n);
+  hipLaunchKernelGGL(AddKernel, GridFor(n, kThreads), kThreads, 0, S(stream), x,
+                     y, n);
   return LaunchError("AddKernel");
 }
 
@@ -214,7 +217,8 @@ std::string GpuAddBias(float* x, const float* bias, int64_t rows, int64_t n,
                        StreamHandle stream) {
   if (rows < 0 || n <= 0) return BadShape("GpuAddBias", "rows < 0 or n <= 0");
   if (rows == 0) return {};
-  hipLaunchKernelGGL(AddBiasKernel, GridFor(rows * n, kThreads), kThreads, 0, S(stream), x, bias, rows * n, n);
+  hipLaunchKernelGGL(AddBiasKernel, GridFor(rows * n, kThreads), kThreads, 0,
+                     S(stream), x, bias, rows * n, n);
   return LaunchError("AddBiasKernel");
 }
 
@@ -232,8 +236,9 @@ std::string GpuGetRows(GgmlType type, const void* table, int64_t cols,
   }
   if (count == 0) return {};
   const int64_t groups = count * ((cols + 7) / 8);
-  hipLaunchKernelGGL(GetRowsKernel, GridFor(groups, kThreads), kThreads, 0, S(stream), type, static_cast<const uint8_t*>(table), RowBytes(type, cols), cols, ids,
-      count, out);
+  hipLaunchKernelGGL(GetRowsKernel, GridFor(groups, kThreads), kThreads, 0,
+                     S(stream), type, static_cast<const uint8_t*>(table),
+                     RowBytes(type, cols), cols, ids, count, out);
   return LaunchError("GetRowsKernel");
 }
 
@@ -243,7 +248,8 @@ std::string GpuArgmax(const float* logits, int64_t rows, int64_t vocab,
     return BadShape("GpuArgmax", "rows < 0 or vocab <= 0");
   }
   if (rows == 0) return {};
-  hipLaunchKernelGGL(ArgmaxKernel, static_cast<unsigned>(rows), kThreads, 0, S(stream), logits, vocab, ids);
+  hipLaunchKernelGGL(ArgmaxKernel, static_cast<unsigned>(rows), kThreads, 0,
+                     S(stream), logits, vocab, ids);
   return LaunchError("ArgmaxKernel");
 }
 
@@ -253,7 +259,8 @@ std::string GpuSoftmax(const float* logits, int64_t rows, int64_t vocab,
     return BadShape("GpuSoftmax", "need rows >= 0, vocab > 0, temperature > 0");
   }
   if (rows == 0) return {};
-  hipLaunchKernelGGL(SoftmaxKernel, static_cast<unsigned>(rows), kThreads, 0, S(stream), logits, vocab, 1.0f / temperature, probs);
+  hipLaunchKernelGGL(SoftmaxKernel, static_cast<unsigned>(rows), kThreads, 0,
+                     S(stream), logits, vocab, 1.0f / temperature, probs);
   return LaunchError("SoftmaxKernel");
 }
 

@@ -126,19 +126,24 @@ std::string Launch(const uint8_t* w, int64_t row_bytes, int64_t rows,
         static_cast<unsigned>((rows + kGemvRows - 1) / kGemvRows);
     const int mi = static_cast<int>(m);
     if (m == 1) {
-      hipLaunchKernelGGL((GemvKernel<kType, 1>), grid, kThreads, 0, s, w, row_bytes, rows, cols, x, mi, y);
+      hipLaunchKernelGGL((GemvKernel<kType, 1>), grid, kThreads, 0, s, w,
+                         row_bytes, rows, cols, x, mi, y);
     } else if (m == 2) {
-      hipLaunchKernelGGL((GemvKernel<kType, 2>), grid, kThreads, 0, s, w, row_bytes, rows, cols, x, mi, y);
+      hipLaunchKernelGGL((GemvKernel<kType, 2>), grid, kThreads, 0, s, w,
+                         row_bytes, rows, cols, x, mi, y);
     } else if (m <= 4) {
-      hipLaunchKernelGGL((GemvKernel<kType, 4>), grid, kThreads, 0, s, w, row_bytes, rows, cols, x, mi, y);
+      hipLaunchKernelGGL((GemvKernel<kType, 4>), grid, kThreads, 0, s, w,
+                         row_bytes, rows, cols, x, mi, y);
     } else {
-      hipLaunchKernelGGL((GemvKernel<kType, 8>), grid, kThreads, 0, s, w, row_bytes, rows, cols, x, mi, y);
+      hipLaunchKernelGGL((GemvKernel<kType, 8>), grid, kThreads, 0, s, w,
+                         row_bytes, rows, cols, x, mi, y);
     }
     return LaunchError("GemvKernel");
   }
   const dim3 grid(static_cast<unsigned>((rows + kTileRows - 1) / kTileRows),
                   static_cast<unsigned>((m + kTileTokens - 1) / kTileTokens));
-  hipLaunchKernelGGL((GemmKernel<kType>), grid, kThreads, 0, s, w, row_bytes, rows, cols, x, m, y);
+  hipLaunchKernelGGL((GemmKernel<kType>), grid, kThreads, 0, s, w, row_bytes,
+                     rows, cols, x, m, y);
   return LaunchError("GemmKernel");
 }
 

@@ -153,11 +153,15 @@ std::string GpuWriteKv(void* pool, const GpuKvLayout& layout, int layer,
   const unsigned grid = GridFor(tokens * kv_dim, 256);
   auto* base = static_cast<uint8_t*>(pool);
   if (layout.f16) {
-    hipLaunchKernelGGL((WriteKvKernel<true>), grid, 256, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
-        layout.block_size, kv_dim, k, v, tokens, block_ids, slots);
+    hipLaunchKernelGGL((WriteKvKernel<true>), grid, 256, 0, s, base,
+                       layout.block_bytes(), layer_off, layout.token_bytes(),
+                       layout.block_size, kv_dim, k, v, tokens, block_ids,
+                       slots);
   } else {
-    hipLaunchKernelGGL((WriteKvKernel<false>), grid, 256, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
-        layout.block_size, kv_dim, k, v, tokens, block_ids, slots);
+    hipLaunchKernelGGL((WriteKvKernel<false>), grid, 256, 0, s, base,
+                       layout.block_bytes(), layer_off, layout.token_bytes(),
+                       layout.block_size, kv_dim, k, v, tokens, block_ids,
+                       slots);
   }
   return LaunchError("WriteKvKernel");
 }
@@ -184,13 +188,17 @@ std::string GpuPagedAttention(const void* pool, const GpuKvLayout& layout,
   const hipStream_t s = static_cast<hipStream_t>(stream);
   const auto* base = static_cast<const uint8_t*>(pool);
   if (layout.f16) {
-    hipLaunchKernelGGL((PagedAttentionKernel<true>), grid, kThreads, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
-        layout.block_size, layout.head_dim, group, b.num_heads, b.scale, b.q,
-        b.block_tables, b.table_begin, b.context_len, b.out);
+    hipLaunchKernelGGL((PagedAttentionKernel<true>), grid, kThreads, 0, s, base,
+                       layout.block_bytes(), layer_off, layout.token_bytes(),
+                       layout.block_size, layout.head_dim, group, b.num_heads,
+                       b.scale, b.q, b.block_tables, b.table_begin,
+                       b.context_len, b.out);
   } else {
-    hipLaunchKernelGGL((PagedAttentionKernel<false>), grid, kThreads, 0, s, base, layout.block_bytes(), layer_off, layout.token_bytes(),
-        layout.block_size, layout.head_dim, group, b.num_heads, b.scale, b.q,
-        b.block_tables, b.table_begin, b.context_len, b.out);
+    hipLaunchKernelGGL((PagedAttentionKernel<false>), grid, kThreads, 0, s,
+                       base, layout.block_bytes(), layer_off,
+                       layout.token_bytes(), layout.block_size, layout.head_dim,
+                       group, b.num_heads, b.scale, b.q, b.block_tables,
+                       b.table_begin, b.context_len, b.out);
   }
   return LaunchError("PagedAttentionKernel");
 }

@@ -75,8 +75,10 @@ std::string GpuQuestScores(const float* query, int num_heads, int head_dim,
   }
   if (num_blocks > 0) {
     const int64_t grid = (num_blocks + kRowsPerBlock - 1) / kRowsPerBlock;
-    hipLaunchKernelGGL(QuestScoreKernel, static_cast<unsigned>(grid), kThreads, 0, 0, d_q.as<float>(), num_heads, head_dim, d_min.as<float>(),
-        d_max.as<float>(), num_blocks, d_out.as<float>());
+    hipLaunchKernelGGL(QuestScoreKernel, static_cast<unsigned>(grid), kThreads,
+                       0, 0, d_q.as<float>(), num_heads, head_dim,
+                       d_min.as<float>(), d_max.as<float>(), num_blocks,
+                       d_out.as<float>());
     if (std::string e = LaunchError("QuestScoreKernel"); !e.empty()) return e;
   }
   if (std::string e = d_out.Download(scores, sizeof(float) * num_blocks);

@@ -67,7 +67,8 @@ std::string BlockTopKCandidates(const float* d_scores, int64_t n, int k,
   const int64_t chunks = (n + kGpuTopKChunk - 1) / kGpuTopKChunk;
   DeviceBuffer out(sizeof(int32_t) * chunks * k);
   if (std::string e = out.error(); !e.empty()) return e;
-  hipLaunchKernelGGL(BlockTopKKernel, static_cast<unsigned>(chunks), kGpuTopKChunk, 0, 0, d_scores, n, k, out.as<int32_t>());
+  hipLaunchKernelGGL(BlockTopKKernel, static_cast<unsigned>(chunks),
+                     kGpuTopKChunk, 0, 0, d_scores, n, k, out.as<int32_t>());
   if (std::string e = LaunchError("BlockTopKKernel"); !e.empty()) return e;
   candidates->resize(chunks * k);
   return out.Download(candidates->data(), sizeof(int32_t) * chunks * k);

@@ -34,8 +34,9 @@ absl::StatusOr<DeviceKind> ParseDeviceKind(std::string_view name) {
                        DeviceKind::kCuda}) {
     if (lower == DeviceKindName(k)) return k;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--device: unknown device '", given, "' (expected cpu, gpu, hip or cuda)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--device: unknown device '", given,
+                   "' (expected cpu, gpu, hip or cuda)"));
 }
 
 DeviceCapabilities Probe(DeviceKind kind) {
@@ -47,8 +48,9 @@ DeviceCapabilities Probe(DeviceKind kind) {
     return caps;
   }
   const std::string runtime = kernels::hip::GpuRuntimeName();
-  const bool matches = kind == DeviceKind::kGpu ? runtime != "none"
-                                                : runtime == DeviceKindName(kind);
+  const bool matches = kind == DeviceKind::kGpu
+                           ? runtime != "none"
+                           : runtime == DeviceKindName(kind);
   if (!matches) {
     caps.why_unavailable =
         runtime == "none"
@@ -88,8 +90,9 @@ absl::StatusOr<std::unique_ptr<Device>> Device::Create(
   }
   return std::unique_ptr<Device>(new Device(
       options.kind, options.index,
-      absl::StrCat(kernels::hip::GpuRuntimeName(), " device ", options.index, " (",
-                   kernels::hip::GpuDeviceDescription(options.index), ")")));
+      absl::StrCat(kernels::hip::GpuRuntimeName(), " device ", options.index,
+                   " (", kernels::hip::GpuDeviceDescription(options.index),
+                   ")")));
 }
 
 absl::StatusOr<std::unique_ptr<Device>> SelectDevice(std::string_view flag,

@@ -21,8 +21,8 @@ absl::Status DeviceError(const std::string& what) {
   return absl::InternalError(absl::StrCat("device: ", what));
 }
 
-#define RETURN_IF_DEVICE_ERROR(expr)                              \
-  do {                                                            \
+#define RETURN_IF_DEVICE_ERROR(expr)                                  \
+  do {                                                                \
     if (std::string _e = (expr); !_e.empty()) return DeviceError(_e); \
   } while (false)
 
@@ -128,10 +128,12 @@ absl::StatusOr<std::unique_ptr<kv::PoolMemory>> DeviceModel::NewKvPool(
     int64_t bytes) const {
   if (bytes <= 0) return absl::InvalidArgumentError("KV pool of no bytes");
   std::string error;
-  gpu::GpuBuffer b = gpu::GpuBuffer::Allocate(static_cast<size_t>(bytes), &error);
+  gpu::GpuBuffer b =
+      gpu::GpuBuffer::Allocate(static_cast<size_t>(bytes), &error);
   if (!error.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate a KV pool of ", bytes, " bytes on the device: ", error));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate a KV pool of ", bytes,
+                     " bytes on the device: ", error));
   }
   {
     absl::MutexLock lock(&pools_mu_);
@@ -164,7 +166,8 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
   const kv::KvCacheOptions& ko = cache->options();
   if (ko.num_layers != c.num_layers || ko.num_kv_heads != c.num_kv_heads ||
       ko.head_dim != c.head_dim) {
-    return absl::InvalidArgumentError("KV cache geometry does not match the model");
+    return absl::InvalidArgumentError(
+        "KV cache geometry does not match the model");
   }
   {
     absl::MutexLock lock(&pools_mu_);
@@ -216,18 +219,33 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
 
   absl::MutexLock lock(&mu_);
   // Scratch, grown to this batch and kept for the next.
-  enum Buf { kX, kXn, kQ, kK, kV, kAtt, kGate, kUp, kRows, kLogits, kInts, kNumBufs };
+  enum Buf {
+    kX,
+    kXn,
+    kQ,
+    kK,
+    kV,
+    kAtt,
+    kGate,
+    kUp,
+    kRows,
+    kLogits,
+    kInts,
+    kNumBufs
+  };
   const int64_t ints = static_cast<int64_t>(6 * T + tables.size() + R);
-  const int64_t need[kNumBufs] = {
-      T * dim * 4,    T * std::max(dim, q_dim) * 4, T * q_dim * 4,
-      T * kv_dim * 4, T * kv_dim * 4,               T * q_dim * 4,
-      T * ffn * 4,    T * ffn * 4,                  R * dim * 4,
-      R * c.vocab_size * 4, ints * 4};
+  const int64_t need[kNumBufs] = {T * dim * 4,    T * std::max(dim, q_dim) * 4,
+                                  T * q_dim * 4,  T * kv_dim * 4,
+                                  T * kv_dim * 4, T * q_dim * 4,
+                                  T * ffn * 4,    T * ffn * 4,
+                                  R * dim * 4,    R * c.vocab_size * 4,
+                                  ints * 4};
   scratch_.resize(kNumBufs);
   for (int i = 0; i < kNumBufs; ++i) {
     if (static_cast<int64_t>(scratch_[i].bytes()) < need[i]) {
       std::string error;
-      scratch_[i] = gpu::GpuBuffer::Allocate(static_cast<size_t>(need[i]), &error);
+      scratch_[i] =
+          gpu::GpuBuffer::Allocate(static_cast<size_t>(need[i]), &error);
       RETURN_IF_DEVICE_ERROR(error);
     }
   }
@@ -286,12 +304,13 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
     if (l.bv != nullptr) {
       RETURN_IF_DEVICE_ERROR(gpu::GpuAddBias(f(kV), l.bv, T, kv_dim, s));
     }
-    RETURN_IF_DEVICE_ERROR(gpu::GpuRope(
-        f(kQ), T, static_cast<int>(c.num_heads), d_pos, rope, s));
+    RETURN_IF_DEVICE_ERROR(
+        gpu::GpuRope(f(kQ), T, static_cast<int>(c.num_heads), d_pos, rope, s));
     RETURN_IF_DEVICE_ERROR(gpu::GpuRope(
         f(kK), T, static_cast<int>(c.num_kv_heads), d_pos, rope, s));
-    RETURN_IF_DEVICE_ERROR(gpu::GpuWriteKv(kv_pool, layout, static_cast<int>(li),
-                                           f(kK), f(kV), T, d_wblock, d_wslot, s));
+    RETURN_IF_DEVICE_ERROR(gpu::GpuWriteKv(kv_pool, layout,
+                                           static_cast<int>(li), f(kK), f(kV),
+                                           T, d_wblock, d_wslot, s));
     gpu::GpuAttentionBatch ab;
     ab.num_tokens = T;
     ab.num_heads = static_cast<int>(c.num_heads);
@@ -309,7 +328,8 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
         gpu::GpuRmsNorm(f(kX), l.ffn_norm, T, dim, c.rms_eps, f(kXn), s));
     RETURN_IF_ERROR(MatMul(l.w_gate, f(kXn), T, f(kGate)));
     RETURN_IF_ERROR(MatMul(l.w_up, f(kXn), T, f(kUp)));
-    RETURN_IF_DEVICE_ERROR(gpu::GpuSwiGlu(f(kGate), f(kUp), T * ffn, f(kGate), s));
+    RETURN_IF_DEVICE_ERROR(
+        gpu::GpuSwiGlu(f(kGate), f(kUp), T * ffn, f(kGate), s));
     RETURN_IF_ERROR(MatMul(l.w_down, f(kGate), T, f(kXn)));
     RETURN_IF_DEVICE_ERROR(gpu::GpuAdd(f(kX), f(kXn), T * dim, s));
   }

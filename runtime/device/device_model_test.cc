@@ -31,20 +31,21 @@ std::unique_ptr<Device> Gpu() {
 
 // GPU tests need a device; the hip-cpu build always has one, so they fail
 // rather than skip there (and in CI, which builds hip-cpu).
-#define REQUIRE_GPU(dev)                                                   \
-  auto dev = Probe(DeviceKind::kGpu).device_count > 0 ||                   \
-                     std::string(GpuRuntime()) == "hip-cpu"                \
-                 ? Gpu()                                                   \
-                 : nullptr;                                                \
-  if (dev == nullptr) {                                                    \
+#define REQUIRE_GPU(dev)                                                       \
+  auto dev = Probe(DeviceKind::kGpu).device_count > 0 ||                       \
+                     std::string(GpuRuntime()) == "hip-cpu"                    \
+                 ? Gpu()                                                       \
+                 : nullptr;                                                    \
+  if (dev == nullptr) {                                                        \
     if (std::string(GpuRuntime()) == "hip-cpu") FAIL() << "no hip-cpu device"; \
-    GTEST_SKIP() << "no GPU: " << Probe(DeviceKind::kGpu).why_unavailable;  \
+    GTEST_SKIP() << "no GPU: " << Probe(DeviceKind::kGpu).why_unavailable;     \
   }
 
 std::vector<int32_t> Tokens(int n, int64_t vocab, int seed) {
   std::vector<int32_t> t;
   for (int i = 0; i < n; ++i) {
-    t.push_back(static_cast<int32_t>(3 + (i * 7919 + seed * 104729) % (vocab - 3)));
+    t.push_back(
+        static_cast<int32_t>(3 + (i * 7919 + seed * 104729) % (vocab - 3)));
   }
   return t;
 }
@@ -120,28 +121,29 @@ TEST_P(DeviceModelVsCpu, PrefillChunksAndBatchedDecode) {
       const float* w = want[call].data() + r * vocab;
       const float* g = got[call].data() + r * vocab;
       float scale = 0.0f, worst = 0.0f;
-      for (int64_t i = 0; i < vocab; ++i) scale = std::max(scale, std::fabs(w[i]));
-      for (int64_t i = 0; i < vocab; ++i) worst = std::max(worst, std::fabs(w[i] - g[i]));
+      for (int64_t i = 0; i < vocab; ++i)
+        scale = std::max(scale, std::fabs(w[i]));
+      for (int64_t i = 0; i < vocab; ++i)
+        worst = std::max(worst, std::fabs(w[i] - g[i]));
       EXPECT_LE(worst, tol * scale) << name << " call " << call << " row " << r;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, DeviceModelVsCpu,
-                         ::testing::Values("stories260K.gguf", "stories260K-F16.gguf",
-                                           "rand-llama-256-F32.gguf",
-                                           "rand-llama-256-Q8_0.gguf",
-                                           "rand-llama-256-Q4_0.gguf",
-                                           "rand-llama-256-Q4_K_M.gguf",
-                                           "rand-llama-256-Q6_K.gguf"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           n = n.substr(0, n.find('.'));
-                           for (char& ch : n) {
-                             if (ch == '-') ch = '_';
-                           }
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Types, DeviceModelVsCpu,
+    ::testing::Values("stories260K.gguf", "stories260K-F16.gguf",
+                      "rand-llama-256-F32.gguf", "rand-llama-256-Q8_0.gguf",
+                      "rand-llama-256-Q4_0.gguf", "rand-llama-256-Q4_K_M.gguf",
+                      "rand-llama-256-Q6_K.gguf"),
+    [](const auto& info) {
+      std::string n = info.param;
+      n = n.substr(0, n.find('.'));
+      for (char& ch : n) {
+        if (ch == '-') ch = '_';
+      }
+      return n;
+    });
 
 // A cache whose pool is host memory is refused, not written through.
 TEST(DeviceModel, RefusesAHostCache) {
@@ -174,10 +176,14 @@ TEST(DeviceModel, BatchedDecodeEqualsAlone) {
   auto gpu = DeviceModel::Create(*(*bundle)->model, *dev);
   ASSERT_TRUE(gpu.ok());
   const auto& tok = *(*bundle)->tokenizer;
-  const std::vector<std::string> prompts = {
-      "Once upon a time", "Lily and Tom went to the park", "The cat sat on",
-      "One day, a little boy named Max", "The sun was shining and the birds",
-      "Tim had a red", "The dog", "Mom said"};
+  const std::vector<std::string> prompts = {"Once upon a time",
+                                            "Lily and Tom went to the park",
+                                            "The cat sat on",
+                                            "One day, a little boy named Max",
+                                            "The sun was shining and the birds",
+                                            "Tim had a red",
+                                            "The dog",
+                                            "Mom said"};
   auto request = [&](int i) {
     engine::GenerationRequest r;
     r.id = std::to_string(i);

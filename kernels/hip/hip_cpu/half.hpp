@@ -41,7 +41,8 @@ class half {
     const int shift = 126 - exp;
     const uint32_t q = m >> shift, rem = m & ((1u << shift) - 1);
     const uint32_t hb = 1u << (shift - 1);
-    return sign | static_cast<uint16_t>(q + ((rem > hb || (rem == hb && (q & 1))) ? 1 : 0));
+    return sign | static_cast<uint16_t>(
+                      q + ((rem > hb || (rem == hb && (q & 1))) ? 1 : 0));
   }
   static float ToFloat(uint16_t h) {
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;

@@ -87,8 +87,8 @@ inline cothread_t co_active() { return triptych_libco::Current(); }
 inline cothread_t co_create(unsigned int size, void (*entry)()) {
   using triptych_libco::Fiber;
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  size_t bytes = size < triptych_libco::kMinStack ? triptych_libco::kMinStack
-                                                  : size;
+  size_t bytes =
+      size < triptych_libco::kMinStack ? triptych_libco::kMinStack : size;
   bytes = (bytes + page - 1) / page * page + page;  // + guard page
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -110,8 +110,8 @@ inline cothread_t co_create(unsigned int size, void (*entry)()) {
   f->context.uc_stack.ss_sp = static_cast<char*>(mem) + page;
   f->context.uc_stack.ss_size = bytes - page;
   f->context.uc_link = nullptr;
-  makecontext(&f->context, reinterpret_cast<void (*)()>(
-                               &triptych_libco::Trampoline), 0);
+  makecontext(&f->context,
+              reinterpret_cast<void (*)()>(&triptych_libco::Trampoline), 0);
 #endif
   return f;
 }
