@@ -152,6 +152,10 @@ void GenerateRelay::OnAttemptRead(bool ok) {
     return;
   }
   out_.Swap(&event);
+  // Without a hold the downstream call could end (OnDone, then a next
+  // attempt) while this write is in flight: no read would be pending once
+  // the decode node's final status has arrived. OnWriteDone removes it.
+  a->AddHold();
   StartWrite(&out_);
 }
 
@@ -160,9 +164,11 @@ void GenerateRelay::OnWriteDone(bool ok) {
   if (!ok) {
     caller_gone_ = true;
     a->ctx.TryCancel();  // no read is pending: the attempt ends
+    a->RemoveHold();
     return;
   }
   a->StartRead(&a->event);
+  a->RemoveHold();
 }
 
 void GenerateRelay::OnAttemptDone(const grpc::Status& status) {

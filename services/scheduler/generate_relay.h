@@ -13,7 +13,9 @@
 // each downstream read completes into one upstream write, whose completion
 // starts the next read, so one event is in flight at a time and a slow
 // caller slows the decode node's stream (flow control) instead of
-// buffering. Those callbacks only convert and hand on; none blocks.
+// buffering. A hold on the downstream call while an upstream write is in
+// flight keeps its OnDone after that write. Those callbacks only convert
+// and hand on; none blocks.
 //
 // Sequence of one call (each step starts the next; only OnCancel runs
 // concurrently with them, and it only flips a flag / cancels downstream):
