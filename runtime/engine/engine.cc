@@ -114,6 +114,17 @@ absl::Status Engine::Add(GenerationRequest request) {
     return absl::InvalidArgumentError("sparse_budget must be >= 0");
   }
   RETURN_IF_ERROR(sampling::Validate(request.sampling));
+  for (const auto& [token, bias] : request.sampling.logit_bias) {
+    if (token >= c.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit_bias token id ", token, " out of range"));
+    }
+  }
+  if (request.constraint.active()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output constraint ", grammar::ConstraintKindName(request.constraint.kind),
+        " is not supported"));
+  }
   const int64_t blocks_needed = (n + 1 + options_.block_size - 1) / options_.block_size;
   if (blocks_needed > options_.num_kv_blocks) {
     return absl::ResourceExhaustedError(absl::StrCat(

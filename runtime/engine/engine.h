@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/thread_pool.h"
+#include "runtime/grammar/output_constraint.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/sampler.h"
@@ -127,6 +128,13 @@ struct GenerationRequest {
   // whose sparse attention is off runs dense (its cache keeps no key
   // summaries). The node's dense_layers / sink / recent settings apply.
   std::optional<int64_t> sparse_budget;
+  // The output's required form: each step masks the tokens that cannot
+  // continue a valid output; a complete output that cannot continue ends the
+  // sequence (kStop). The schema is compiled by Add() (kInvalidArgument).
+  grammar::OutputConstraint constraint;
+  // The last constraint_replay prompt tokens were generated under
+  // `constraint` before (a migrated request): the matcher starts after them.
+  int64_t constraint_replay = 0;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

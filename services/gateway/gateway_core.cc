@@ -358,6 +358,17 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
     if (options_.default_max_tokens > 0) max = std::min(max, options_.default_max_tokens);
     out.max_tokens = max;
   }
+  for (const auto& [id, bias] : request.sampling.logit_bias) {
+    if (id >= tok.vocab_size()) {
+      return InvalidParam("logit_bias", absl::StrCat("logit_bias token id ", id,
+                                                     " is out of range (vocab size ",
+                                                     tok.vocab_size(), ")"));
+    }
+  }
+  if (request.constraint.active()) {
+    return InvalidParam("response_format", "response_format json_object / json_schema is not "
+                                           "supported yet");
+  }
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();
   out.stop.insert(out.stop.end(), request.stop.begin(), request.stop.end());
