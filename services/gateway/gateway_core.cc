@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runtime/grammar/json_schema.h"
 #include "services/gateway/openai_response.h"
 #include "services/gateway/retrieval.h"
 
@@ -366,8 +367,15 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
     }
   }
   if (request.constraint.active()) {
-    return InvalidParam("response_format", "response_format json_object / json_schema is not "
-                                           "supported yet");
+    // Compiled here for the 400 (unsupported features named); the sampling
+    // engine compiles it again from the same text.
+    absl::StatusOr<std::shared_ptr<const grammar::Grammar>> g =
+        grammar::CompileConstraint(request.constraint);
+    if (!g.ok()) {
+      return InvalidParam("response_format",
+                          absl::StrCat("response_format: ", g.status().message()));
+    }
+    out.constraint = request.constraint;
   }
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();
