@@ -1,10 +1,12 @@
 #include "runtime/engine/engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "runtime/grammar/json_schema.h"
 
 namespace triptych::engine {
 
@@ -55,6 +57,7 @@ struct Engine::Sequence {
   sampling::Sampler sampler;
   tokenizer::IncrementalDecoder decoder;
   sampling::StopMatcher stop;
+  std::unique_ptr<grammar::Matcher> matcher;  // set when req.constraint is active
 
   int64_t pending() const {
     return static_cast<int64_t>(tokens.size()) - computed;
@@ -114,6 +117,29 @@ absl::Status Engine::Add(GenerationRequest request) {
     return absl::InvalidArgumentError("sparse_budget must be >= 0");
   }
   RETURN_IF_ERROR(sampling::Validate(request.sampling));
+  for (const auto& [token, bias] : request.sampling.logit_bias) {
+    if (token >= c.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit_bias token id ", token, " out of range"));
+    }
+  }
+  std::unique_ptr<grammar::Matcher> matcher;
+  if (request.constraint.active()) {
+    ASSIGN_OR_RETURN(std::shared_ptr<const grammar::Grammar> g,
+                     grammar::CompileConstraint(request.constraint));
+    matcher = std::make_unique<grammar::Matcher>(std::move(g));
+    if (request.constraint_replay < 0 || request.constraint_replay > n) {
+      return absl::InvalidArgumentError("constraint_replay is out of range");
+    }
+    for (int64_t i = n - request.constraint_replay; i < n; ++i) {
+      if (!matcher->Advance(tokenizer_->TokenToPiece(request.prompt[i]))) {
+        return absl::InvalidArgumentError(
+            "the tokens generated before do not follow the output constraint");
+      }
+    }
+  } else if (request.constraint_replay != 0) {
+    return absl::InvalidArgumentError("constraint_replay without a constraint");
+  }
   const int64_t blocks_needed = (n + 1 + options_.block_size - 1) / options_.block_size;
   if (blocks_needed > options_.num_kv_blocks) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -121,6 +147,7 @@ absl::Status Engine::Add(GenerationRequest request) {
         options_.num_kv_blocks));
   }
   auto seq = std::make_unique<Sequence>(std::move(request), tokenizer_, cache_.get());
+  seq->matcher = std::move(matcher);
   absl::MutexLock lock(&mu_);
   if (!live_ids_.emplace(seq->req.id, true).second) {
     return absl::AlreadyExistsError(
@@ -369,10 +396,57 @@ void Engine::Preempt(Sequence* seq) {
   ++counters_.preemptions;
 }
 
+const grammar::TokenTrie& Engine::Trie() {
+  if (trie_ == nullptr) {
+    // End-of-generation and control tokens stay out of the trie: the mask
+    // allows end of generation separately, only when the output is complete.
+    std::vector<std::string> bytes(tokenizer_->vocab_size());
+    for (int32_t id = 0; id < tokenizer_->vocab_size(); ++id) {
+      if (!tokenizer_->IsEog(id) && !tokenizer_->IsControl(id)) {
+        bytes[id] = tokenizer_->TokenToPiece(id);
+      }
+    }
+    trie_ = std::make_unique<grammar::TokenTrie>(bytes);
+  }
+  return *trie_;
+}
+
+bool Engine::ApplyConstraint(Sequence* seq, absl::Span<float> row) {
+  const grammar::TokenTrie& trie = Trie();
+  mask_bits_.assign((row.size() + 63) / 64, 0);
+  seq->matcher->Mask(trie, absl::MakeSpan(mask_bits_));
+  if (seq->matcher->IsComplete() && !seq->req.ignore_eos) {
+    for (size_t id = 0; id < row.size(); ++id) {
+      if (tokenizer_->IsEog(static_cast<int32_t>(id))) {
+        mask_bits_[id >> 6] |= uint64_t{1} << (id & 63);
+      }
+    }
+  }
+  bool any = false;
+  constexpr float kMasked = -std::numeric_limits<float>::infinity();
+  for (size_t id = 0; id < row.size(); ++id) {
+    if ((mask_bits_[id >> 6] >> (id & 63)) & 1) {
+      any = true;
+    } else {
+      row[id] = kMasked;
+    }
+  }
+  ++counters_.constrained_tokens;
+  return any;
+}
+
 void Engine::Sample(Sequence* seq, const float* logits,
                     std::vector<TokenOutput>* out) {
   const model::ModelConfig& c = model_->config();
   std::vector<float> row(logits, logits + c.vocab_size);
+  if (seq->matcher != nullptr && !ApplyConstraint(seq, absl::MakeSpan(row))) {
+    TokenOutput o;
+    o.error = seq->matcher->status().ok()
+                  ? "no token of the vocabulary continues the constrained output"
+                  : std::string(seq->matcher->status().message());
+    Finish(seq, FinishReason::kError, out, &o);
+    return;
+  }
   sampling::Sampler::Result r =
       seq->sampler.Sample(absl::MakeSpan(row), seq->generated_tokens());
   seq->tokens.push_back(r.token);
@@ -391,9 +465,21 @@ void Engine::Sample(Sequence* seq, const float* logits,
     Finish(seq, FinishReason::kStop, out, &o);
     return;
   }
+  // A complete constrained output that cannot continue ends here.
+  bool constraint_done = false;
+  if (seq->matcher != nullptr) {
+    // The mask allowed only tokens the matcher accepts.
+    seq->matcher->Advance(tokenizer_->TokenToPiece(r.token));
+    constraint_done = seq->matcher->IsComplete() && !seq->matcher->CanContinue();
+  }
   sampling::StopMatcher::Result sr = seq->stop.Consume(seq->decoder.Push(r.token));
   o.text = std::move(sr.text);
   if (sr.stopped) {
+    Finish(seq, FinishReason::kStop, out, &o);
+    return;
+  }
+  if (constraint_done) {
+    o.text += seq->stop.Consume(seq->decoder.Flush()).text + seq->stop.Flush();
     Finish(seq, FinishReason::kStop, out, &o);
     return;
   }

@@ -28,6 +28,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/thread_pool.h"
+#include "runtime/grammar/matcher.h"
+#include "runtime/grammar/output_constraint.h"
+#include "runtime/grammar/token_trie.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/sampler.h"
@@ -127,6 +130,13 @@ struct GenerationRequest {
   // whose sparse attention is off runs dense (its cache keeps no key
   // summaries). The node's dense_layers / sink / recent settings apply.
   std::optional<int64_t> sparse_budget;
+  // The output's required form: each step masks the tokens that cannot
+  // continue a valid output; a complete output that cannot continue ends the
+  // sequence (kStop). The schema is compiled by Add() (kInvalidArgument).
+  grammar::OutputConstraint constraint;
+  // The last constraint_replay prompt tokens were generated under
+  // `constraint` before (a migrated request): the matcher starts after them.
+  int64_t constraint_replay = 0;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
@@ -158,6 +168,7 @@ struct EngineStats {
   int64_t history_store_jobs = 0;      // finished sequences handed to history
   int64_t kv_events_dropped = 0;
   int64_t decode_tokens_computed = 0;
+  int64_t constrained_tokens = 0;      // tokens sampled under an output constraint
   int64_t prefix_cached_tokens = 0;
   int64_t preemptions = 0;
   int64_t kv_blocks_total = 0;
@@ -225,12 +236,19 @@ class Engine {
   // True while another node writes the sequence's blocks.
   static bool Busy(const Sequence& seq);
   void CollectKvEvents();
+  // Masks `row` to the tokens seq's constraint allows next. Returns false
+  // when none is allowed (the sequence cannot go on).
+  bool ApplyConstraint(Sequence* seq, absl::Span<float> row);
+  // The vocabulary trie for constrained decoding, built on first use.
+  const grammar::TokenTrie& Trie();
 
   const model::ForwardModel* model_;
   const tokenizer::Tokenizer* tokenizer_;
   const EngineOptions options_;
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<grammar::TokenTrie> trie_;  // driver thread only
+  std::vector<uint64_t> mask_bits_;           // scratch, driver thread only
 
   // Owned by the driver thread.
   std::deque<std::unique_ptr<Sequence>> waiting_;

@@ -103,6 +103,14 @@ std::vector<std::pair<int32_t, float>> TopLogprobs(
 
 }  // namespace
 
+void ApplyLogitBias(const SamplingParams& params, absl::Span<float> logits) {
+  for (const auto& [token, bias] : params.logit_bias) {
+    if (token >= 0 && static_cast<size_t>(token) < logits.size()) {
+      logits[token] += bias;
+    }
+  }
+}
+
 Sampler::Sampler(const SamplingParams& params)
     : params_(params), rng_(params.seed) {
   if (!Validate(params_).ok()) Die("invalid SamplingParams; call Validate()");
@@ -115,6 +123,7 @@ double Sampler::NextUniform() {
 Sampler::Result Sampler::Sample(absl::Span<float> logits,
                                 absl::Span<const int32_t> generated) {
   if (logits.empty()) Die("empty logits");
+  ApplyLogitBias(params_, logits);
   ApplyPenalties(params_, logits, generated);
 
   Result result;

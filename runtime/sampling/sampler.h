@@ -11,6 +11,10 @@
 
 namespace triptych::sampling {
 
+// Adds params.logit_bias to `logits` in place (ids past the row are
+// ignored). A masked (-inf) logit stays -inf.
+void ApplyLogitBias(const SamplingParams& params, absl::Span<float> logits);
+
 // Picks the next token from a row of logits according to SamplingParams.
 // One Sampler per sequence: it owns that sequence's RNG (std::mt19937_64,
 // whose output the C++ standard fixes, seeded with params.seed), so a seeded
@@ -53,7 +57,7 @@ class Sampler {
   Sampler& operator=(const Sampler&) = delete;
 
   // Samples one token. `logits` (one row, size = vocabulary) receives the
-  // penalties in place and is otherwise left unchanged. `generated` holds the
+  // logit bias and the penalties in place and is otherwise left unchanged. `generated` holds the
   // tokens produced so far for this sequence (see ApplyPenalties).
   // Preconditions: logits is non-empty, holds no NaN, and has at least one
   // finite value (masked tokens may be -inf); aborts otherwise.

@@ -346,5 +346,40 @@ TEST(SamplerDeathTest, AbortsOnBrokenPreconditions) {
   EXPECT_DEATH(sampler.Sample(absl::MakeSpan(masked), {}), "-inf");
 }
 
+TEST(Sampler, LogitBiasChangesGreedyChoice) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.logit_bias = {{2, 100.0f}, {0, -100.0f}, {99, 50.0f}};  // 99: past the row
+  Sampler sampler(params);
+  std::vector<float> logits = {5.0f, 4.0f, -3.0f, 1.0f};
+  EXPECT_EQ(sampler.Sample(absl::MakeSpan(logits), {}).token, 2);
+  EXPECT_FLOAT_EQ(logits[2], 97.0f);
+  EXPECT_FLOAT_EQ(logits[0], -95.0f);
+}
+
+TEST(Sampler, LogitBiasMinus100BansTokenWhenSampling) {
+  SamplingParams params;
+  params.temperature = 1.0f;
+  params.seed = 7;
+  params.logit_bias = {{1, -100.0f}};
+  Sampler sampler(params);
+  for (int i = 0; i < 200; ++i) {
+    std::vector<float> logits = {0.0f, 3.0f, 0.0f};
+    EXPECT_NE(sampler.Sample(absl::MakeSpan(logits), {}).token, 1);
+  }
+}
+
+TEST(SamplingParams, LogitBiasRange) {
+  SamplingParams params;
+  params.logit_bias = {{3, 100.0f}, {4, -100.0f}};
+  EXPECT_TRUE(Validate(params).ok());
+  params.logit_bias = {{3, 100.5f}};
+  EXPECT_FALSE(Validate(params).ok());
+  params.logit_bias = {{-1, 1.0f}};
+  EXPECT_FALSE(Validate(params).ok());
+  params.logit_bias = {{1, std::numeric_limits<float>::quiet_NaN()}};
+  EXPECT_FALSE(Validate(params).ok());
+}
+
 }  // namespace
 }  // namespace triptych::sampling

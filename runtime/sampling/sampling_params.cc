@@ -63,6 +63,17 @@ absl::Status Validate(const SamplingParams& params) {
     return absl::InvalidArgumentError(
         "top_logprobs requires logprobs to be true");
   }
+  for (const auto& [token, bias] : params.logit_bias) {
+    if (token < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit_bias token ids must be >= 0, got ", token));
+    }
+    if (!std::isfinite(bias) || bias < -kMaxLogitBias || bias > kMaxLogitBias) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "logit_bias values must be in [-100, 100], got ", bias,
+          " for token ", token));
+    }
+  }
   return absl::OkStatus();
 }
 

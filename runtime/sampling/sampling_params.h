@@ -2,6 +2,8 @@
 #define TRIPTYCH_RUNTIME_SAMPLING_SAMPLING_PARAMS_H_
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -11,8 +13,9 @@ namespace triptych::sampling {
 // value type; check untrusted values with Validate() before building a
 // Sampler from them.
 //
-// Processing order inside Sampler::Sample (vLLM's order):
-//   penalties -> [logprobs taken here] -> temperature -> min_p -> top_k ->
+// Processing order inside Sampler::Sample:
+//   logit_bias -> [constraint mask, by the caller] -> penalties ->
+//   [logprobs taken here] -> temperature -> min_p -> top_k ->
 //   top_p -> draw.
 struct SamplingParams {
   // Softmax temperature, [0, 2]. 0 selects greedy decoding (argmax, ties go
@@ -45,7 +48,15 @@ struct SamplingParams {
   // Also return this many most likely alternatives, [0, 20]; needs
   // logprobs == true (as in the OpenAI API).
   int32_t top_logprobs = 0;
+  // OpenAI logit_bias: (token id, bias) pairs added to that token's logit
+  // before anything else; bias in [-100, 100] (-100 effectively bans the
+  // token, 100 effectively forces it). Ids must be >= 0; the vocabulary
+  // bound is the caller's to check (Sampler ignores ids past the row).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
+
+// The largest |bias| a logit_bias entry may have (OpenAI's bound).
+inline constexpr float kMaxLogitBias = 100.0f;
 
 // Returns OK when every field is in range, else kInvalidArgument whose
 // message names the field, its value and the accepted range. Rejects NaN.

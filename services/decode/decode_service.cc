@@ -1,5 +1,6 @@
 #include "services/decode/decode_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <utility>
@@ -136,11 +137,24 @@ engine::GenerationRequest FromProto(const triptych::v1::DecodeRequest& request) 
   out.sampling.seed = s.seed();
   out.sampling.logprobs = s.logprobs();
   out.sampling.top_logprobs = s.top_logprobs();
+  // Map order is unspecified: sort so the request is the same on every node.
+  for (const auto& [token, bias] : s.logit_bias()) out.sampling.logit_bias.emplace_back(token, bias);
+  std::sort(out.sampling.logit_bias.begin(), out.sampling.logit_bias.end());
   out.stop.assign(r.stop().begin(), r.stop().end());
   out.stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
   out.ignore_eos = r.ignore_eos();
   if (r.has_sparse_attention_budget()) out.sparse_budget = r.sparse_attention_budget();
   out.prefill_address = request.prefill_address();
+  if (r.has_constraint() && r.constraint().kind() != triptych::v1::OutputConstraint::KIND_NONE) {
+    const triptych::v1::OutputConstraint& c = r.constraint();
+    out.constraint.kind = c.kind() == triptych::v1::OutputConstraint::KIND_JSON_OBJECT
+                              ? grammar::ConstraintKind::kJsonObject
+                              : grammar::ConstraintKind::kJsonSchema;
+    out.constraint.schema_json = c.schema_json();
+    out.constraint.prefix = c.prefix();
+    out.constraint.suffix = c.suffix();
+    out.constraint_replay = c.generated_tokens();
+  }
   return out;
 }
 

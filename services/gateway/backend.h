@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "runtime/grammar/output_constraint.h"
 #include "runtime/sampling/sampling_params.h"
 
 namespace triptych::gateway {
@@ -29,6 +30,8 @@ struct BackendRequest {
   bool ignore_eos = false;
   // Unset = the serving node's default; 0 = dense attention.
   std::optional<int64_t> sparse_attention_budget;
+  // The output's required form (response_format); checked by the gateway.
+  grammar::OutputConstraint constraint;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

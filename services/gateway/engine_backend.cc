@@ -89,6 +89,7 @@ std::unique_ptr<GenerationHandle> EngineBackend::Start(
   g.stop_token_ids = request.stop_token_ids;
   g.ignore_eos = request.ignore_eos;
   g.sparse_budget = request.sparse_attention_budget;
+  g.constraint = request.constraint;
   absl::Status status;
   {
     absl::MutexLock lock(&driver_->mu);

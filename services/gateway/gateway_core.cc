@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runtime/grammar/json_schema.h"
 #include "services/gateway/openai_response.h"
 #include "services/gateway/retrieval.h"
 
@@ -357,6 +358,24 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
     int64_t max = std::min(cap, ctx - prompt_len);
     if (options_.default_max_tokens > 0) max = std::min(max, options_.default_max_tokens);
     out.max_tokens = max;
+  }
+  for (const auto& [id, bias] : request.sampling.logit_bias) {
+    if (id >= tok.vocab_size()) {
+      return InvalidParam("logit_bias", absl::StrCat("logit_bias token id ", id,
+                                                     " is out of range (vocab size ",
+                                                     tok.vocab_size(), ")"));
+    }
+  }
+  if (request.constraint.active()) {
+    // Compiled here for the 400 (unsupported features named); the sampling
+    // engine compiles it again from the same text.
+    absl::StatusOr<std::shared_ptr<const grammar::Grammar>> g =
+        grammar::CompileConstraint(request.constraint);
+    if (!g.ok()) {
+      return InvalidParam("response_format",
+                          absl::StrCat("response_format: ", g.status().message()));
+    }
+    out.constraint = request.constraint;
   }
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();

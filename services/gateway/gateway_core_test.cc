@@ -253,7 +253,35 @@ TEST_F(GatewayTest, ValidationErrorsAreOpenAiShaped) {
   ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":")" +
                                           std::string(8192, 'a') + "\"}"),
               413);
+  ExpectError(Post("/v1/completions",
+                   R"({"model":"stories","prompt":"x","logit_bias":{"99999":1}})"),
+              400, "logit_bias");
+  ExpectError(Post("/v1/completions", R"({"model":"stories","prompt":"x","logit_bias":{"5":1000}})"),
+              400, "logit_bias");
+  ExpectError(Post("/v1/chat/completions",
+                   R"({"model":"stories","messages":[{"role":"user","content":"x"}],)"
+                   R"("response_format":{"type":"json_schema","json_schema":{"name":"s",)"
+                   R"("schema":{"type":"integer","minimum":1}}}})"),
+              400, "response_format");
   EXPECT_TRUE(backend_->requests().empty());
+  // The service keeps serving after bad input, and a valid bias reaches the backend.
+  backend_->SetScript(FakeBackend::TextEvents({"a"}, FinishReason::kLength, 1));
+  ClientResponse ok = Post("/v1/completions",
+                           R"({"model":"stories","prompt":"x","logit_bias":{"5":-100}})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  ASSERT_EQ(backend_->requests().size(), 1u);
+  EXPECT_EQ(backend_->requests()[0].sampling.logit_bias,
+            (std::vector<std::pair<int32_t, float>>{{5, -100.0f}}));
+  // A supported schema reaches the backend as the request's constraint.
+  backend_->SetScript(FakeBackend::TextEvents({"1"}, FinishReason::kStop, 1));
+  ok = Post("/v1/chat/completions",
+            R"({"model":"stories","messages":[{"role":"user","content":"x"}],)"
+            R"("response_format":{"type":"json_schema","json_schema":{"name":"s",)"
+            R"("schema":{"type":"integer"}}}})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  ASSERT_EQ(backend_->requests().size(), 2u);
+  EXPECT_EQ(backend_->requests()[1].constraint.kind, grammar::ConstraintKind::kJsonSchema);
+  EXPECT_EQ(backend_->requests()[1].constraint.schema_json, R"({"type":"integer"})");
 }
 
 TEST_F(GatewayTest, PromptLongerThanContextIs400) {

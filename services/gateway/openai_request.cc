@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "services/gateway/generation_fields.h"
 
 namespace triptych::gateway {
 namespace {
@@ -370,6 +371,9 @@ absl::Status Parse(const json& j, ParsedRequest* req) {
   }
   ASSIGN_OR_RETURN(std::optional<std::string> user, GetString(j, "user"));
   req->user = user.value_or("");
+  RETURN_IF_ERROR(ParseLogitBias(j, req));
+  RETURN_IF_ERROR(ParseResponseFormat(j, req));
+  RETURN_IF_ERROR(RejectUnsupportedFields(j, req->endpoint));
   return ParseRetrieval(j, req);
 }
 

@@ -5,7 +5,8 @@
 // and /v1/completions) into a typed request, and the mapping from
 // absl::Status to OpenAI error responses. Pure functions, thread-safe.
 //
-// Unknown fields are ignored. Supported beyond OpenAI: top_k, min_p,
+// Unknown fields are ignored, except the fields of other servers that change
+// the output and are not implemented (RejectUnsupportedFields: a 400). Supported beyond OpenAI: top_k, min_p,
 // repetition_penalty, ignore_eos, stop_token_ids (as vLLM),
 // sparse_attention_budget (tokens of context the decode steps attend to;
 // 0 = dense, absent = the server's default), and, for chat, "retrieval"
@@ -22,6 +23,7 @@
 #include "memory/collection_store.h"
 #include "nlohmann/json.hpp"
 #include "runtime/chat/chat_template.h"
+#include "runtime/grammar/output_constraint.h"
 #include "runtime/sampling/sampling_params.h"
 
 namespace triptych::gateway {
@@ -63,6 +65,8 @@ struct ParsedRequest {
   std::optional<int64_t> sparse_attention_budget;
   std::string user;
   std::optional<RetrievalSpec> retrieval;  // chat only
+  // response_format (see generation_fields.h); kNone for free text.
+  grammar::OutputConstraint constraint;
 };
 
 // Parses `body`. Errors: kInvalidArgument with a message for the client;

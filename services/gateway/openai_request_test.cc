@@ -148,8 +148,60 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"echo", kT, R"({"model":"m","prompt":"a","echo":true})", "echo"},
         BadCase{"completion_logprobs_bool", kT, R"({"model":"m","prompt":"a","logprobs":true})",
                 "logprobs"},
-        BadCase{"best_of", kT, R"({"model":"m","prompt":"a","best_of":3})", "best_of"}),
+        BadCase{"best_of", kT, R"({"model":"m","prompt":"a","best_of":3})", "best_of"},
+        BadCase{"logit_bias_high", kC, R"({"model":"m",)" MSGS R"(,"logit_bias":{"5":1000}})",
+                "logit_bias"},
+        BadCase{"logit_bias_key", kC, R"({"model":"m",)" MSGS R"(,"logit_bias":{"a":1}})",
+                "logit_bias"},
+        BadCase{"logit_bias_negative_key", kT,
+                R"({"model":"m","prompt":"a","logit_bias":{"-3":1}})", "logit_bias"},
+        BadCase{"logit_bias_string_value", kT,
+                R"({"model":"m","prompt":"a","logit_bias":{"3":"1"}})", "logit_bias"},
+        BadCase{"logit_bias_array", kT, R"({"model":"m","prompt":"a","logit_bias":[1]})",
+                "logit_bias"},
+        BadCase{"response_format_type", kC,
+                R"({"model":"m",)" MSGS R"(,"response_format":{"type":"xml"}})",
+                "response_format.type"},
+        BadCase{"response_format_no_schema_object", kC,
+                R"({"model":"m",)" MSGS R"(,"response_format":{"type":"json_schema"}})",
+                "response_format.json_schema"},
+        BadCase{"guided_json", kC, R"({"model":"m",)" MSGS R"(,"guided_json":{}})",
+                "guided_json"},
+        BadCase{"min_tokens", kT, R"({"model":"m","prompt":"a","min_tokens":5})", "min_tokens"},
+        BadCase{"beam", kT, R"({"model":"m","prompt":"a","use_beam_search":true})",
+                "use_beam_search"},
+        BadCase{"functions", kC,
+                R"({"model":"m",)" MSGS R"(,"functions":[{"name":"f"}]})", "functions"},
+        BadCase{"mirostat", kT, R"({"model":"m","prompt":"a","mirostat":2})", "mirostat"},
+        BadCase{"chat_echo", kC, R"({"model":"m",)" MSGS R"(,"echo":true})", "echo"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ParseRequest, LogitBiasAndNeutralUnsupportedFields) {
+  auto r = ParseRequest(
+      Endpoint::kChat,
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"7":-100,)"
+      R"("12":2.5},"min_tokens":0,"use_beam_search":false,"skip_special_tokens":true,)"
+      R"("modalities":["text"],"response_format":{"type":"text"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(r->sampling.logit_bias[0], std::make_pair(12, 2.5f));  // nlohmann sorts keys
+  EXPECT_EQ(r->sampling.logit_bias[1], std::make_pair(7, -100.0f));
+  EXPECT_FALSE(r->constraint.active());
+}
+
+TEST(ParseRequest, ResponseFormatJson) {
+  auto r = ParseRequest(Endpoint::kChat,
+                        R"({"model":"m","messages":[{"role":"user","content":"x"}],)"
+                        R"("response_format":{"type":"json_schema","json_schema":{"name":"n",)"
+                        R"("strict":true,"schema":{"type":"object"}}}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->constraint.kind, grammar::ConstraintKind::kJsonSchema);
+  EXPECT_EQ(r->constraint.schema_json, R"({"type":"object"})");
+  r = ParseRequest(Endpoint::kCompletions,
+                   R"({"model":"m","prompt":"x","response_format":{"type":"json_object"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->constraint.kind, grammar::ConstraintKind::kJsonObject);
+}
 
 TEST(ParseRequest, DeeplyNestedJsonDoesNotCrash) {
   std::string body = R"({"model":"m","prompt":)" + std::string(100000, '[') +

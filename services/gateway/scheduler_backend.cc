@@ -46,11 +46,21 @@ v1::GenerateRequest ToProto(const BackendRequest& r) {
   s->set_seed(r.sampling.seed);
   s->set_logprobs(r.sampling.logprobs);
   s->set_top_logprobs(r.sampling.top_logprobs);
+  for (const auto& [token, bias] : r.sampling.logit_bias) (*s->mutable_logit_bias())[token] += bias;
   for (const std::string& stop : r.stop) p.add_stop(stop);
   p.mutable_stop_token_ids()->Add(r.stop_token_ids.begin(), r.stop_token_ids.end());
   p.set_ignore_eos(r.ignore_eos);
   if (r.sparse_attention_budget.has_value()) {
     p.set_sparse_attention_budget(*r.sparse_attention_budget);
+  }
+  if (r.constraint.active()) {
+    v1::OutputConstraint* c = p.mutable_constraint();
+    c->set_kind(r.constraint.kind == grammar::ConstraintKind::kJsonObject
+                    ? v1::OutputConstraint::KIND_JSON_OBJECT
+                    : v1::OutputConstraint::KIND_JSON_SCHEMA);
+    c->set_schema_json(r.constraint.schema_json);
+    c->set_prefix(r.constraint.prefix);
+    c->set_suffix(r.constraint.suffix);
   }
   return p;
 }

@@ -105,6 +105,12 @@ void GenerateRelay::StartAttempt(const scheduler::RouteDecision& decision) {
     a->req.mutable_request()->mutable_prompt_tokens()->Assign(spec.prompt_tokens.begin(),
                                                               spec.prompt_tokens.end());
     a->req.mutable_request()->set_max_tokens(static_cast<uint32_t>(spec.max_tokens));
+    // The tokens generated so far are now the prompt's tail: the new decode
+    // node replays them through the output constraint's matcher.
+    if (request_->has_constraint()) {
+      a->req.mutable_request()->mutable_constraint()->set_generated_tokens(
+          static_cast<uint32_t>(carried_));
+    }
   }
   if (decision.prefill.has_value()) {
     a->req.set_prefill_address(decision.prefill->address);
