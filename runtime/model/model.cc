@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "kernels/attention/attention.h"
 #include "kernels/memory/quest.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 
 namespace triptych::model {
@@ -88,7 +89,7 @@ Model::~Model() {
   if (arena_ != nullptr) munmap(arena_, arena_bytes_);
 }
 
-void Model::CopyWeightsToArena() {
+void Model::CopyWeightsToArena(bool pack) {
   std::vector<Weight*> weights;
   // Tied embeddings share the token table; copy it once.
   const bool tied = output_.data == token_embd_.data;
@@ -99,19 +100,30 @@ void Model::CopyWeightsToArena() {
       weights.push_back(w);
     }
   }
+  // The embedding table is read by row (token lookup): never packed.
+  auto packs = [&](const Weight* w) {
+    return pack && w != &token_embd_ && kernels::UsePackedLayout(w->type);
+  };
+  auto bytes_of = [&](const Weight* w) {
+    return static_cast<size_t>(packs(w) ? kernels::PackedBytes(w->type, w->rows, w->cols)
+                                        : w->row_bytes * w->rows);
+  };
   constexpr size_t kAlign = 64;
   size_t total = 0;
-  for (const Weight* w : weights) {
-    total += (static_cast<size_t>(w->row_bytes * w->rows) + kAlign - 1) / kAlign * kAlign;
-  }
+  for (const Weight* w : weights) total += (bytes_of(w) + kAlign - 1) / kAlign * kAlign;
   void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return;  // keep the file views; slower but correct
   madvise(p, total, MADV_HUGEPAGE);
   auto* dst = static_cast<uint8_t*>(p);
   for (Weight* w : weights) {
-    const size_t bytes = static_cast<size_t>(w->row_bytes * w->rows);
-    std::memcpy(dst, w->data, bytes);
+    const size_t bytes = bytes_of(w);
+    if (packs(w)) {
+      kernels::PackWeights(w->type, w->data, w->rows, w->cols, dst);
+      w->packed = true;
+    } else {
+      std::memcpy(dst, w->data, bytes);
+    }
     w->data = dst;
     dst += (bytes + kAlign - 1) / kAlign * kAlign;
   }
@@ -157,7 +169,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const gguf::GgufFile& file,
     ASSIGN_OR_RETURN(l.w_up, GetWeight(file, p + "ffn_up.weight", c.dim, c.ffn_dim));
     ASSIGN_OR_RETURN(l.w_down, GetWeight(file, p + "ffn_down.weight", c.ffn_dim, c.dim));
   }
-  if (options.huge_page_weights) model->CopyWeightsToArena();
+  if (options.huge_page_weights) model->CopyWeightsToArena(options.pack_weights);
   return model;
 }
 
@@ -185,28 +197,66 @@ kv::KvCacheOptions Model::KvOptions(int64_t num_blocks, int block_size,
 
 namespace {
 
-// y[m x w.rows] = x[m x w.cols] * w^T, rows split across the pool.
-void MatMul(const Weight& w, const float* x, int64_t m, float* y,
-            std::vector<uint8_t>* act_buf, ThreadPool* pool) {
-  const GgmlType vdt = kernels::VecDotType(w.type);
+// Up to three matrices that read the same input (Q/K/V, gate/up): the input
+// is converted to their activation type once, and all their rows are split
+// across the pool in one parallel section. Rows are counted in one space
+// where each matrix starts on a multiple of 16, so a range never starts
+// inside an 8-row packed group.
+struct MatMulOut {
+  const Weight* w;
+  float* y;  // m x w->rows
+};
+
+void MatMulShared(absl::Span<const MatMulOut> outs, const float* x, int64_t m,
+                  std::vector<uint8_t>* act_buf, ThreadPool* pool) {
+  const Weight& w0 = *outs[0].w;
+  const GgmlType vdt = kernels::VecDotType(w0.type);
+  for (const MatMulOut& o : outs) {
+    if (kernels::VecDotType(o.w->type) != vdt || o.w->cols != w0.cols) {
+      for (const MatMulOut& one : outs) MatMulShared({&one, 1}, x, m, act_buf, pool);
+      return;
+    }
+  }
   const void* act = x;
-  int64_t act_stride = w.cols * static_cast<int64_t>(sizeof(float));
+  int64_t act_stride = w0.cols * static_cast<int64_t>(sizeof(float));
   if (vdt != GgmlType::kF32) {
-    act_stride = kernels::RowBytes(vdt, w.cols);
+    act_stride = kernels::RowBytes(vdt, w0.cols);
     act_buf->resize(act_stride * m);
     uint8_t* dst = act_buf->data();
     pool->ParallelFor(m, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        kernels::QuantizeRow(vdt, x + t * w.cols, dst + t * act_stride, w.cols);
+        kernels::QuantizeRow(vdt, x + t * w0.cols, dst + t * act_stride, w0.cols);
       }
     });
     act = dst;
   }
-  // Rows in multiples of 16 keep each thread's output writes apart.
-  pool->ParallelFor(w.rows, 16, [&](int64_t b, int64_t e) {
-    kernels::MatMulRows(w.type, w.data, w.cols, b, e, act, act_stride, m, y,
-                        w.rows);
+  constexpr int64_t kGrain = 16;  // keeps each thread's output writes apart
+  int64_t first[4] = {0};
+  for (size_t i = 0; i < outs.size(); ++i) {
+    first[i + 1] = first[i] + (outs[i].w->rows + kGrain - 1) / kGrain * kGrain;
+  }
+  pool->ParallelFor(first[outs.size()], kGrain, [&](int64_t b, int64_t e) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const Weight& w = *outs[i].w;
+      const int64_t rb = std::max(b, first[i]) - first[i];
+      const int64_t re = std::min({e, first[i + 1], first[i] + w.rows}) - first[i];
+      if (rb >= re) continue;
+      if (w.packed) {
+        kernels::PackedMatMulRows(w.type, w.data, w.cols, rb, re, act,
+                                  act_stride, m, outs[i].y, w.rows);
+      } else {
+        kernels::MatMulRows(w.type, w.data, w.cols, rb, re, act, act_stride, m,
+                            outs[i].y, w.rows);
+      }
+    }
   });
+}
+
+// y[m x w.rows] = x[m x w.cols] * w^T, rows split across the pool.
+void MatMul(const Weight& w, const float* x, int64_t m, float* y,
+            std::vector<uint8_t>* act_buf, ThreadPool* pool) {
+  const MatMulOut out{&w, y};
+  MatMulShared({&out, 1}, x, m, act_buf, pool);
 }
 
 void AddBias(float* x, const Vector& bias, int64_t m) {
@@ -351,9 +401,8 @@ absl::StatusOr<std::vector<float>> Model::Forward(
                 s.xn.data() + t * dim);
       }
     });
-    MatMul(l.wq, s.xn.data(), T, s.q.data(), &s.act, pool);
-    MatMul(l.wk, s.xn.data(), T, s.k.data(), &s.act, pool);
-    MatMul(l.wv, s.xn.data(), T, s.v.data(), &s.act, pool);
+    const MatMulOut qkv[] = {{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}};
+    MatMulShared(qkv, s.xn.data(), T, &s.act, pool);
     AddBias(s.q.data(), l.bq, T);
     AddBias(s.k.data(), l.bk, T);
     AddBias(s.v.data(), l.bv, T);
@@ -457,8 +506,8 @@ absl::StatusOr<std::vector<float>> Model::Forward(
                 s.xn.data() + t * dim);
       }
     });
-    MatMul(l.w_gate, s.xn.data(), T, s.gate.data(), &s.act, pool);
-    MatMul(l.w_up, s.xn.data(), T, s.up.data(), &s.act, pool);
+    const MatMulOut gate_up[] = {{&l.w_gate, s.gate.data()}, {&l.w_up, s.up.data()}};
+    MatMulShared(gate_up, s.xn.data(), T, &s.act, pool);
     pool->ParallelFor(T * c.ffn_dim, 4096, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const float g = s.gate[i];

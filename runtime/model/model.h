@@ -27,7 +27,10 @@ struct Weight {
   int64_t rows = 0;
   int64_t cols = 0;
   const uint8_t* data = nullptr;
-  int64_t row_bytes = 0;
+  int64_t row_bytes = 0;  // of the row-major layout
+  // `data` is in the row-interleaved layout of kernels/packed.h (8-row
+  // groups), not row-major; set at load when the CPU's kernels use it.
+  bool packed = false;
 };
 
 // A 1-D float vector (norms, biases, rope frequency factors), converted to
@@ -49,6 +52,11 @@ struct LoadOptions {
   // the memory bandwidth; with 2 MiB pages they mostly vanish. Off: weights
   // stay views into the mapping (less resident memory while loading).
   bool huge_page_weights = true;
+  // With huge_page_weights, store the Q4_0 / Q4_K matrices (not the
+  // embedding table) in the row-interleaved layout of kernels/packed.h when
+  // kernels::UsePackedLayout says this CPU's kernels read it: the m = 1
+  // decode dot then sums 8 rows per SIMD vector. Same bytes (Q4_K +3%).
+  bool pack_weights = true;
 };
 
 // One sequence's part of a forward batch.
@@ -106,8 +114,9 @@ class Model : public ForwardModel {
 
  private:
   Model() = default;
-  // Moves the weight matrices into a huge-page arena (see LoadOptions).
-  void CopyWeightsToArena();
+  // Moves the weight matrices into a huge-page arena (see LoadOptions),
+  // packing those that kernels::UsePackedLayout allows when `pack`.
+  void CopyWeightsToArena(bool pack);
 
   ModelConfig config_;
   Weight token_embd_;
