@@ -172,6 +172,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "use_beam_search"},
         BadCase{"functions", kC,
                 R"({"model":"m",)" MSGS R"(,"functions":[{"name":"f"}]})", "functions"},
+        BadCase{"tools", kC,
+                R"({"model":"m",)" MSGS R"(,"tools":[{"type":"function","function":{"name":"f"}}]})",
+                "tools"},
+        BadCase{"tool_choice", kC, R"({"model":"m",)" MSGS R"(,"tool_choice":"required"})",
+                "tool_choice"},
         BadCase{"mirostat", kT, R"({"model":"m","prompt":"a","mirostat":2})", "mirostat"},
         BadCase{"chat_echo", kC, R"({"model":"m",)" MSGS R"(,"echo":true})", "echo"}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -181,7 +186,8 @@ TEST(ParseRequest, LogitBiasAndNeutralUnsupportedFields) {
       Endpoint::kChat,
       R"({"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"7":-100,)"
       R"("12":2.5},"min_tokens":0,"use_beam_search":false,"skip_special_tokens":true,)"
-      R"("modalities":["text"],"response_format":{"type":"text"}})");
+      R"("modalities":["text"],"response_format":{"type":"text"},"tools":[],)"
+      R"("tool_choice":"none"})");
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->sampling.logit_bias.size(), 2u);
   EXPECT_EQ(r->sampling.logit_bias[0], std::make_pair(12, 2.5f));  // nlohmann sorts keys
