@@ -112,18 +112,6 @@ absl::StatusOr<std::unique_ptr<DeviceModel>> DeviceModel::Create(
   return m;
 }
 
-kv::KvCacheOptions DeviceModel::KvOptions(int64_t num_blocks, int block_size,
-                                          kv::KvDtype dtype) const {
-  kv::KvCacheOptions o;
-  o.num_layers = static_cast<int>(config_.num_layers);
-  o.num_kv_heads = static_cast<int>(config_.num_kv_heads);
-  o.head_dim = static_cast<int>(config_.head_dim);
-  o.block_size = block_size;
-  o.num_blocks = num_blocks;
-  o.dtype = dtype;
-  return o;
-}
-
 absl::StatusOr<std::unique_ptr<kv::PoolMemory>> DeviceModel::NewKvPool(
     int64_t bytes) const {
   if (bytes <= 0) return absl::InvalidArgumentError("KV pool of no bytes");

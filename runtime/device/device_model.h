@@ -58,8 +58,6 @@ class DeviceModel : public model::ForwardModel {
   DeviceModel& operator=(const DeviceModel&) = delete;
 
   const model::ModelConfig& config() const override { return config_; }
-  kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size,
-                               kv::KvDtype dtype) const override;
   // Device memory for a KV pool. The model must outlive the pool.
   absl::StatusOr<std::unique_ptr<kv::PoolMemory>> NewKvPool(
       int64_t bytes) const override;

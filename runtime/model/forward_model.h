@@ -38,9 +38,18 @@ class ForwardModel {
   virtual ~ForwardModel() = default;
 
   virtual const ModelConfig& config() const = 0;
-  // KV cache geometry this model needs.
-  virtual kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size,
-                                       kv::KvDtype dtype) const = 0;
+  // KV cache geometry this model needs: its layers, KV heads and head size.
+  kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size, kv::KvDtype dtype) const {
+    const ModelConfig& c = config();
+    kv::KvCacheOptions o;
+    o.num_layers = static_cast<int>(c.num_layers);
+    o.num_kv_heads = static_cast<int>(c.num_kv_heads);
+    o.head_dim = static_cast<int>(c.head_dim);
+    o.block_size = block_size;
+    o.num_blocks = num_blocks;
+    o.dtype = dtype;
+    return o;
+  }
   // Memory for a KV pool of `bytes`, for kv::KvCache::Create. nullptr (the
   // default): the cache's own host memory. A device model returns device
   // memory and requires its caches to use it (Forward checks).

@@ -183,18 +183,6 @@ int64_t Model::WeightBytesPerToken() const {
   return bytes;
 }
 
-kv::KvCacheOptions Model::KvOptions(int64_t num_blocks, int block_size,
-                                    kv::KvDtype dtype) const {
-  kv::KvCacheOptions o;
-  o.num_layers = static_cast<int>(config_.num_layers);
-  o.num_kv_heads = static_cast<int>(config_.num_kv_heads);
-  o.head_dim = static_cast<int>(config_.head_dim);
-  o.block_size = block_size;
-  o.num_blocks = num_blocks;
-  o.dtype = dtype;
-  return o;
-}
-
 namespace {
 
 // Up to three matrices that read the same input (Q/K/V, gate/up): the input

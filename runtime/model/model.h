@@ -92,9 +92,6 @@ class Model : public ForwardModel {
   // embedding table, plus one embedding row).
   int64_t WeightBytesPerToken() const;
 
-  // KV cache geometry this model needs.
-  kv::KvCacheOptions KvOptions(int64_t num_blocks, int block_size,
-                               kv::KvDtype dtype) const override;
 
   // Runs the batch and returns logits, row-major: for each sequence in order,
   // one row (last token) or tokens.size() rows (all_logits) of vocab_size.

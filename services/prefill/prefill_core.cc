@@ -7,7 +7,6 @@
 #include "common/log/log.h"
 #include "common/status_macros.h"
 #include "runtime/device/device_model.h"
-#include "services/prefill/kv_copies.h"
 
 namespace triptych::prefill {
 namespace {
@@ -29,6 +28,8 @@ struct PrefillCore::Pending {
   Clock::time_point admitted;
   Clock::time_point computed_at;
   bool compute_done = false;
+  // kv's block data, by block index (fixed once the blocks are reserved).
+  std::vector<const uint8_t*> local_blocks;
   // Puts in flight; their source is kv's blocks, so kv is released only
   // after every one has completed.
   std::vector<std::unique_ptr<transport::PendingPut>> puts;
@@ -55,6 +56,12 @@ absl::StatusOr<std::unique_ptr<PrefillCore>> PrefillCore::Create(
   // On the device the pool is device memory; the transport registers it
   // directly (hip-cpu: host memory; see docs/TRANSPORT.md).
   ASSIGN_OR_RETURN(core->cache_, model::NewKvCache(*core->forward_, kvo));
+  {
+    const kv::KvCacheOptions& o = core->cache_->options();
+    core->layout_ = BlockLayout{o.num_layers, o.block_size,
+                                static_cast<uint64_t>(core->cache_->block_bytes()) /
+                                    (2 * static_cast<uint64_t>(o.num_layers * o.block_size))};
+  }
   core->transport_ = std::move(transport);
   ASSIGN_OR_RETURN(core->region_,
                    core->transport_->Register(
@@ -195,6 +202,7 @@ void PrefillCore::Admit() {
       return;
     }
     FetchHistory(p.get());
+    for (kv::BlockId b : p->kv->blocks()) p->local_blocks.push_back(cache_->BlockData(b));
     // What the cache and the history supplied goes at once, all layers.
     if (options_.stream_kv_by_layer) {
       PutKv(p.get(), 0, cache_->options().num_layers, 0, p->computed);
@@ -208,15 +216,9 @@ void PrefillCore::Admit() {
 void PrefillCore::PutKv(Pending* p, int64_t l0, int64_t l1, int64_t t0, int64_t t1) {
   t0 = std::max(t0, p->job.skip_tokens);
   if (t0 >= t1 || l0 >= l1) return;
-  const kv::KvCacheOptions& o = cache_->options();
-  const BlockLayout layout{o.num_layers, o.block_size,
-                           static_cast<uint64_t>(o.num_kv_heads * o.head_dim *
-                                                 (o.dtype == kv::KvDtype::kF16 ? 2 : 4))};
-  std::vector<const uint8_t*> local;
-  local.reserve(p->kv->blocks().size());
-  for (kv::BlockId b : p->kv->blocks()) local.push_back(cache_->BlockData(b));
   std::vector<transport::Copy> copies;
-  const uint64_t bytes = AppendKvCopies(layout, l0, l1, t0, t1, local, p->job.target.pool_base,
+  const uint64_t bytes = AppendKvCopies(layout_, l0, l1, t0, t1, p->local_blocks,
+                                        p->job.target.pool_base,
                                         p->job.target.block_ids, &copies);
   p->puts.push_back(transport_->PutAsync(p->job.target.peer, copies, p->job.target.rkey,
                                          options_.transfer_timeout));

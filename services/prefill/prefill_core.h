@@ -36,6 +36,7 @@
 #include "runtime/engine/model_bundle.h"
 #include "runtime/model/forward_model.h"
 #include "runtime/kv/kv_cache.h"
+#include "services/prefill/kv_copies.h"
 #include "services/prefill/prefill_job.h"
 #include "transport/kv_transport.h"
 
@@ -154,6 +155,7 @@ class PrefillCore {
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<transport::KvTransport> transport_;
   std::unique_ptr<transport::KvRegion> region_;
+  BlockLayout layout_;  // of cache_'s blocks
   std::unique_ptr<ThreadPool> pool_;
   std::thread worker_;
   std::thread completer_;
