@@ -96,6 +96,10 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
       last_token_ = now;
     }
     const bool finished = event.finish != FinishReason::kNone;
+    // Give back the key's budget and the in-flight slot before the client
+    // sees the end: a client that sends its next request on receipt must
+    // find the refund already made.
+    if (finished) Settle(event, now);
     if (stream_) {
       Stream(event);
     } else if (!finished) {
@@ -146,6 +150,12 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     }
   }
 
+  void Settle(const BackendEvent& event, absl::Time now) {
+    core_->metrics_.in_flight->Add(-1);
+    core_->in_flight_.fetch_sub(1);
+    core_->limiter_.Release(grant_, static_cast<int64_t>(event.usage.completion_tokens), now);
+  }
+
   void Finish(const BackendEvent& event, absl::Time now) {
     bool disconnected;
     {
@@ -156,10 +166,7 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     if (event.finish == FinishReason::kCancelled && disconnected) status_ = kClientClosed;
     GatewayMetrics& m = core_->metrics_;
     m.CountRequest(MetricEndpoint(endpoint_), status_);
-    m.in_flight->Add(-1);
-    core_->in_flight_.fetch_sub(1);
     const Usage& u = event.usage;
-    core_->limiter_.Release(grant_, static_cast<int64_t>(u.completion_tokens), now);
     m.prompt_tokens->Increment(static_cast<double>(u.prompt_tokens));
     m.completion_tokens->Increment(static_cast<double>(u.completion_tokens));
     m.cached_tokens->Increment(static_cast<double>(u.cached_tokens));
