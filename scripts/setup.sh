@@ -3,6 +3,8 @@
 # libtbb-dev: the HIP CPU Runtime (../shared/third_party/hip-cpu) that runs
 # kernels/hip on the host in CI.
 # Idempotent and non-interactive: packages already present are skipped by apt.
+# TRIPTYCH_SETUP_PROFILE=build (the Dockerfiles' build stage) installs only
+# what compiling needs: no container engine, compose, debootstrap or Node.
 set -euo pipefail
 
 PACKAGES=(
@@ -14,12 +16,16 @@ PACKAGES=(
   libucx-dev ucx-utils libboost-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libxrt-dev hipcc libamdhip64-dev rocm-device-libs
   libtbb-dev
-  docker-compose
 )
-# The gateway's client test runs the official `openai` npm package under Node.
-# NodeSource's nodejs bundles npm; Debian's nodejs needs the separate npm package.
-PACKAGES+=(nodejs)
-command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+if [[ ${TRIPTYCH_SETUP_PROFILE:-all} != build ]]; then
+  # deploy/compose-e2e.sh: Debian's engine, compose, and debootstrap for the
+  # base images when no registry is reachable (deploy/docker/base-images.sh).
+  PACKAGES+=(docker.io docker-compose debootstrap)
+  # The gateway's client test runs the official `openai` npm package under Node.
+  # NodeSource's nodejs bundles npm; Debian's nodejs needs the separate npm package.
+  PACKAGES+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

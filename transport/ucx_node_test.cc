@@ -3,16 +3,19 @@
 #include "transport/ucx_node.h"
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "transport/ucx_kv_transport.h"
+#include "transport/ucx_worker.h"
 #include "transport/wire_format.h"
 
 namespace triptych::transport {
@@ -95,6 +98,38 @@ TEST_P(UcxNodeRoundTrip, PutThenGet) {
 
 INSTANTIATE_TEST_SUITE_P(SockaddrOrWorkerAddress, UcxNodeRoundTrip,
                          testing::Bool());
+
+// Containers often cap locked memory at 8 MiB (compose's TRIPTYCH_MEMLOCK
+// when `memlock: -1` is refused): a KV pool far above the limit must still
+// register and take puts over tcp, which needs no pinned memory.
+TEST(UcxNode, RegistersAndPutsAboveTheLockedMemoryLimit) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64 << 10;  // lowering the soft limit needs no privilege
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < low.rlim_cur) low.rlim_cur = saved.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_MEMLOCK, &low), 0);
+  ASSERT_EQ(LockedMemoryLimit(), std::optional<uint64_t>(low.rlim_cur));
+  {
+    Pair nodes = MakePair(TcpOptions());
+    ASSERT_NE(nodes.a, nullptr);
+    ASSERT_NE(nodes.b, nullptr);
+    std::vector<char> src = Pattern(1 << 20, 3);
+    std::vector<char> pool(16 << 20, 0);  // 256 x the limit
+    auto src_reg = nodes.a->Register(src.data(), src.size());
+    auto pool_reg = nodes.b->Register(pool.data(), pool.size());
+    ASSERT_TRUE(src_reg.ok()) << src_reg.status();
+    ASSERT_TRUE(pool_reg.ok()) << pool_reg.status();
+    auto ep = nodes.a->Connect(nodes.b->address());
+    ASSERT_TRUE(ep.ok()) << ep.status();
+    const uint64_t remote = (*pool_reg)->base_address() + (15 << 20);
+    ASSERT_TRUE((*ep)->Put({{src.data(), remote, src.size()}}, (*pool_reg)->packed_rkey(),
+                           kTimeout)
+                    .ok());
+    EXPECT_EQ(0, memcmp(pool.data() + (15 << 20), src.data(), src.size()));
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_MEMLOCK, &saved), 0);
+}
 
 TEST(UcxNode, LayerByLayerPutAsync) {
   Pair nodes = MakePair(TcpOptions());

@@ -2,10 +2,12 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -330,9 +332,37 @@ void UcxWorker::Shutdown() {
   }
 }
 
+std::optional<uint64_t> LockedMemoryLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(limit.rlim_cur);
+}
+
+namespace {
+
+std::string MemlockText(std::optional<uint64_t> limit) {
+  return limit.has_value() ? absl::StrCat(*limit, " bytes") : std::string("unlimited");
+}
+
+}  // namespace
+
 absl::StatusOr<MappedRegion> UcxWorker::Map(void* base, size_t length) {
   if (base == nullptr || length == 0) {
     return absl::InvalidArgumentError("Register: empty memory range");
+  }
+  const std::optional<uint64_t> memlock = LockedMemoryLimit();
+  if (memlock.has_value() && length > *memlock) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true)) {
+      std::fprintf(stderr,
+                   "ucx: registering %zu bytes above the locked-memory limit (%s; ulimit -l, "
+                   "TRIPTYCH_MEMLOCK in deploy/compose): mapped without pinning, which tcp and "
+                   "shared-memory transports need no more than; RDMA transports need the limit "
+                   "raised\n",
+                   length, MemlockText(memlock).c_str());
+    }
   }
   absl::StatusOr<MappedRegion> result;
   RunSync([&] {
@@ -345,8 +375,9 @@ absl::StatusOr<MappedRegion> UcxWorker::Map(void* base, size_t length) {
     ucs_status_t status = ucp_mem_map(context_, &params, &memh);
     if (status != UCS_OK) {
       result = absl::ResourceExhaustedError(
-          absl::StrCat("ucp_mem_map of ", length,
-                       " bytes: ", ucs_status_string(status)));
+          absl::StrCat("ucp_mem_map of ", length, " bytes: ", ucs_status_string(status),
+                       " (locked-memory limit ", MemlockText(memlock),
+                       "; raise it with ulimit -l or TRIPTYCH_MEMLOCK)"));
       return;
     }
     void* packed = nullptr;

@@ -27,6 +27,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -72,6 +73,10 @@ struct Transfer {
   absl::Status Wait();
 };
 
+// The soft locked-memory limit (RLIMIT_MEMLOCK) in bytes; nullopt when
+// unlimited.
+std::optional<uint64_t> LockedMemoryLimit();
+
 // Local memory registered with ucp_mem_map.
 struct MappedRegion {
   uintptr_t base = 0;
@@ -95,6 +100,13 @@ class UcxWorker {
 
   // ucp_mem_map + ucp_rkey_pack of existing memory; remembered for the
   // local-memory lookup of Put/Get.
+  //
+  // A region larger than the process's locked-memory limit (RLIMIT_MEMLOCK:
+  // `ulimit -l`, compose's TRIPTYCH_MEMLOCK, 8 MiB in many containers) is
+  // still registered: the transports we configure (tcp, shared memory, self)
+  // need no pinning, so UCX maps it without pinning and one warning line on
+  // stderr names the limit (RDMA transports would need it raised). When
+  // ucp_mem_map fails, the error names the limit too.
   absl::StatusOr<MappedRegion> Map(void* base, size_t length);
   void Unmap(const MappedRegion& region);
 

@@ -17,6 +17,11 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.path.join(ROOT, "..", "shared", "conformance")
 
+# triptych-loadgen error kinds that mean the client was never answered (as
+# opposed to a clean HTTP error status or an error event in the stream).
+UNANSWERED_KINDS = {"timeout", "deadline", "incomplete_stream", "io_error", "connection_refused",
+                    "connect_error", "cancelled", "malformed_sse", "malformed_response"}
+
 
 def reference_lines(model_file):
     """The reference lines for one model file of ../shared/conformance."""

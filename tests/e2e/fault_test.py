@@ -39,7 +39,7 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # keep tests/e2e/__pycache__ out of the source tree
-from e2e_checks import ROOT, SHARED, metrics
+from e2e_checks import ROOT, SHARED, UNANSWERED_KINDS, metrics
 from multihost_test import (BIN, Client, Deadline, Topology, die_with_parent, log, netns_list,
                             on_signal, sweep_stale, wait_http, wait_registered)
 
@@ -52,8 +52,6 @@ FAULT_AT = 10.0
 LINK_DOWN_S = 10.0
 RESTART_AFTER_S = 3.0
 SCHED_PORT, SCHED_ADMIN, NODE_PORT, NODE_ADMIN, GATEWAY_PORT = 50050, 9090, 50051, 9091, 8000
-UNANSWERED_KINDS = {"timeout", "deadline", "incomplete_stream", "io_error", "connection_refused",
-                    "connect_error", "cancelled", "malformed_sse", "malformed_response"}
 DOC = os.path.join(ROOT, "docs", "RESILIENCE.md")
 
 
