@@ -15,7 +15,9 @@
 namespace triptych::grammar {
 namespace {
 
-using nlohmann::json;
+// ordered_json: properties keep the order the schema declares them in (the
+// order the output lists them, as OpenAI's structured outputs do).
+using json = nlohmann::ordered_json;
 using Symbol = GrammarBuilder::Symbol;
 
 ByteSet Range(int lo, int hi) {
