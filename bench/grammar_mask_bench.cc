@@ -18,7 +18,7 @@
 // repository root, or set TRIPTYCH_TOKENIZER_DIR).
 //
 // Outputs: a fixed valid document per schema (Output()), split into the
-// vocabulary's own tokenizer as a model would emit it, then end of
+// vocabulary's pieces by longest match (Trace()), then end of
 // generation (allowed by the mask only there).
 
 #include <algorithm>

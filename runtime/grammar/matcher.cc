@@ -108,6 +108,7 @@ void Matcher::Store(size_t begin, size_t end) {
 
 bool Matcher::Advance(std::string_view bytes) {
   if (!status_.ok()) return false;
+  loaded_ = -1;  // the arena is reused below
   auto [begin, end] = Load(stacks_);
   for (char c : bytes) {
     const size_t next = set_.size();
@@ -137,11 +138,19 @@ int32_t Matcher::Intern(Stacks stacks) {
 int32_t Matcher::Transition(int32_t state, uint8_t byte) {
   const int64_t key = (static_cast<int64_t>(state) << 8) | byte;
   if (auto it = transitions_.find(key); it != transitions_.end()) return it->second;
-  auto [begin, end] = Load(states_[state]);
-  const size_t next = set_.size();
-  Step(begin, end, byte);
+  // The arena keeps the last loaded state: a trie node's children are
+  // stepped from the same state one after another.
+  if (loaded_ != state) {
+    Load(states_[state]);
+    loaded_ = state;
+    loaded_nodes_ = nodes_.size();
+    loaded_set_ = set_.size();
+  }
+  Step(0, loaded_set_, byte);
   overflow_ = false;  // an overflow inside a mask only drops candidates
-  const int32_t to = set_.size() > next ? Intern(Extract(next, set_.size())) : -1;
+  const int32_t to = set_.size() > loaded_set_ ? Intern(Extract(loaded_set_, set_.size())) : -1;
+  nodes_.resize(loaded_nodes_);
+  set_.resize(loaded_set_);
   transitions_.emplace(key, to);
   return to;
 }
@@ -168,6 +177,7 @@ void Matcher::Mask(const TokenTrie& trie, absl::Span<uint64_t> allowed) {
   auto it = mask_cache_.find(stacks_);
   if (it == mask_cache_.end()) {
     if (mask_cache_.size() >= kMaskCacheEntries) mask_cache_.clear();
+    loaded_ = -1;
     if (states_.size() > kMaxInternedStates) {
       states_.clear();
       state_ids_.clear();

@@ -105,6 +105,10 @@ class Matcher {
   std::vector<Stacks> states_;
   absl::flat_hash_map<Stacks, int32_t> state_ids_;
   absl::flat_hash_map<int64_t, int32_t> transitions_;
+  // The state materialised in the arena (nodes_[0, loaded_nodes_),
+  // set_[0, loaded_set_)) for Transition(); -1 = none.
+  int32_t loaded_ = -1;
+  size_t loaded_nodes_ = 0, loaded_set_ = 0;
   // Mask cache: state -> bits (ceil(vocab / 64) words) for cache_trie_.
   const TokenTrie* cache_trie_ = nullptr;
   absl::flat_hash_map<Stacks, std::vector<uint64_t>> mask_cache_;
