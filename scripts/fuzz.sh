@@ -6,7 +6,8 @@
 #
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #   targets: gguf_fuzzer openai_request_fuzzer wire_format_fuzzer
-#            prefill_request_fuzzer (default: all). See docs/FUZZING.md.
+#            prefill_request_fuzzer jinja_fuzzer json_schema_fuzzer
+#            (default: all). See docs/FUZZING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
@@ -14,14 +15,14 @@ seconds="${1:-20}"
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(gguf_fuzzer openai_request_fuzzer wire_format_fuzzer
-                                 prefill_request_fuzzer)
+                                 prefill_request_fuzzer jinja_fuzzer json_schema_fuzzer)
 dir=build-fuzz
 start=$(date +%s)
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DTRIPTYCH_FUZZ=ON -DTRIPTYCH_BUILD_BENCH=OFF >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}" gguf_fuzz_seeds \
-  wire_format_fuzz_seeds prefill_fuzz_seeds
+  wire_format_fuzz_seeds prefill_fuzz_seeds jinja_fuzz_seeds
 built=$(date +%s)
 
 # Seeds: written fresh each run; what the fuzzer adds stays in corpus/.
@@ -36,6 +37,21 @@ seed() {
     openai_request_fuzzer) cp services/gateway/testdata/fuzz/openai_request/* "$out" ;;
     wire_format_fuzzer) "$dir/bin/wire_format_fuzz_seeds" "$out" ;;
     prefill_request_fuzzer) "$dir/bin/prefill_fuzz_seeds" "$out" ;;
+    jinja_fuzzer)
+      "$dir/bin/jinja_fuzz_seeds" "$out" ../shared/conformance/chat_templates/templates \
+        ../shared/conformance/chat_templates/renderings.jsonl ;;
+    json_schema_fuzzer)
+      # flags byte, schema, NUL, no raw bytes, NUL, choice bytes (the
+      # fuzzer's input format); every schema plain and with prefix/suffix,
+      # plus json_object.
+      local f n=0
+      for f in runtime/grammar/testdata/fuzz/json_schema/*.json; do
+        for flags in '\x00' '\x01'; do
+          { printf "$flags"; cat "$f"; printf '\0\0%s' 0123456789abcdefghijklmnopqrstuv; } \
+            >"$out/seed_$((n++))"
+        done
+      done
+      printf '\x02\0{"a":[1,true]}\0zyxwvutsrqponmlkjihgfedcba9876543210' >"$out/seed_$n" ;;
   esac >/dev/null
 }
 
@@ -48,6 +64,9 @@ for t in "${targets[@]}"; do
   [[ $t == gguf_fuzzer ]] && extra+=(-max_len=4096)
   [[ $t == openai_request_fuzzer ]] &&
     extra+=(-dict=services/gateway/testdata/fuzz/openai_request.dict)
+  [[ $t == jinja_fuzzer ]] && extra+=(-dict=runtime/jinja/testdata/fuzz/jinja.dict -max_len=16384)
+  [[ $t == json_schema_fuzzer ]] &&
+    extra+=(-dict=runtime/grammar/testdata/fuzz/json_schema.dict -max_len=4096)
   echo "fuzz: $t for ${seconds} s"
   rc=0
   "$dir/bin/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \

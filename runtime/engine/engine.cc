@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "runtime/grammar/json_schema.h"
+#include "runtime/grammar/logit_mask.h"
 
 namespace triptych::engine {
 
@@ -402,7 +403,9 @@ const grammar::TokenTrie& Engine::Trie() {
     // allows end of generation separately, only when the output is complete.
     std::vector<std::string> bytes(tokenizer_->vocab_size());
     for (int32_t id = 0; id < tokenizer_->vocab_size(); ++id) {
-      if (!tokenizer_->IsEog(id) && !tokenizer_->IsControl(id)) {
+      if (tokenizer_->IsEog(id)) {
+        eog_ids_.push_back(id);
+      } else if (!tokenizer_->IsControl(id)) {
         bytes[id] = tokenizer_->TokenToPiece(id);
       }
     }
@@ -413,26 +416,9 @@ const grammar::TokenTrie& Engine::Trie() {
 
 bool Engine::ApplyConstraint(Sequence* seq, absl::Span<float> row) {
   const grammar::TokenTrie& trie = Trie();
-  mask_bits_.assign((row.size() + 63) / 64, 0);
-  seq->matcher->Mask(trie, absl::MakeSpan(mask_bits_));
-  if (seq->matcher->IsComplete() && !seq->req.ignore_eos) {
-    for (size_t id = 0; id < row.size(); ++id) {
-      if (tokenizer_->IsEog(static_cast<int32_t>(id))) {
-        mask_bits_[id >> 6] |= uint64_t{1} << (id & 63);
-      }
-    }
-  }
-  bool any = false;
-  constexpr float kMasked = -std::numeric_limits<float>::infinity();
-  for (size_t id = 0; id < row.size(); ++id) {
-    if ((mask_bits_[id >> 6] >> (id & 63)) & 1) {
-      any = true;
-    } else {
-      row[id] = kMasked;
-    }
-  }
   ++counters_.constrained_tokens;
-  return any;
+  return grammar::ApplyLogitMask(*seq->matcher, trie, eog_ids_, !seq->req.ignore_eos, row,
+                                 &mask_bits_);
 }
 
 void Engine::Sample(Sequence* seq, const float* logits,

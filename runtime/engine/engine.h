@@ -248,6 +248,7 @@ class Engine {
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<grammar::TokenTrie> trie_;  // driver thread only
+  std::vector<int32_t> eog_ids_;              // built with trie_
   std::vector<uint64_t> mask_bits_;           // scratch, driver thread only
 
   // Owned by the driver thread.

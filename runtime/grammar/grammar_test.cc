@@ -1,9 +1,12 @@
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "runtime/grammar/json_schema.h"
+#include "runtime/grammar/logit_mask.h"
 #include "runtime/grammar/matcher.h"
 #include "runtime/grammar/token_trie.h"
 
@@ -31,7 +34,9 @@ struct Case {
 TEST(JsonSchema, AcceptsValidAndRejectsInvalid) {
   const std::vector<Case> cases = {
       {R"({"type":"integer"})", {"0", "-12", "1234567890123456"}, {"01", "1.5", "-", "\"1\""}},
-      {R"({"type":"number"})", {"0", "-1.25", "3e10", "2.5E-3"}, {".5", "1.", "1e"}},
+      // 5e+672: json_schema_fuzzer (a double overflows past 2 exponent digits).
+      {R"({"type":"number"})", {"0", "-1.25", "3e10", "2.5E-3", "1e+99"},
+       {".5", "1.", "1e", "5e+672", "1e100"}},
       {R"({"type":"boolean"})", {"true", "false"}, {"True", "1"}},
       {R"({"type":["string","null"],"maxLength":2})", {"null", "\"\"", "\"ab\"", "\"\\n\""},
        {"\"abc\"", "nul"}},
@@ -64,6 +69,16 @@ TEST(JsonSchema, AcceptsValidAndRejectsInvalid) {
     for (const char* s : c.good) EXPECT_TRUE(Accepts(g, s)) << c.schema << " should accept " << s;
     for (const char* s : c.bad) EXPECT_FALSE(Accepts(g, s)) << c.schema << " should reject " << s;
   }
+}
+
+// Properties come out in the order the schema declares them (found by
+// bench/grammar_mask_bench.cc: the schema was read into a sorted map, so
+// {"name", "age"} had to be generated as {"age":..,"name":..}).
+TEST(JsonSchema, PropertiesKeepDeclarationOrder) {
+  auto g = MustCompile(R"({"type":"object","properties":{"name":{"type":"string"},)"
+                       R"("age":{"type":"integer"}},"required":["name","age"]})");
+  EXPECT_TRUE(Accepts(g, R"({"name":"Ada","age":36})"));
+  EXPECT_FALSE(Accepts(g, R"({"age":36,"name":"Ada"})"));
 }
 
 TEST(JsonSchema, UnsupportedFeaturesAreNamed) {
@@ -152,6 +167,39 @@ TEST(Matcher, MaskMatchesBruteForce) {
     }
     ASSERT_TRUE(m.Advance(step)) << step;
   }
+}
+
+// The engine sampler's step: forbidden logits become -inf, end of
+// generation (id 0 here, outside the trie) only once the output is complete,
+// ids past the trie's vocabulary stay forbidden.
+TEST(LogitMask, ForbidsWhatTheGrammarRejects) {
+  const std::vector<std::string> vocab = {"", "1", "12", "a", "-", "x1"};
+  TokenTrie trie(vocab);
+  auto g = MustCompile(R"({"type":"integer"})");
+  Matcher m(g);
+  std::vector<uint64_t> scratch;
+  const float kInf = std::numeric_limits<float>::infinity();
+  std::vector<float> row(70, 1.0f);  // two mask words
+  ASSERT_TRUE(ApplyLogitMask(m, trie, {0}, true, absl::MakeSpan(row), &scratch));
+  EXPECT_EQ(row[0], -kInf);  // not complete yet
+  EXPECT_EQ(row[1], 1.0f);
+  EXPECT_EQ(row[2], 1.0f);
+  EXPECT_EQ(row[3], -kInf);
+  EXPECT_EQ(row[4], 1.0f);
+  EXPECT_EQ(row[5], -kInf);
+  for (size_t i = 6; i < row.size(); ++i) EXPECT_EQ(row[i], -kInf) << i;
+  ASSERT_TRUE(m.Advance("12"));
+  std::fill(row.begin(), row.end(), 1.0f);
+  ASSERT_TRUE(ApplyLogitMask(m, trie, {0}, true, absl::MakeSpan(row), &scratch));
+  EXPECT_EQ(row[0], 1.0f);  // complete: end of generation allowed
+  std::fill(row.begin(), row.end(), 1.0f);
+  ASSERT_TRUE(ApplyLogitMask(m, trie, {0}, false, absl::MakeSpan(row), &scratch));
+  EXPECT_EQ(row[0], -kInf);  // ignore_eos
+  auto done = MustCompile(R"({"const":1})");
+  Matcher one(done);
+  ASSERT_TRUE(one.Advance("1"));
+  std::fill(row.begin(), row.end(), 1.0f);
+  EXPECT_FALSE(ApplyLogitMask(one, trie, {}, true, absl::MakeSpan(row), &scratch));
 }
 
 }  // namespace

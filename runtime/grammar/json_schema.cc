@@ -15,7 +15,9 @@
 namespace triptych::grammar {
 namespace {
 
-using nlohmann::json;
+// ordered_json: properties keep the order the schema declares them in (the
+// order the output lists them, as OpenAI's structured outputs do).
+using json = nlohmann::ordered_json;
 using Symbol = GrammarBuilder::Symbol;
 
 ByteSet Range(int lo, int hi) {
@@ -136,9 +138,12 @@ int32_t SchemaCompiler::Number() {
   const int32_t sign_opt = b_.NewRule();
   b_.AddAlternative(sign_opt, {b_.Chars(sign)});
   b_.AddAlternative(sign_opt, {});
+  // At most 2 exponent digits: with 16 integer digits the value stays below
+  // 1e116, inside a double's range (parsers such as nlohmann::json and Go's
+  // encoding/json reject "5e+672" as out of range).
   const int32_t exp = b_.NewRule();
   b_.AddAlternative(exp, {b_.Chars(e), GrammarBuilder::Ref(sign_opt),
-                          GrammarBuilder::Ref(b_.Repeat({digit}, {}, 1, 3))});
+                          GrammarBuilder::Ref(b_.Repeat({digit}, {}, 1, 2))});
   b_.AddAlternative(exp, {});
   number_ = b_.NewRule();
   b_.AddAlternative(number_, {GrammarBuilder::Ref(Integer()), GrammarBuilder::Ref(frac),

@@ -15,7 +15,8 @@
 //     the ends). A pattern is matched in full (a full match is also a valid
 //     JSON Schema "search" match). Negated classes and . generate ASCII only.
 //   - integers up to 16 digits; numbers with up to 16 integer digits,
-//     15 fraction digits and a 3-digit exponent.
+//     15 fraction digits and a 2-digit exponent (always inside a double's
+//     range).
 //   - arrays: items, minItems/maxItems up to kMaxCount.
 //   - enum / const: the listed values, serialised compactly.
 //   - anyOf, type lists, local $ref ("#", "#/$defs/x", any "#/json/pointer")

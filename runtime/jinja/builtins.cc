@@ -551,6 +551,7 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
           for (size_t i = 0; i + 1 < offs.size(); ++i) {
             if (count != 0) { out += *new_s; --count; }
             out += s.substr(offs[i], offs[i + 1] - offs[i]);
+            if (auto st = CheckSize(out.size()); !st.ok()) return st;
           }
           if (count != 0) out += *new_s;
         } else {

@@ -346,6 +346,15 @@ absl::StatusOr<Value> Interpreter::Eval(const Node& n, const ScopePtr& scope) {
   }
   auto v = EvalInner(n, scope);
   --eval_depth_;
+  // Work is charged by size too: every value produced costs a step per 64
+  // bytes of string (or per 8 list items), so a loop that builds
+  // multi-megabyte values ends at max_steps (about 320 MB of strings)
+  // instead of copying terabytes.
+  if (v.ok() && (v->is_string() || v->is_list())) {
+    steps_ += v->is_string() ? static_cast<int64_t>(v->str().size() >> 6)
+                             : static_cast<int64_t>(v->list().size() >> 3);
+    if (auto s = Step(); !s.ok()) return s;
+  }
   return v;
 }
 
@@ -576,8 +585,12 @@ absl::StatusOr<Value> Interpreter::EvalBinary(const Node& n, const ScopePtr& sco
     if (unit != 0 && times > 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / unit)
       return CheckSize(limits_.max_output_bytes + 1);
     if (a->is_string()) {
+      // By doubling: 'a' * 8000000 is 23 appends, not 8 million.
+      const size_t total = unit * static_cast<size_t>(times);
       std::string s;
-      for (int64_t i = 0; i < times; ++i) s += a->str();
+      s.reserve(total);
+      if (total > 0) s = a->str();
+      while (s.size() < total) s.append(s, 0, std::min(s.size(), total - s.size()));
       return Value::String(std::move(s));
     }
     std::vector<Value> items;

@@ -104,5 +104,22 @@ TEST(Template, UntrustedTemplatesAreBounded) {
   EXPECT_TRUE(absl::StrContains(R("{{ 9223372036854775807 + 1 }}"), "overflow"));
 }
 
+// Found while fuzzing (jinja_fuzzer, docs/FUZZING.md): work that produces
+// large values within the size limit, repeated in a loop.
+TEST(Template, LargeValuesCostStepsByTheirSize) {
+  // 100000 iterations of two 8 MB strings: terabytes of copying before;
+  // now about 40 iterations reach max_steps.
+  EXPECT_TRUE(absl::StrContains(
+      R("{% for i in range(100000) %}{% set y = ('a' * 8000000)|upper %}{% endfor %}"),
+      "evaluation steps"));
+  // An empty `old` inserts `new` between every character: checked as it grows.
+  EXPECT_TRUE(absl::StrContains(R("{{ ('a' * 100000).replace('', 'b' * 100000)|length }}"),
+                                "exceeds"));
+  // Ordinary sizes are unaffected, and repetition is exact.
+  EXPECT_EQ(R("{{ ('ab' * 5) }}|{{ ('x' * 100000)|length }}|{{ 'a'.replace('', '-') }}|{{ '' * 3 }}|{{ 'q' * 0 }}"),
+            "ababababab|100000|-a-||");
+  EXPECT_EQ(R("{% for m in messages %}{{ m * 3 }}{% endfor %}", {{"messages", {"é", "xy"}}}), "éééxyxyxy");
+}
+
 }  // namespace
 }  // namespace triptych::jinja

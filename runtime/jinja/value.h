@@ -28,7 +28,7 @@ class Dict {
   const Value* Find(std::string_view key) const;
   void Set(std::string key, Value value);
   bool Erase(std::string_view key);
-  size_t size() const { return items_.size(); }
+  size_t size() const;  // defined below Value (clang needs Value complete)
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
 
  private:
@@ -112,6 +112,8 @@ class Value {
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<NativeFunction> fn_;
 };
+
+inline size_t Dict::size() const { return items_.size(); }
 
 // Python's ==.
 bool Equals(const Value& a, const Value& b);
