@@ -126,7 +126,9 @@ class Out {
     }
     return *this;
   }
-  RenderedPrompt Take() { return RenderedPrompt{std::move(text_), std::move(untrusted_)}; }
+  RenderedPrompt Take() {
+    return RenderedPrompt{std::move(text_), std::move(untrusted_)};
+  }
 
  private:
   std::string text_;
@@ -144,7 +146,11 @@ absl::string_view SystemFor(const Prepared& p, size_t i) {
 // text; contents are untrusted.
 void RenderChatml(const Prepared& p, bool gen, Out& out) {
   for (const Message* m : p.turns) {
-    out.Lit("<|im_start|>").Lit(m->role).Lit("\n").Content(m->content).Lit("<|im_end|>\n");
+    out.Lit("<|im_start|>")
+        .Lit(m->role)
+        .Lit("\n")
+        .Content(m->content)
+        .Lit("<|im_end|>\n");
   }
   if (gen) out.Lit("<|im_start|>assistant\n");
 }
@@ -165,11 +171,15 @@ void RenderLlama2(const Prepared& p, const SpecialTokens& t, Out& out) {
   }
 }
 
-void RenderLlama3(const Prepared& p, bool gen, const SpecialTokens& t, Out& out) {
+void RenderLlama3(const Prepared& p, bool gen, const SpecialTokens& t,
+                  Out& out) {
   out.Lit(t.bos);
   for (const Message* m : p.turns) {
-    out.Lit("<|start_header_id|>").Lit(m->role).Lit("<|end_header_id|>\n\n")
-        .Content(Trim(m->content)).Lit("<|eot_id|>");
+    out.Lit("<|start_header_id|>")
+        .Lit(m->role)
+        .Lit("<|end_header_id|>\n\n")
+        .Content(Trim(m->content))
+        .Lit("<|eot_id|>");
   }
   if (gen) out.Lit("<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
@@ -212,13 +222,19 @@ void RenderMistralV7(const Prepared& p, const SpecialTokens& t, Out& out) {
 void RenderPipeRoles(const Prepared& p, bool gen, absl::string_view end_of_turn,
                      Out& out) {
   for (const Message* m : p.turns) {
-    out.Lit("<|").Lit(m->role).Lit("|>\n").Content(m->content).Lit(end_of_turn).Lit("\n");
+    out.Lit("<|")
+        .Lit(m->role)
+        .Lit("|>\n")
+        .Content(m->content)
+        .Lit(end_of_turn)
+        .Lit("\n");
   }
   if (gen) out.Lit("<|assistant|>\n");
 }
 
 // Gemma has no system role: the system prompt opens the first user turn.
-void RenderGemma(const Prepared& p, bool gen, const SpecialTokens& t, Out& out) {
+void RenderGemma(const Prepared& p, bool gen, const SpecialTokens& t,
+                 Out& out) {
   out.Lit(t.bos);
   for (size_t i = 0; i < p.turns.size(); ++i) {
     const Message& m = *p.turns[i];

@@ -36,9 +36,9 @@ struct Message {
 };
 
 // Texts of the special tokens a family may write into the prompt (trusted:
-// they come from the vocabulary). Render copies them verbatim; pass an empty bos when the tokenizer adds BOS itself
-// (otherwise the prompt starts with two). DefaultSpecialTokens() gives the
-// conventional ones.
+// they come from the vocabulary). Render copies them verbatim; pass an empty
+// bos when the tokenizer adds BOS itself (otherwise the prompt starts with
+// two). DefaultSpecialTokens() gives the conventional ones.
 struct SpecialTokens {
   std::string bos;
   std::string eos;

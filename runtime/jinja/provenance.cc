@@ -28,8 +28,10 @@ void TextBuilder::AppendValue(const Value& v) {
     return;
   }
   const std::string printed = ToPythonString(v);
-  if (ContainsUntrusted(v)) AppendUntrusted(printed);
-  else Append(printed);
+  if (ContainsUntrusted(v))
+    AppendUntrusted(printed);
+  else
+    Append(printed);
 }
 
 void TextBuilder::AppendSubstring(const Value& s, size_t begin, size_t end) {
@@ -41,7 +43,8 @@ void TextBuilder::AppendSubstring(const Value& s, size_t begin, size_t end) {
   for (const ByteRange& r : s.untrusted()) {
     if (r.end <= begin) continue;
     if (r.begin >= end) break;
-    MarkUntrusted(at + std::max(r.begin, begin) - begin, at + std::min(r.end, end) - begin);
+    MarkUntrusted(at + std::max(r.begin, begin) - begin,
+                  at + std::min(r.end, end) - begin);
   }
 }
 
@@ -68,7 +71,8 @@ Value Substring(const Value& s, size_t begin, size_t end) {
 
 Value SameShape(const Value& from, std::string text) {
   if (!from.has_untrusted()) return Value::String(std::move(text));
-  if (!from.is_string() || text.size() != from.str().size()) return Value::UntrustedString(std::move(text));
+  if (!from.is_string() || text.size() != from.str().size())
+    return Value::UntrustedString(std::move(text));
   return Value::StringWithUntrusted(std::move(text), from.untrusted());
 }
 

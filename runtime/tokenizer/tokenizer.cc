@@ -397,8 +397,9 @@ std::vector<int32_t> Tokenizer::EncodeWithSpecialRanges(
     const size_t end = std::min(r.end, text.size());
     if (r.begin < end) allowed.push_back(TextRange{r.begin, end});
   }
-  std::sort(allowed.begin(), allowed.end(),
-            [](const TextRange& a, const TextRange& b) { return a.begin < b.begin; });
+  std::sort(
+      allowed.begin(), allowed.end(),
+      [](const TextRange& a, const TextRange& b) { return a.begin < b.begin; });
   size_t kept = 0;
   for (const TextRange& r : allowed) {
     if (kept > 0 && r.begin <= allowed[kept - 1].end) {

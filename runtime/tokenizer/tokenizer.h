@@ -133,9 +133,9 @@ class Tokenizer {
   // disjoint, non-adjacent ranges), only inside one of its ranges.
   std::vector<Fragment> Partition(std::string_view text, bool parse_special,
                                   const std::vector<TextRange>* allowed) const;
-  std::vector<int32_t> EncodeFragments(std::string_view text,
-                                       bool add_special,
-                                       const std::vector<Fragment>& fragments) const;
+  std::vector<int32_t> EncodeFragments(
+      std::string_view text, bool add_special,
+      const std::vector<Fragment>& fragments) const;
   std::string PieceFor(int32_t id) const;
 
   Kind kind_ = Kind::kSpm;
