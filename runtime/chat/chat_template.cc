@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -106,6 +107,34 @@ absl::StatusOr<Prepared> Prepare(TemplateKind kind,
   return out;
 }
 
+// The prompt being rendered: template text (trusted) and message contents
+// (untrusted), with the byte ranges of the latter.
+class Out {
+ public:
+  Out& Lit(absl::string_view s) {
+    text_.append(s.data(), s.size());
+    return *this;
+  }
+  Out& Content(absl::string_view s) {
+    const size_t at = text_.size();
+    text_.append(s.data(), s.size());
+    if (s.empty()) return *this;
+    if (!untrusted_.empty() && untrusted_.back().end == at) {
+      untrusted_.back().end = text_.size();
+    } else {
+      untrusted_.push_back(ByteRange{at, text_.size()});
+    }
+    return *this;
+  }
+  RenderedPrompt Take() {
+    return RenderedPrompt{std::move(text_), std::move(untrusted_)};
+  }
+
+ private:
+  std::string text_;
+  std::vector<ByteRange> untrusted_;
+};
+
 // The system prompt prefix for turn `i`, or "" when it carries none.
 // (absl::string_view: this Abseil's StrCat does not take std::string_view.)
 absl::string_view SystemFor(const Prepared& p, size_t i) {
@@ -113,105 +142,110 @@ absl::string_view SystemFor(const Prepared& p, size_t i) {
                                                    : absl::string_view();
 }
 
-std::string RenderChatml(const Prepared& p, bool gen) {
-  std::string out;
+// Roles are validated (system, user, assistant) and written as template
+// text; contents are untrusted.
+void RenderChatml(const Prepared& p, bool gen, Out& out) {
   for (const Message* m : p.turns) {
-    absl::StrAppend(&out, "<|im_start|>", m->role, "\n", m->content,
-                    "<|im_end|>\n");
+    out.Lit("<|im_start|>")
+        .Lit(m->role)
+        .Lit("\n")
+        .Content(m->content)
+        .Lit("<|im_end|>\n");
   }
-  if (gen) out += "<|im_start|>assistant\n";
-  return out;
+  if (gen) out.Lit("<|im_start|>assistant\n");
 }
 
 // meta-llama/Llama-2-*-chat: BOS before every [INST], contents stripped.
-std::string RenderLlama2(const Prepared& p, const SpecialTokens& t) {
-  std::string out;
+void RenderLlama2(const Prepared& p, const SpecialTokens& t, Out& out) {
   for (size_t i = 0; i < p.turns.size(); ++i) {
     const Message& m = *p.turns[i];
     if (m.role == "user") {
-      absl::StrAppend(&out, t.bos, "[INST] ");
+      out.Lit(t.bos).Lit("[INST] ");
       if (absl::string_view sys = SystemFor(p, i); !sys.empty()) {
-        absl::StrAppend(&out, "<<SYS>>\n", Trim(sys), "\n<</SYS>>\n\n");
+        out.Lit("<<SYS>>\n").Content(Trim(sys)).Lit("\n<</SYS>>\n\n");
       }
-      absl::StrAppend(&out, Trim(m.content), " [/INST]");
+      out.Content(Trim(m.content)).Lit(" [/INST]");
     } else {
-      absl::StrAppend(&out, " ", Trim(m.content), " ", t.eos);
+      out.Lit(" ").Content(Trim(m.content)).Lit(" ").Lit(t.eos);
     }
   }
-  return out;
 }
 
-std::string RenderLlama3(const Prepared& p, bool gen, const SpecialTokens& t) {
-  std::string out = t.bos;
+void RenderLlama3(const Prepared& p, bool gen, const SpecialTokens& t,
+                  Out& out) {
+  out.Lit(t.bos);
   for (const Message* m : p.turns) {
-    absl::StrAppend(&out, "<|start_header_id|>", m->role,
-                    "<|end_header_id|>\n\n", Trim(m->content), "<|eot_id|>");
+    out.Lit("<|start_header_id|>")
+        .Lit(m->role)
+        .Lit("<|end_header_id|>\n\n")
+        .Content(Trim(m->content))
+        .Lit("<|eot_id|>");
   }
-  if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
+  if (gen) out.Lit("<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 // Mistral's v1 / v3 tokenizer templates (mistralai cookbook): v1 has a space
 // before [INST] and [/INST], v3 only after [INST]; both put a space before
 // the reply.
-std::string RenderMistralV1V3(const Prepared& p, bool v1,
-                              const SpecialTokens& t) {
-  std::string out = t.bos;
+void RenderMistralV1V3(const Prepared& p, bool v1, const SpecialTokens& t,
+                       Out& out) {
+  out.Lit(t.bos);
   for (size_t i = 0; i < p.turns.size(); ++i) {
     const Message& m = *p.turns[i];
     if (m.role == "user") {
-      absl::StrAppend(&out, v1 ? " [INST] " : "[INST] ");
+      out.Lit(v1 ? " [INST] " : "[INST] ");
       if (absl::string_view sys = SystemFor(p, i); !sys.empty()) {
-        absl::StrAppend(&out, sys, "\n\n");
+        out.Content(sys).Lit("\n\n");
       }
-      absl::StrAppend(&out, m.content, v1 ? " [/INST]" : "[/INST]");
+      out.Content(m.content).Lit(v1 ? " [/INST]" : "[/INST]");
     } else {
-      absl::StrAppend(&out, " ", v1 ? m.content : Trim(m.content), t.eos);
+      out.Lit(" ").Content(v1 ? m.content : Trim(m.content)).Lit(t.eos);
     }
   }
-  return out;
 }
 
 // Mistral v7 (Mistral Large 2411): system prompts are turns of their own.
-std::string RenderMistralV7(const Prepared& p, const SpecialTokens& t) {
-  std::string out = t.bos;
+void RenderMistralV7(const Prepared& p, const SpecialTokens& t, Out& out) {
+  out.Lit(t.bos);
   for (const Message* m : p.turns) {
     if (m->role == "system") {
-      absl::StrAppend(&out, "[SYSTEM_PROMPT] ", m->content, "[/SYSTEM_PROMPT]");
+      out.Lit("[SYSTEM_PROMPT] ").Content(m->content).Lit("[/SYSTEM_PROMPT]");
     } else if (m->role == "user") {
-      absl::StrAppend(&out, "[INST] ", m->content, "[/INST]");
+      out.Lit("[INST] ").Content(m->content).Lit("[/INST]");
     } else {
-      absl::StrAppend(&out, " ", m->content, t.eos);
+      out.Lit(" ").Content(m->content).Lit(t.eos);
     }
   }
-  return out;
 }
 
 // Zephyr ends every turn with EOS; Phi-3 with <|end|>.
-std::string RenderPipeRoles(const Prepared& p, bool gen,
-                            absl::string_view end_of_turn) {
-  std::string out;
+void RenderPipeRoles(const Prepared& p, bool gen, absl::string_view end_of_turn,
+                     Out& out) {
   for (const Message* m : p.turns) {
-    absl::StrAppend(&out, "<|", m->role, "|>\n", m->content, end_of_turn, "\n");
+    out.Lit("<|")
+        .Lit(m->role)
+        .Lit("|>\n")
+        .Content(m->content)
+        .Lit(end_of_turn)
+        .Lit("\n");
   }
-  if (gen) out += "<|assistant|>\n";
-  return out;
+  if (gen) out.Lit("<|assistant|>\n");
 }
 
 // Gemma has no system role: the system prompt opens the first user turn.
-std::string RenderGemma(const Prepared& p, bool gen, const SpecialTokens& t) {
-  std::string out = t.bos;
+void RenderGemma(const Prepared& p, bool gen, const SpecialTokens& t,
+                 Out& out) {
+  out.Lit(t.bos);
   for (size_t i = 0; i < p.turns.size(); ++i) {
     const Message& m = *p.turns[i];
     const bool is_user = m.role == "user";
-    absl::StrAppend(&out, "<start_of_turn>", is_user ? "user" : "model", "\n");
+    out.Lit("<start_of_turn>").Lit(is_user ? "user" : "model").Lit("\n");
     if (absl::string_view sys = SystemFor(p, i); !sys.empty()) {
-      absl::StrAppend(&out, Trim(sys), "\n\n");
+      out.Content(Trim(sys)).Lit("\n\n");
     }
-    absl::StrAppend(&out, Trim(m.content), "<end_of_turn>\n");
+    out.Content(Trim(m.content)).Lit("<end_of_turn>\n");
   }
-  if (gen) out += "<start_of_turn>model\n";
-  return out;
+  if (gen) out.Lit("<start_of_turn>model\n");
 }
 
 }  // namespace
@@ -308,31 +342,52 @@ absl::StatusOr<std::string> Render(TemplateKind kind,
                                    absl::Span<const Message> messages,
                                    bool add_generation_prompt,
                                    const SpecialTokens& tokens) {
+  absl::StatusOr<RenderedPrompt> r =
+      RenderWithProvenance(kind, messages, add_generation_prompt, tokens);
+  if (!r.ok()) return r.status();
+  return std::move(r->text);
+}
+
+absl::StatusOr<RenderedPrompt> RenderWithProvenance(
+    TemplateKind kind, absl::Span<const Message> messages,
+    bool add_generation_prompt, const SpecialTokens& tokens) {
   absl::StatusOr<Prepared> prepared = Prepare(kind, messages);
   if (!prepared.ok()) return prepared.status();
   const Prepared& p = *prepared;
   const bool gen = add_generation_prompt;
+  Out out;
   switch (kind) {
     case TemplateKind::kChatml:
-      return RenderChatml(p, gen);
+      RenderChatml(p, gen, out);
+      break;
     case TemplateKind::kLlama2:
-      return RenderLlama2(p, tokens);
+      RenderLlama2(p, tokens, out);
+      break;
     case TemplateKind::kLlama3:
-      return RenderLlama3(p, gen, tokens);
+      RenderLlama3(p, gen, tokens, out);
+      break;
     case TemplateKind::kMistralV1:
-      return RenderMistralV1V3(p, /*v1=*/true, tokens);
+      RenderMistralV1V3(p, /*v1=*/true, tokens, out);
+      break;
     case TemplateKind::kMistralV3:
-      return RenderMistralV1V3(p, /*v1=*/false, tokens);
+      RenderMistralV1V3(p, /*v1=*/false, tokens, out);
+      break;
     case TemplateKind::kMistralV7:
-      return RenderMistralV7(p, tokens);
+      RenderMistralV7(p, tokens, out);
+      break;
     case TemplateKind::kZephyr:
-      return RenderPipeRoles(p, gen, tokens.eos);
+      RenderPipeRoles(p, gen, tokens.eos, out);
+      break;
     case TemplateKind::kPhi3:
-      return RenderPipeRoles(p, gen, "<|end|>");
+      RenderPipeRoles(p, gen, "<|end|>", out);
+      break;
     case TemplateKind::kGemma:
-      return RenderGemma(p, gen, tokens);
+      RenderGemma(p, gen, tokens, out);
+      break;
+    default:
+      return absl::InvalidArgumentError("unknown TemplateKind");
   }
-  return absl::InvalidArgumentError("unknown TemplateKind");
+  return out.Take();
 }
 
 }  // namespace triptych::chat

@@ -35,10 +35,10 @@ struct Message {
   std::string content;
 };
 
-// Texts of the special tokens a family may write into the prompt. Render
-// copies them verbatim; pass an empty bos when the tokenizer adds BOS itself
-// (otherwise the prompt starts with two). DefaultSpecialTokens() gives the
-// conventional ones.
+// Texts of the special tokens a family may write into the prompt (trusted:
+// they come from the vocabulary). Render copies them verbatim; pass an empty
+// bos when the tokenizer adds BOS itself (otherwise the prompt starts with
+// two). DefaultSpecialTokens() gives the conventional ones.
 struct SpecialTokens {
   std::string bos;
   std::string eos;
@@ -85,6 +85,28 @@ absl::StatusOr<std::string> Render(TemplateKind kind,
                                    absl::Span<const Message> messages,
                                    bool add_generation_prompt,
                                    const SpecialTokens& tokens);
+
+// A byte range [begin, end) of a rendered prompt.
+struct ByteRange {
+  size_t begin = 0;
+  size_t end = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+// A rendered prompt and the bytes of it that came from message contents
+// (sorted, disjoint, non-adjacent, non-empty ranges). Everything else (role
+// headers, markers, the SpecialTokens) is the family's own text.
+struct RenderedPrompt {
+  std::string text;
+  std::vector<ByteRange> untrusted;
+};
+
+// Render, also returning which bytes are message contents, so that the
+// caller can tokenize control tokens only outside them
+// (tokenizer::Tokenizer::EncodeWithSpecialRanges). The text equals Render's.
+absl::StatusOr<RenderedPrompt> RenderWithProvenance(
+    TemplateKind kind, absl::Span<const Message> messages,
+    bool add_generation_prompt, const SpecialTokens& tokens);
 
 }  // namespace triptych::chat
 

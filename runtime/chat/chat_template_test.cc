@@ -1,5 +1,6 @@
 #include "runtime/chat/chat_template.h"
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -40,6 +41,25 @@ class ChatTemplateGolden : public ::testing::TestWithParam<Golden> {};
 
 TEST_P(ChatTemplateGolden, RendersReferenceFormat) {
   EXPECT_EQ(MustRender(GetParam().kind), GetParam().expected);
+}
+
+// Exactly the message contents are untrusted: one range per message, each
+// holding that content; every marker and header is the family's text.
+TEST_P(ChatTemplateGolden, MarksMessageContentsUntrusted) {
+  const TemplateKind kind = GetParam().kind;
+  absl::StatusOr<RenderedPrompt> r = RenderWithProvenance(
+      kind, Conversation(), true, DefaultSpecialTokens(kind));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, GetParam().expected);
+  std::vector<std::string> got;
+  for (const ByteRange& u : r->untrusted) {
+    got.push_back(r->text.substr(u.begin, u.end - u.begin));
+  }
+  std::vector<std::string> want;
+  for (const Message& m : Conversation()) want.push_back(m.content);
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/jinja/interpreter.h"
+#include "runtime/jinja/provenance.h"
 
 namespace triptych::jinja {
 namespace {
@@ -34,7 +35,8 @@ size_t SpaceLenBefore(std::string_view s, size_t e) {
   return 0;
 }
 
-std::string Strip(std::string_view s, const Value& chars, bool left, bool right) {
+// The bytes [first, second) of `s` that Python's strip/lstrip/rstrip keeps.
+std::pair<size_t, size_t> StripBounds(std::string_view s, const Value& chars, bool left, bool right) {
   size_t b = 0, e = s.size();
   if (chars.is_string()) {
     const auto offs = CodePointOffsets(chars.str());
@@ -54,7 +56,18 @@ std::string Strip(std::string_view s, const Value& chars, bool left, bool right)
     while (left && b < e) { size_t l = SpaceLenAt(s, b); if (!l) break; b += l; }
     while (right && e > b) { size_t l = SpaceLenBefore(s, e); if (!l) break; e -= l; }
   }
+  return {b, e};
+}
+
+std::string Strip(std::string_view s, const Value& chars, bool left, bool right) {
+  const auto [b, e] = StripBounds(s, chars, left, right);
   return std::string(s.substr(b, e - b));
+}
+
+// str.strip & co. on a string value, provenance kept.
+Value StripValue(const Value& s, const Value& chars, bool left, bool right) {
+  const auto [b, e] = StripBounds(s.str(), chars, left, right);
+  return Substring(s, b, e);
 }
 
 std::string Lower(std::string s) { for (char& c : s) c = std::tolower(static_cast<unsigned char>(c)); return s; }
@@ -82,17 +95,18 @@ absl::StatusOr<std::string> ArgString(const CallArgs& a, size_t i, const std::st
   return v.str();
 }
 
-std::vector<std::string> SplitLines(const std::string& s) {
-  std::vector<std::string> lines;
+// Python's str.splitlines() (\n, \r, \r\n) as byte ranges of `s`.
+std::vector<std::pair<size_t, size_t>> SplitLineRanges(const std::string& s) {
+  std::vector<std::pair<size_t, size_t>> lines;
   size_t start = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\n' || s[i] == '\r') {
-      lines.push_back(s.substr(start, i - start));
+      lines.emplace_back(start, i);
       if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
       start = i + 1;
     }
   }
-  if (start < s.size()) lines.push_back(s.substr(start));
+  if (start < s.size()) lines.emplace_back(start, s.size());
   return lines;
 }
 
@@ -145,18 +159,19 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
     auto s = DumpJson(v, o);
     if (!s.ok()) return s.status();
     if (auto st = CheckSize(s->size()); !st.ok()) return st;
-    return Value::String(std::move(*s));
+    return Derived(std::move(*s), {&v});
   }
-  if (name == "safe") return Value::SafeString(ToPythonString(v));
-  if (name == "string") return v.is_string() ? v : Value::String(ToPythonString(v));
-  if (name == "trim") return Value::String(Strip(ToPythonString(v), Arg(args, 0, "chars"), true, true));
-  if (name == "lower") return Value::String(Lower(ToPythonString(v)));
-  if (name == "upper") return Value::String(Upper(ToPythonString(v)));
-  if (name == "title") return Value::String(Title(ToPythonString(v)));
-  if (name == "capitalize") {
-    std::string s = Lower(ToPythonString(v));
-    if (!s.empty()) s[0] = std::toupper(static_cast<unsigned char>(s[0]));
-    return Value::String(s);
+  if (name == "safe") {
+    const Value s = AsString(v);
+    return Value::SafeString(s.str()).WithUntrusted(s.untrusted());
+  }
+  if (name == "string") return AsString(v);
+  if (name == "trim") return StripValue(AsString(v), Arg(args, 0, "chars"), true, true);
+  if (name == "lower" || name == "upper" || name == "title" || name == "capitalize") {
+    const Value s = AsString(v);
+    std::string r = name == "upper" ? Upper(s.str()) : name == "title" ? Title(s.str()) : Lower(s.str());
+    if (name == "capitalize" && !r.empty()) r[0] = std::toupper(static_cast<unsigned char>(r[0]));
+    return SameShape(s, std::move(r));
   }
   if (name == "length" || name == "count") {
     if (v.is_string()) return Value::Int(CodePointCount(v.str()));
@@ -185,7 +200,7 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
     if (v.is_undefined()) return Value::ListOf({});
     if (!v.is_dict()) return TypeError(absl::StrCat("items: expected a mapping, got ", TypeName(v)));
     std::vector<Value> out;
-    for (const auto& [k, e] : v.dict().items()) out.push_back(Value::ListOf({Value::String(k), e}));
+    for (const auto& [k, e] : v.dict().items()) out.push_back(Value::ListOf({KeyString(v.dict(), k), e}));
     return Value::ListOf(std::move(out));
   }
   if (name == "join") {
@@ -193,19 +208,19 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
     if (!items.ok()) return items.status();
     const Value sep = Arg(args, 0, "d", Value::String(""));
     const Value attr = Arg(args, 1, "attribute", Value::None());
-    std::string out;
+    TextBuilder out;
     for (size_t i = 0; i < items->size(); ++i) {
-      if (i) out += ToPythonString(sep);
+      if (i) out.AppendValue(sep);
       Value e = (*items)[i];
       if (attr.is_string()) {
         auto a = AttrOf(*this, e, attr.str());
         if (!a.ok()) return a.status();
         e = *a;
       }
-      out += ToPythonString(e);
+      out.AppendValue(e);
       if (auto s = CheckSize(out.size()); !s.ok()) return s;
     }
-    return Value::String(std::move(out));
+    return out.TakeValue();
   }
   if (name == "int") {
     const Value dflt = Arg(args, 0, "default", Value::Int(0));
@@ -245,24 +260,28 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
   }
   if (name == "indent") {
     const Value w = Arg(args, 0, "width", Value::Int(4));
-    std::string ind;
-    if (w.is_string()) ind = w.str();
-    else if (w.is_int()) ind.assign(std::clamp<int64_t>(w.int_value(), 0, 256), ' ');
+    Value ind;
+    if (w.is_string()) ind = w;
+    else if (w.is_int()) ind = Value::String(std::string(std::clamp<int64_t>(w.int_value(), 0, 256), ' '));
     else return TypeError("indent: width must be an int or a string");
     const bool first = Arg(args, 1, "first", Value::Bool(false)).Truthy();
     const bool blank = Arg(args, 2, "blank", Value::Bool(false)).Truthy();
-    std::string s = ToPythonString(v) + "\n";
-    std::vector<std::string> lines = SplitLines(s);
-    std::string rv;
-    if (blank) {
-      for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
-    } else {
-      rv = lines.empty() ? "" : lines[0];
-      for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : ind + lines[i]);
+    const Value text = AsString(v);
+    // The lines of text + "\n": all within text (the added newline only
+    // ends the last one).
+    const auto lines = SplitLineRanges(text.str() + "\n");
+    TextBuilder rv;
+    if (first) rv.AppendValue(ind);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const bool empty = lines[i].first == lines[i].second;
+      if (i) {
+        rv.Append("\n");
+        if (blank || !empty) rv.AppendValue(ind);
+      }
+      rv.AppendSubstring(text, lines[i].first, lines[i].second);
+      if (auto st = CheckSize(rv.size()); !st.ok()) return st;
     }
-    if (first) rv = ind + rv;
-    if (auto st = CheckSize(rv.size()); !st.ok()) return st;
-    return Value::String(std::move(rv));
+    return rv.TakeValue();
   }
   if (name == "replace") {
     auto old_s = ArgString(args, 0, "old", "replace");
@@ -270,10 +289,10 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
     if (!old_s.ok()) return old_s.status();
     if (!new_s.ok()) return new_s.status();
     CallArgs margs;
-    margs.positional = {Value::String(*old_s), Value::String(*new_s)};
+    margs.positional = {Arg(args, 0, "old"), Arg(args, 1, "new")};
     const Value count = Arg(args, 2, "count");
     if (count.is_int()) margs.positional.push_back(count);
-    return Call(GetMethod(Value::String(ToPythonString(v)), "replace"), margs);
+    return Call(GetMethod(AsString(v), "replace"), margs);
   }
   if (name == "unique") {
     auto items = Iterate(v);
@@ -302,9 +321,9 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
   if (name == "reverse") {
     if (v.is_string()) {
       auto items = Iterate(v);
-      std::string out;
-      for (auto it = items->rbegin(); it != items->rend(); ++it) out += it->str();
-      return Value::String(out);
+      TextBuilder out;
+      for (auto it = items->rbegin(); it != items->rend(); ++it) out.AppendValue(*it);
+      return out.TakeValue();
     }
     auto items = Iterate(v);
     if (!items.ok()) return items.status();
@@ -414,7 +433,8 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(const std::string& name, const Va
   }
   if (name == "e" || name == "escape" || name == "forceescape") {
     if (v.is_safe() && name != "forceescape") return v;
-    return Value::SafeString(HtmlEscape(ToPythonString(v)));
+    const Value escaped = Derived(HtmlEscape(ToPythonString(v)), {&v});
+    return Value::SafeString(escaped.str()).WithUntrusted(escaped.untrusted());
   }
   return TypeError(absl::StrCat("no filter named '", name, "'"));
 }
@@ -478,19 +498,20 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
                                      "upper", "lower", "title", "capitalize", "find", "count", "splitlines", "join",
                                      "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"};
     if (std::find(std::begin(kMethods), std::end(kMethods), name) == std::end(kMethods)) return Value();
-    const std::string s = obj.str();
-    return Value::Callable("str." + n, [this, s, n](CallArgs& a) -> absl::StatusOr<Value> {
+    const Value sv = obj;  // the string, with its provenance
+    return Value::Callable("str." + n, [this, sv, n](CallArgs& a) -> absl::StatusOr<Value> {
+      const std::string& s = sv.str();
       if (n == "strip" || n == "lstrip" || n == "rstrip") {
         const Value chars = Arg(a, 0, "chars", Value::None());
-        return Value::String(Strip(s, chars, n != "rstrip", n != "lstrip"));
+        return StripValue(sv, chars, n != "rstrip", n != "lstrip");
       }
-      if (n == "upper") return Value::String(Upper(s));
-      if (n == "lower") return Value::String(Lower(s));
-      if (n == "title") return Value::String(Title(s));
+      if (n == "upper") return SameShape(sv, Upper(s));
+      if (n == "lower") return SameShape(sv, Lower(s));
+      if (n == "title") return SameShape(sv, Title(s));
       if (n == "capitalize") {
         std::string r = Lower(s);
         if (!r.empty()) r[0] = std::toupper(static_cast<unsigned char>(r[0]));
-        return Value::String(r);
+        return SameShape(sv, std::move(r));
       }
       if (n == "startswith" || n == "endswith") {
         const Value p = Arg(a, 0, "prefix");
@@ -508,20 +529,19 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
         std::vector<Value> parts;
         if (sep.is_none()) {
           size_t i = 0;
-          std::vector<std::string> words;
           while (i < s.size()) {
             while (i < s.size() && SpaceLenAt(s, i)) i += SpaceLenAt(s, i);
             if (i >= s.size()) break;
             size_t j = i;
             while (j < s.size() && !SpaceLenAt(s, j)) ++j;
-            if (maxsplit >= 0 && static_cast<int64_t>(words.size()) == maxsplit && n == "split") {
-              words.push_back(Strip(s.substr(i), Value(), false, true));
+            if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit && n == "split") {
+              const auto [b, e] = StripBounds(std::string_view(s).substr(i), Value(), false, true);
+              parts.push_back(Substring(sv, i + b, i + e));
               break;
             }
-            words.push_back(s.substr(i, j - i));
+            parts.push_back(Substring(sv, i, j));
             i = j;
           }
-          for (auto& w : words) parts.push_back(Value::String(std::move(w)));
           return Value::ListOf(std::move(parts));
         }
         if (!sep.is_string()) return TypeError("split: separator must be a string");
@@ -531,12 +551,12 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
           if (maxsplit == 0) break;
           const size_t p = s.find(sep.str(), start);
           if (p == std::string::npos) break;
-          parts.push_back(Value::String(s.substr(start, p - start)));
+          parts.push_back(Substring(sv, start, p));
           start = p + sep.str().size();
           if (maxsplit > 0) --maxsplit;
           if (auto st = Step(); !st.ok()) return st;
         }
-        parts.push_back(Value::String(s.substr(start)));
+        parts.push_back(Substring(sv, start, s.size()));
         return Value::ListOf(std::move(parts));
       }
       if (n == "replace") {
@@ -545,30 +565,31 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
         if (!old_s.ok()) return old_s.status();
         if (!new_s.ok()) return new_s.status();
         int64_t count = Arg(a, 2, "count", Value::Int(-1)).int_value();
-        std::string out;
+        const Value new_v = Arg(a, 1, "new");
+        TextBuilder out;
         if (old_s->empty()) {
           const auto offs = CodePointOffsets(s);
           for (size_t i = 0; i + 1 < offs.size(); ++i) {
-            if (count != 0) { out += *new_s; --count; }
-            out += s.substr(offs[i], offs[i + 1] - offs[i]);
+            if (count != 0) { out.AppendValue(new_v); --count; }
+            out.AppendSubstring(sv, offs[i], offs[i + 1]);
             if (auto st = CheckSize(out.size()); !st.ok()) return st;
           }
-          if (count != 0) out += *new_s;
+          if (count != 0) out.AppendValue(new_v);
         } else {
           size_t start = 0;
           while (count != 0) {
             const size_t p = s.find(*old_s, start);
             if (p == std::string::npos) break;
-            out += s.substr(start, p - start);
-            out += *new_s;
+            out.AppendSubstring(sv, start, p);
+            out.AppendValue(new_v);
             start = p + old_s->size();
             --count;
             if (auto st = CheckSize(out.size()); !st.ok()) return st;
           }
-          out += s.substr(start);
+          out.AppendSubstring(sv, start, s.size());
         }
         if (auto st = CheckSize(out.size()); !st.ok()) return st;
-        return Value::String(std::move(out));
+        return out.TakeValue();
       }
       if (n == "find" || n == "count") {
         auto sub = ArgString(a, 0, "sub", n);
@@ -584,20 +605,20 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
       }
       if (n == "splitlines") {
         std::vector<Value> out;
-        for (auto& l : SplitLines(s)) out.push_back(Value::String(l));
+        for (const auto& [b, e] : SplitLineRanges(s)) out.push_back(Substring(sv, b, e));
         return Value::ListOf(std::move(out));
       }
       if (n == "join") {
         auto items = Iterate(Arg(a, 0, "iterable"));
         if (!items.ok()) return items.status();
-        std::string out;
+        TextBuilder out;
         for (size_t i = 0; i < items->size(); ++i) {
           if (!(*items)[i].is_string()) return TypeError("join: sequence item is not a string");
-          if (i) out += s;
-          out += (*items)[i].str();
+          if (i) out.AppendValue(sv);
+          out.AppendValue((*items)[i]);
           if (auto st = CheckSize(out.size()); !st.ok()) return st;
         }
-        return Value::String(std::move(out));
+        return out.TakeValue();
       }
       auto all = [&](auto pred) {
         if (s.empty()) return Value::Bool(false);
@@ -624,8 +645,8 @@ Value Interpreter::GetMethod(const Value& obj, const std::string& name) {
       }
       std::vector<Value> out;
       for (const auto& [k, e] : d.dict().items()) {
-        if (n == "items") out.push_back(Value::ListOf({Value::String(k), e}));
-        else if (n == "keys") out.push_back(Value::String(k));
+        if (n == "items") out.push_back(Value::ListOf({KeyString(d.dict(), k), e}));
+        else if (n == "keys") out.push_back(KeyString(d.dict(), k));
         else out.push_back(e);
       }
       return Value::ListOf(std::move(out));
@@ -646,6 +667,7 @@ Value Interpreter::GlobalFunction(const std::string& name) {
       Value v = ns ? Value::NewNamespace() : Value::NewDict();
       for (const Value& p : a.positional) {
         if (!p.is_dict()) return TypeError("namespace()/dict() positional argument must be a mapping");
+        if (p.dict().untrusted_keys()) v.dict().MarkUntrustedKeys();
         for (const auto& [k, e] : p.dict().items()) v.dict().Set(k, e);
       }
       for (const auto& [k, e] : a.keyword) v.dict().Set(k, e);
@@ -686,7 +708,7 @@ Value Interpreter::GlobalFunction(const std::string& name) {
       gmtime_r(&t, &tm);
       char buf[1024];
       const size_t n = std::strftime(buf, sizeof(buf), fmt.str().c_str(), &tm);
-      return Value::String(std::string(buf, n));
+      return Derived(std::string(buf, n), {&fmt});
     });
   }
   return Value();

@@ -10,9 +10,9 @@ Value ChatContextFromJson(const nlohmann::ordered_json& j) {
     return it == j.end() ? nullptr : &*it;
   };
   const nlohmann::ordered_json* messages = get("messages");
-  ctx.dict().Set("messages", messages ? Value::FromJson(*messages) : Value::ListOf({}));
+  ctx.dict().Set("messages", messages ? Value::FromUntrustedJson(*messages) : Value::ListOf({}));
   if (const nlohmann::ordered_json* tools = get("tools"); tools && !tools->is_null())
-    ctx.dict().Set("tools", Value::FromJson(*tools));
+    ctx.dict().Set("tools", Value::FromUntrustedJson(*tools));
   const nlohmann::ordered_json* agp = get("add_generation_prompt");
   ctx.dict().Set("add_generation_prompt", Value::Bool(agp && agp->is_boolean() && agp->get<bool>()));
   for (const char* key : {"bos_token", "eos_token"}) {

@@ -4,6 +4,11 @@
 // The variables a chat template is rendered with, as transformers'
 // apply_chat_template passes them: messages, tools (when given),
 // add_generation_prompt, bos_token, eos_token.
+//
+// Provenance: `messages` and `tools` come from the request, so all their
+// strings and keys are untrusted (Value::FromUntrustedJson); bos_token and
+// eos_token are the vocabulary's and trusted. Code that adds other
+// request-derived variables must make them untrusted too.
 
 #include "nlohmann/json.hpp"
 #include "runtime/jinja/value.h"

@@ -49,12 +49,11 @@ absl::StatusOr<std::vector<Value>> Iterate(const Value& v) {
     case Value::Kind::kUndefined: return out;
     case Value::Kind::kList: return v.list();
     case Value::Kind::kDict:
-      for (const auto& [k, e] : v.dict().items()) out.push_back(Value::String(k));
+      for (const auto& [k, e] : v.dict().items()) out.push_back(KeyString(v.dict(), k));
       return out;
     case Value::Kind::kString: {
       const auto offs = CodePointOffsets(v.str());
-      for (size_t i = 0; i + 1 < offs.size(); ++i)
-        out.push_back(Value::String(v.str().substr(offs[i], offs[i + 1] - offs[i])));
+      for (size_t i = 0; i + 1 < offs.size(); ++i) out.push_back(Substring(v, offs[i], offs[i + 1]));
       return out;
     }
     default: return TypeError(absl::StrCat("'", TypeName(v), "' object is not iterable"));
@@ -76,9 +75,22 @@ absl::Status Interpreter::CheckSize(size_t bytes) const {
   return absl::OkStatus();
 }
 
-absl::Status Interpreter::Append(std::string* out, std::string_view text) const {
+absl::Status Interpreter::Append(TextBuilder* out, std::string_view text) const {
   if (auto s = CheckSize(out->size() + text.size()); !s.ok()) return s;
-  out->append(text);
+  out->Append(text);
+  return absl::OkStatus();
+}
+
+absl::Status Interpreter::AppendValue(TextBuilder* out, const Value& v) const {
+  if (v.is_string()) {
+    if (auto s = CheckSize(out->size() + v.str().size()); !s.ok()) return s;
+    out->AppendValue(v);
+    return absl::OkStatus();
+  }
+  const std::string printed = ToPythonString(v);
+  if (auto s = CheckSize(out->size() + printed.size()); !s.ok()) return s;
+  if (ContainsUntrusted(v)) out->AppendUntrusted(printed);
+  else out->Append(printed);
   return absl::OkStatus();
 }
 
@@ -90,11 +102,19 @@ absl::Status Interpreter::WithLine(const Node& n, absl::Status s) const {
 }
 
 absl::StatusOr<std::string> Interpreter::RenderRoot(const NodeList& root) {
+  auto r = RenderRootWithProvenance(root);
+  if (!r.ok()) return r.status();
+  return std::move(r->text);
+}
+
+absl::StatusOr<RenderedText> Interpreter::RenderRootWithProvenance(const NodeList& root) {
   auto scope = std::make_shared<Scope>();
-  std::string out;
+  TextBuilder out;
   auto flow = Exec(root, scope, &out);
   if (!flow.ok()) return flow.status();
-  return out;
+  RenderedText r;
+  r.text = out.TakeText(&r.untrusted);
+  return r;
 }
 
 Value Interpreter::Lookup(const std::string& name, const ScopePtr& scope) const {
@@ -108,7 +128,7 @@ Value Interpreter::Lookup(const std::string& name, const ScopePtr& scope) const 
   return const_cast<Interpreter*>(this)->GlobalFunction(name);
 }
 
-absl::StatusOr<Interpreter::Flow> Interpreter::Exec(const NodeList& body, const ScopePtr& scope, std::string* out) {
+absl::StatusOr<Interpreter::Flow> Interpreter::Exec(const NodeList& body, const ScopePtr& scope, TextBuilder* out) {
   for (const NodePtr& n : body) {
     auto flow = ExecNode(*n, scope, out);
     if (!flow.ok()) return WithLine(*n, flow.status());
@@ -117,7 +137,7 @@ absl::StatusOr<Interpreter::Flow> Interpreter::Exec(const NodeList& body, const 
   return Flow::kNormal;
 }
 
-absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const ScopePtr& scope, std::string* out) {
+absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const ScopePtr& scope, TextBuilder* out) {
   if (auto s = Step(); !s.ok()) return s;
   switch (n.kind) {
     case NodeKind::kText:
@@ -126,7 +146,7 @@ absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const Sco
     case NodeKind::kOutput: {
       auto v = Eval(*n.a, scope);
       if (!v.ok()) return v.status();
-      if (auto s = Append(out, ToPythonString(*v)); !s.ok()) return s;
+      if (auto s = AppendValue(out, *v); !s.ok()) return s;
       return Flow::kNormal;
     }
     case NodeKind::kIf:
@@ -141,21 +161,21 @@ absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const Sco
       if (auto s = ExecSet(n, scope); !s.ok()) return s;
       return Flow::kNormal;
     case NodeKind::kSetBlock: {
-      std::string captured;
+      TextBuilder captured;
       auto flow = Exec(n.body, scope, &captured);
       if (!flow.ok()) return flow.status();
-      auto v = ApplyFilterNodes(n.list, Value::String(std::move(captured)), scope);
+      auto v = ApplyFilterNodes(n.list, captured.TakeValue(), scope);
       if (!v.ok()) return v.status();
       scope->vars[n.names[0]] = std::move(*v);
       return Flow::kNormal;
     }
     case NodeKind::kFilterBlock: {
-      std::string captured;
+      TextBuilder captured;
       auto flow = Exec(n.body, scope, &captured);
       if (!flow.ok()) return flow.status();
-      auto v = ApplyFilterNodes(n.list, Value::String(std::move(captured)), scope);
+      auto v = ApplyFilterNodes(n.list, captured.TakeValue(), scope);
       if (!v.ok()) return v.status();
-      if (auto s = Append(out, ToPythonString(*v)); !s.ok()) return s;
+      if (auto s = AppendValue(out, *v); !s.ok()) return s;
       return Flow::kNormal;
     }
     case NodeKind::kMacro:
@@ -170,7 +190,7 @@ absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const Sco
       if (!callee.ok()) return callee.status();
       auto v = Call(*callee, args);
       if (!v.ok()) return v.status();
-      if (auto s = Append(out, ToPythonString(*v)); !s.ok()) return s;
+      if (auto s = AppendValue(out, *v); !s.ok()) return s;
       return Flow::kNormal;
     }
     case NodeKind::kBreak: return Flow::kBreak;
@@ -179,7 +199,7 @@ absl::StatusOr<Interpreter::Flow> Interpreter::ExecNode(const Node& n, const Sco
   }
 }
 
-absl::StatusOr<Interpreter::Flow> Interpreter::ExecFor(const Node& n, const ScopePtr& scope, std::string* out) {
+absl::StatusOr<Interpreter::Flow> Interpreter::ExecFor(const Node& n, const ScopePtr& scope, TextBuilder* out) {
   auto iterable = Eval(*n.a, scope);
   if (!iterable.ok()) return iterable.status();
   if (iterable->is_dict() && n.names.size() == 1) {
@@ -300,10 +320,10 @@ Value Interpreter::MakeMacro(const Node& n, const ScopePtr& scope) {
         s->vars[params[i]] = Value();
       }
     }
-    std::string out;
+    TextBuilder out;
     auto flow = Exec(node->body, s, &out);
     if (!flow.ok()) return flow.status();
-    return Value::String(std::move(out));
+    return out.TakeValue();
   });
 }
 
@@ -387,7 +407,7 @@ absl::StatusOr<Value> Subscript(Interpreter& in, const Value& obj, const Value& 
     const int64_t size = static_cast<int64_t>(offs.size()) - 1;
     if (i < 0) i += size;
     if (i < 0 || i >= size) return Value();
-    return Value::String(obj.str().substr(offs[i], offs[i + 1] - offs[i]));
+    return Substring(obj, offs[i], offs[i + 1]);
   }
   if (key.is_string()) return in.GetMethod(obj, key.str());
   return Value();
@@ -466,13 +486,13 @@ absl::StatusOr<Value> Interpreter::EvalInner(const Node& n, const ScopePtr& scop
         for (int64_t i : idx) out.push_back(obj->list()[i]);
         return Value::ListOf(std::move(out));
       }
-      std::string out;
+      TextBuilder out;
       if (step == 1) {
-        if (start < stop) out = obj->str().substr(offs[start], offs[stop] - offs[start]);
+        if (start < stop) out.AppendSubstring(*obj, offs[start], offs[stop]);
       } else {
-        for (int64_t i : idx) out += obj->str().substr(offs[i], offs[i + 1] - offs[i]);
+        for (int64_t i : idx) out.AppendSubstring(*obj, offs[i], offs[i + 1]);
       }
-      return Value::String(std::move(out));
+      return out.TakeValue();
     }
     case NodeKind::kCall: {
       CallArgs args;
@@ -536,6 +556,7 @@ absl::StatusOr<Value> Interpreter::EvalInner(const Node& n, const ScopePtr& scop
         auto v = Eval(*n.list[i + 1], scope);
         if (!v.ok()) return v.status();
         if (!k->is_string()) return TypeError("dict keys must be strings");
+        if (k->has_untrusted()) d.dict().MarkUntrustedKeys();
         d.dict().Set(k->str(), std::move(*v));
       }
       return d;
@@ -553,10 +574,11 @@ absl::StatusOr<Value> Interpreter::EvalBinary(const Node& n, const ScopePtr& sco
   auto b = Eval(*n.b, scope);
   if (!b.ok()) return b.status();
   if (op == "~") {
-    std::string s = ToPythonString(*a);
-    const std::string t = ToPythonString(*b);
-    if (auto st = CheckSize(s.size() + t.size()); !st.ok()) return st;
-    return Value::String(s + t);
+    TextBuilder out;
+    out.AppendValue(*a);
+    out.AppendValue(*b);
+    if (auto st = CheckSize(out.size()); !st.ok()) return st;
+    return out.TakeValue();
   }
   if (a->is_undefined()) return TypeError(absl::StrCat("'", Describe(*n.a), "' is undefined"));
   if (b->is_undefined()) return TypeError(absl::StrCat("'", Describe(*n.b), "' is undefined"));
@@ -566,11 +588,15 @@ absl::StatusOr<Value> Interpreter::EvalBinary(const Node& n, const ScopePtr& sco
   if (op == "+") {
     if (a->is_string() && b->is_string()) {
       if (auto st = CheckSize(a->str().size() + b->str().size()); !st.ok()) return st;
+      TextBuilder out;
       if (a->is_safe() || b->is_safe()) {  // markupsafe: the plain side is escaped.
-        return Value::SafeString((a->is_safe() ? a->str() : HtmlEscape(a->str())) +
-                                 (b->is_safe() ? b->str() : HtmlEscape(b->str())));
+        for (const Value* side : {&*a, &*b}) out.AppendValue(side->is_safe() ? *side : Derived(HtmlEscape(side->str()), {side}));
+        Value joined = out.TakeValue();
+        return Value::SafeString(joined.str()).WithUntrusted(joined.untrusted());
       }
-      return Value::String(a->str() + b->str());
+      out.AppendValue(*a);
+      out.AppendValue(*b);
+      return out.TakeValue();
     }
     if (a->is_list() && b->is_list()) {
       std::vector<Value> items = a->list();
@@ -585,13 +611,20 @@ absl::StatusOr<Value> Interpreter::EvalBinary(const Node& n, const ScopePtr& sco
     if (unit != 0 && times > 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / unit)
       return CheckSize(limits_.max_output_bytes + 1);
     if (a->is_string()) {
-      // By doubling: 'a' * 8000000 is 23 appends, not 8 million.
-      const size_t total = unit * static_cast<size_t>(times);
-      std::string s;
-      s.reserve(total);
-      if (total > 0) s = a->str();
-      while (s.size() < total) s.append(s, 0, std::min(s.size(), total - s.size()));
-      return Value::String(std::move(s));
+      // By doubling: 'a' * 8000000 is about 46 appends, not 8 million
+      // (ranges of untrusted text kept).
+      TextBuilder out;
+      Value chunk = *a;
+      for (int64_t n = times; n > 0; n >>= 1) {
+        if (n & 1) out.AppendValue(chunk);
+        if (n > 1) {
+          TextBuilder twice;
+          twice.AppendValue(chunk);
+          twice.AppendValue(chunk);
+          chunk = twice.TakeValue();
+        }
+      }
+      return out.TakeValue();
     }
     std::vector<Value> items;
     for (int64_t i = 0; i < times; ++i) items.insert(items.end(), a->list().begin(), a->list().end());

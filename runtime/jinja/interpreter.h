@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/jinja/ast.h"
+#include "runtime/jinja/provenance.h"
 #include "runtime/jinja/template.h"
 #include "runtime/jinja/value.h"
 
@@ -28,6 +29,8 @@ class Interpreter {
   Interpreter(const Limits& limits, const RenderOptions& options, const Value& context);
 
   absl::StatusOr<std::string> RenderRoot(const NodeList& root);
+  // RenderRoot, with the untrusted byte ranges of the output.
+  absl::StatusOr<RenderedText> RenderRootWithProvenance(const NodeList& root);
 
   // Accounting, used by builtins.
   absl::Status Step();
@@ -50,9 +53,9 @@ class Interpreter {
   enum class Flow { kNormal, kBreak, kContinue };
   using ScopePtr = std::shared_ptr<Scope>;
 
-  absl::StatusOr<Flow> Exec(const NodeList& body, const ScopePtr& scope, std::string* out);
-  absl::StatusOr<Flow> ExecNode(const Node& n, const ScopePtr& scope, std::string* out);
-  absl::StatusOr<Flow> ExecFor(const Node& n, const ScopePtr& scope, std::string* out);
+  absl::StatusOr<Flow> Exec(const NodeList& body, const ScopePtr& scope, TextBuilder* out);
+  absl::StatusOr<Flow> ExecNode(const Node& n, const ScopePtr& scope, TextBuilder* out);
+  absl::StatusOr<Flow> ExecFor(const Node& n, const ScopePtr& scope, TextBuilder* out);
   absl::Status ExecSet(const Node& n, const ScopePtr& scope);
   Value MakeMacro(const Node& n, const ScopePtr& scope);
   absl::StatusOr<Value> Eval(const Node& n, const ScopePtr& scope);
@@ -62,7 +65,9 @@ class Interpreter {
   absl::Status EvalArgs(const Node& n, const ScopePtr& scope, CallArgs* args);
   absl::StatusOr<Value> ApplyFilterNodes(const NodeList& filters, Value v, const ScopePtr& scope);
   Value Lookup(const std::string& name, const ScopePtr& scope) const;
-  absl::Status Append(std::string* out, std::string_view text) const;
+  // Template text (trusted) / str(v) with its provenance, size-checked.
+  absl::Status Append(TextBuilder* out, std::string_view text) const;
+  absl::Status AppendValue(TextBuilder* out, const Value& v) const;
   absl::Status WithLine(const Node& n, absl::Status s) const;
 
   const Limits& limits_;

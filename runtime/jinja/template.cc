@@ -18,4 +18,12 @@ absl::StatusOr<std::string> Template::Render(const Value& context, const RenderO
   return interp.RenderRoot(root_);
 }
 
+absl::StatusOr<RenderedText> Template::RenderWithProvenance(const Value& context,
+                                                            const RenderOptions& options) const {
+  if (!context.is_dict() && !context.is_undefined())
+    return absl::InvalidArgumentError("template context must be a dict");
+  Interpreter interp(limits_, options, context);
+  return interp.RenderRootWithProvenance(root_);
+}
+
 }  // namespace triptych::jinja

@@ -47,6 +47,13 @@ struct RenderOptions {
   std::optional<std::time_t> now;
 };
 
+// A rendering and the byte ranges of it that came from untrusted values.
+struct RenderedText {
+  std::string text;
+  // Sorted, disjoint, non-adjacent, non-empty ranges of `text`.
+  std::vector<ByteRange> untrusted;
+};
+
 class Template {
  public:
   // Parses `source`. Errors: kInvalidArgument "template syntax error at
@@ -58,6 +65,17 @@ class Template {
   // for runtime errors and limits; kInvalidArgument "raise_exception: MSG"
   // when the template calls raise_exception(MSG).
   absl::StatusOr<std::string> Render(const Value& context, const RenderOptions& options = {}) const;
+
+  // Render, also saying which output bytes came from untrusted strings of
+  // the context (Value::UntrustedString, FromUntrustedJson) rather than from
+  // the template's literals or trusted values (bos_token, ...). Untrusted
+  // text stays untrusted through every operation: `~`, `+`, `*`, slicing,
+  // string methods and filters, macros, `set` and `filter` blocks, printed
+  // lists and dicts, tojson. The text equals Render's. A caller that
+  // tokenizes the prompt parses control tokens only outside `untrusted`
+  // (tokenizer::Tokenizer::EncodeWithSpecialRanges). Errors: those of Render.
+  absl::StatusOr<RenderedText> RenderWithProvenance(const Value& context,
+                                                    const RenderOptions& options = {}) const;
 
  private:
   Template(NodeList root, Limits limits) : root_(std::move(root)), limits_(limits) {}

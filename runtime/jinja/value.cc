@@ -35,8 +35,27 @@ bool Dict::Erase(std::string_view key) {
 }
 
 namespace {
+
+// Clips to [0, size), sorts and merges overlapping or adjacent ranges.
+std::vector<ByteRange> NormalizeRanges(std::vector<ByteRange> r, size_t size) {
+  size_t n = 0;
+  for (ByteRange x : r) {
+    x.end = std::min(x.end, size);
+    if (x.begin < x.end) r[n++] = x;
+  }
+  r.resize(n);
+  std::sort(r.begin(), r.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  n = 0;
+  for (const ByteRange& x : r) {
+    if (n > 0 && x.begin <= r[n - 1].end) r[n - 1].end = std::max(r[n - 1].end, x.end);
+    else r[n++] = x;
+  }
+  r.resize(n);
+  return r;
+}
+
 template <typename Json>
-Value FromJsonImpl(const Json& j) {
+Value FromJsonImpl(const Json& j, bool untrusted) {
   switch (j.type()) {
     case nlohmann::detail::value_t::null: return Value::None();
     case nlohmann::detail::value_t::boolean: return Value::Bool(j.template get<bool>());
@@ -47,16 +66,19 @@ Value FromJsonImpl(const Json& j) {
       return Value::Float(static_cast<double>(u));
     }
     case nlohmann::detail::value_t::number_float: return Value::Float(j.template get<double>());
-    case nlohmann::detail::value_t::string: return Value::String(j.template get<std::string>());
+    case nlohmann::detail::value_t::string:
+      return untrusted ? Value::UntrustedString(j.template get<std::string>())
+                       : Value::String(j.template get<std::string>());
     case nlohmann::detail::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
-      for (const auto& e : j) items.push_back(FromJsonImpl(e));
+      for (const auto& e : j) items.push_back(FromJsonImpl(e, untrusted));
       return Value::ListOf(std::move(items));
     }
     case nlohmann::detail::value_t::object: {
       Value d = Value::NewDict();
-      for (auto it = j.begin(); it != j.end(); ++it) d.dict().Set(it.key(), FromJsonImpl(it.value()));
+      if (untrusted) d.dict().MarkUntrustedKeys();
+      for (auto it = j.begin(); it != j.end(); ++it) d.dict().Set(it.key(), FromJsonImpl(it.value(), untrusted));
       return d;
     }
     default: return Value::None();
@@ -65,8 +87,58 @@ Value FromJsonImpl(const Json& j) {
 
 }  // namespace
 
-Value Value::FromJson(const nlohmann::ordered_json& j) { return FromJsonImpl(j); }
-Value Value::FromJson(const nlohmann::json& j) { return FromJsonImpl(j); }
+Value Value::FromJson(const nlohmann::ordered_json& j) { return FromJsonImpl(j, false); }
+Value Value::FromJson(const nlohmann::json& j) { return FromJsonImpl(j, false); }
+Value Value::FromUntrustedJson(const nlohmann::ordered_json& j) { return FromJsonImpl(j, true); }
+Value Value::FromUntrustedJson(const nlohmann::json& j) { return FromJsonImpl(j, true); }
+
+Value Value::UntrustedString(std::string s) {
+  const size_t size = s.size();
+  return StringWithUntrusted(std::move(s), {ByteRange{0, size}});
+}
+
+Value Value::StringWithUntrusted(std::string s, std::vector<ByteRange> untrusted) {
+  return String(std::move(s)).WithUntrusted(std::move(untrusted));
+}
+
+Value Value::WithUntrusted(std::vector<ByteRange> untrusted) const {
+  Value v = *this;
+  if (kind_ != Kind::kString) return v;
+  untrusted = NormalizeRanges(std::move(untrusted), str_->size());
+  v.taint_ = untrusted.empty() ? nullptr : std::make_shared<const std::vector<ByteRange>>(std::move(untrusted));
+  return v;
+}
+
+const std::vector<ByteRange>& Value::untrusted() const {
+  static const std::vector<ByteRange>* const kNone = new std::vector<ByteRange>();
+  return taint_ ? *taint_ : *kNone;
+}
+
+namespace {
+bool ContainsUntrustedAt(const Value& v, int depth) {
+  if (depth > 64) return true;
+  switch (v.kind()) {
+    case Value::Kind::kString: return v.has_untrusted();
+    case Value::Kind::kList:
+      for (const Value& e : v.list())
+        if (ContainsUntrustedAt(e, depth + 1)) return true;
+      return false;
+    case Value::Kind::kDict:
+    case Value::Kind::kNamespace:
+      if (v.dict().untrusted_keys()) return true;
+      for (const auto& [k, e] : v.dict().items())
+        if (ContainsUntrustedAt(e, depth + 1)) return true;
+      return false;
+    default: return false;
+  }
+}
+}  // namespace
+
+bool ContainsUntrusted(const Value& v) { return ContainsUntrustedAt(v, 0); }
+
+Value KeyString(const Dict& d, const std::string& key) {
+  return d.untrusted_keys() ? Value::UntrustedString(key) : Value::String(key);
+}
 
 bool Value::Truthy() const {
   switch (kind_) {

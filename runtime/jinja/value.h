@@ -23,6 +23,13 @@ namespace triptych::jinja {
 
 class Value;
 
+// A byte range [begin, end) of a string.
+struct ByteRange {
+  size_t begin = 0;
+  size_t end = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
 class Dict {
  public:
   const Value* Find(std::string_view key) const;
@@ -30,10 +37,15 @@ class Dict {
   bool Erase(std::string_view key);
   size_t size() const;  // defined below Value (clang needs Value complete)
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  // Keys have no byte ranges: a dict whose keys (any of them) came from
+  // untrusted input marks all its keys untrusted (see Value::untrusted()).
+  bool untrusted_keys() const { return untrusted_keys_; }
+  void MarkUntrustedKeys() { untrusted_keys_ = true; }
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
   absl::flat_hash_map<std::string, size_t> index_;
+  bool untrusted_keys_ = false;
 };
 
 // Arguments of a call: positional, then keyword (in call order).
@@ -72,6 +84,24 @@ class Value {
   static Value FromJson(const nlohmann::ordered_json& j);
   static Value FromJson(const nlohmann::json& j);
 
+  // Provenance. Strings carry the byte ranges that came from untrusted
+  // input (a request's message contents, tool definitions, names: anything
+  // not written by the template or its operator). Every operation that
+  // builds a string from strings keeps them: concatenation and slicing
+  // byte for byte, other transformations (tojson, escape, printing a list)
+  // by marking the whole result untrusted when any input was. Template
+  // literals and plain String() values are trusted. See
+  // Template::RenderWithProvenance.
+  //
+  // A string of untrusted bytes only.
+  static Value UntrustedString(std::string s);
+  // A string whose bytes in `untrusted` (any order; clipped to the string,
+  // overlapping or adjacent ranges merged) are untrusted.
+  static Value StringWithUntrusted(std::string s, std::vector<ByteRange> untrusted);
+  // FromJson with every string and every dict key untrusted.
+  static Value FromUntrustedJson(const nlohmann::ordered_json& j);
+  static Value FromUntrustedJson(const nlohmann::json& j);
+
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
   bool is_none() const { return kind_ == Kind::kNone; }
@@ -98,6 +128,15 @@ class Value {
   const std::string& callable_name() const { return *str_; }
   const NativeFunction& function() const { return *fn_; }
 
+  // The untrusted byte ranges of a string: sorted, disjoint, non-adjacent,
+  // non-empty. Empty for trusted strings and for other kinds (see
+  // ContainsUntrusted for containers).
+  const std::vector<ByteRange>& untrusted() const;
+  bool has_untrusted() const { return taint_ != nullptr; }
+  // This string (safe flag kept) with `untrusted` as its ranges (normalized
+  // as StringWithUntrusted does).
+  Value WithUntrusted(std::vector<ByteRange> untrusted) const;
+
   // Python truthiness (undefined is false).
   bool Truthy() const;
   // Python identity for shared objects, equality otherwise (the `sameas` test).
@@ -111,9 +150,18 @@ class Value {
   std::shared_ptr<std::vector<Value>> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<NativeFunction> fn_;
+  // Untrusted ranges of a string; null when it has none.
+  std::shared_ptr<const std::vector<ByteRange>> taint_;
 };
 
 inline size_t Dict::size() const { return items_.size(); }
+
+// Whether `v` holds untrusted text anywhere: an untrusted byte in a string,
+// in a list or dict at any depth, or a dict with untrusted keys. Values
+// nested deeper than 64 levels count as untrusted.
+bool ContainsUntrusted(const Value& v);
+// Dict key `key` of `d` as a string value, untrusted when d's keys are.
+Value KeyString(const Dict& d, const std::string& key);
 
 // Python's ==.
 bool Equals(const Value& a, const Value& b);

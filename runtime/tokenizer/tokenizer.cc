@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -294,7 +295,8 @@ std::string Tokenizer::PieceFor(int32_t id) const {
 }
 
 std::vector<Tokenizer::Fragment> Tokenizer::Partition(
-    std::string_view text, bool parse_special) const {
+    std::string_view text, bool parse_special,
+    const std::vector<TextRange>* allowed) const {
   std::vector<Fragment> fragments;
   if (text.empty()) return fragments;
   fragments.push_back(Fragment{-1, 0, text.size()});
@@ -318,10 +320,20 @@ std::vector<Tokenizer::Fragment> Tokenizer::Partition(
     return (pairs[p >> 6] >> (p & 63)) & 1;
   };
 
+  // Whether [begin, end) lies inside one range of `allowed`.
+  auto inside_allowed = [allowed](size_t begin, size_t end) {
+    auto it = std::upper_bound(
+        allowed->begin(), allowed->end(), begin,
+        [](size_t b, const TextRange& r) { return b < r.begin; });
+    return it != allowed->begin() && std::prev(it)->end >= end;
+  };
+
   std::vector<Fragment> next;
   for (int32_t id : special_tokens_) {
     const uint32_t attr = table_.attr[id];
-    if (!parse_special && (attr & (kAttrControl | kAttrUnknown))) continue;
+    const bool restricted = (attr & (kAttrControl | kAttrUnknown)) != 0;
+    if (!parse_special && restricted) continue;
+    if (restricted && allowed != nullptr && allowed->empty()) continue;
     const std::string& token = table_.text[id];
     if (token.size() > text.size() || !may_occur(token)) continue;
     next.clear();
@@ -332,11 +344,18 @@ std::vector<Tokenizer::Fragment> Tokenizer::Partition(
       }
       size_t base = fragment.begin;
       size_t size = fragment.size;
+      size_t from = base;  // where the search resumes (past skipped matches)
       while (size > 0) {
-        const size_t match = text.substr(0, base + size).find(token, base);
+        const size_t match = text.substr(0, base + size).find(token, from);
         if (match == std::string_view::npos) {
           next.push_back(Fragment{-1, base, size});
           break;
+        }
+        if (restricted && allowed != nullptr &&
+            !inside_allowed(match, match + token.size())) {
+          // Untrusted text: the match stays part of the raw run.
+          from = match + 1;
+          continue;
         }
         size_t left = match - base;
         if (attr & kAttrLstrip) {
@@ -354,6 +373,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::Partition(
         }
         base = right_begin;
         size = right;
+        from = base;
       }
     }
     fragments.swap(next);
@@ -363,8 +383,40 @@ std::vector<Tokenizer::Fragment> Tokenizer::Partition(
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
+  return EncodeFragments(text, add_special,
+                         Partition(text, parse_special, /*allowed=*/nullptr));
+}
+
+std::vector<int32_t> Tokenizer::EncodeWithSpecialRanges(
+    std::string_view text, bool add_special,
+    absl::Span<const TextRange> special_ranges) const {
+  // Normalize: clipped, non-empty, sorted, overlapping and adjacent ranges
+  // merged (a token may span two adjacent trusted ranges).
+  std::vector<TextRange> allowed;
+  for (const TextRange& r : special_ranges) {
+    const size_t end = std::min(r.end, text.size());
+    if (r.begin < end) allowed.push_back(TextRange{r.begin, end});
+  }
+  std::sort(
+      allowed.begin(), allowed.end(),
+      [](const TextRange& a, const TextRange& b) { return a.begin < b.begin; });
+  size_t kept = 0;
+  for (const TextRange& r : allowed) {
+    if (kept > 0 && r.begin <= allowed[kept - 1].end) {
+      allowed[kept - 1].end = std::max(allowed[kept - 1].end, r.end);
+    } else {
+      allowed[kept++] = r;
+    }
+  }
+  allowed.resize(kept);
+  return EncodeFragments(text, add_special,
+                         Partition(text, /*parse_special=*/true, &allowed));
+}
+
+std::vector<int32_t> Tokenizer::EncodeFragments(
+    std::string_view text, bool add_special,
+    const std::vector<Fragment>& fragments) const {
   std::vector<int32_t> out;
-  const std::vector<Fragment> fragments = Partition(text, parse_special);
   switch (kind_) {
     case Kind::kSpm: {
       if (add_special && add_bos_) out.push_back(bos_id_);

@@ -32,6 +32,12 @@ class GgufFile;
 
 namespace triptych::tokenizer {
 
+// A byte range [begin, end) of a text.
+struct TextRange {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 class Tokenizer {
  public:
   // Builds a tokenizer, filling in llama.cpp's defaults for whatever `vocab`
@@ -57,6 +63,23 @@ class Tokenizer {
   // llama.cpp.
   std::vector<int32_t> Encode(std::string_view text, bool add_special,
                               bool parse_special) const;
+
+  // Encode with special-token parsing limited to parts of the text: a
+  // control (or unknown) token written in `text` becomes its id only where
+  // its whole text lies inside `special_ranges` (the trusted bytes, e.g. a
+  // chat template's own literals; the ranges may be unsorted, overlapping
+  // or adjacent, and are clipped to the text). Everywhere else it is plain
+  // text, and everything between two accepted special tokens is one piece
+  // tokenized as a whole, whatever range its bytes came from, so merges
+  // across range boundaries are those of Encode. Matches are found as
+  // Encode finds them (longest special token first, leftmost first); a
+  // match that is not inside the ranges is skipped and the search goes on
+  // from its next byte. User-defined tokens are matched everywhere, as with
+  // parse_special false. Encode(t, a, true) equals this with {{0, t.size()}}
+  // and Encode(t, a, false) with no ranges.
+  std::vector<int32_t> EncodeWithSpecialRanges(
+      std::string_view text, bool add_special,
+      absl::Span<const TextRange> special_ranges) const;
 
   // The bytes token `id` stands for: byte tokens give the raw byte, U+2581
   // becomes a space (SPM/BERT), byte-level BPE text is mapped back to bytes.
@@ -105,8 +128,14 @@ class Tokenizer {
 
   Tokenizer() = default;
   absl::Status Init(Vocab vocab);
-  std::vector<Fragment> Partition(std::string_view text,
-                                  bool parse_special) const;
+  // Cuts special tokens out of `text`. Control/unknown tokens are matched
+  // only with `parse_special`, and then, when `allowed` is non-null (sorted,
+  // disjoint, non-adjacent ranges), only inside one of its ranges.
+  std::vector<Fragment> Partition(std::string_view text, bool parse_special,
+                                  const std::vector<TextRange>* allowed) const;
+  std::vector<int32_t> EncodeFragments(
+      std::string_view text, bool add_special,
+      const std::vector<Fragment>& fragments) const;
   std::string PieceFor(int32_t id) const;
 
   Kind kind_ = Kind::kSpm;

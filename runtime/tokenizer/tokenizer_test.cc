@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -191,6 +192,78 @@ TEST_P(VocabConformance, EncodesFromFourThreads) {
   }
 }
 
+// A control token of the vocabulary (EOS, else BOS, else EOT), or -1.
+int32_t SomeControlToken(const Tokenizer& tok) {
+  for (int32_t id : {tok.eos_id(), tok.bos_id(), tok.eot_id()}) {
+    if (tok.IsControl(id)) return id;
+  }
+  return -1;
+}
+
+// EncodeWithSpecialRanges is Encode when the ranges cover everything (also
+// as adjacent pieces) or nothing: every golden line gives the same tokens.
+TEST_P(VocabConformance, SpecialRangesGiveEncodesTokens) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const Fixture f = LoadFixture(dir, GetParam());
+  const Tokenizer* tok = LoadTokenizer(
+      absl::StrCat(dir, "/tokenizer/ggml-vocab-", GetParam(), ".gguf"));
+  ASSERT_NE(tok, nullptr);
+  for (size_t i = 0; i < f.inputs.size(); ++i) {
+    const std::string& in = f.inputs[i];
+    EXPECT_EQ(tok->EncodeWithSpecialRanges(in, false, {}), f.expected[i])
+        << "line " << i;
+    EXPECT_EQ(tok->EncodeWithSpecialRanges(in, true, {}),
+              tok->Encode(in, true, false))
+        << "line " << i;
+    const std::vector<int32_t> parsed = tok->Encode(in, false, true);
+    EXPECT_EQ(tok->EncodeWithSpecialRanges(in, false, {{0, in.size()}}), parsed)
+        << "line " << i;
+    const size_t cut = in.size() / 3;
+    EXPECT_EQ(tok->EncodeWithSpecialRanges(
+                  in, false, {{cut, in.size() + 5}, {0, cut}, {0, cut / 2}}),
+              parsed)
+        << "line " << i;
+  }
+}
+
+// A control token in untrusted text (between two trusted ones) is plain
+// text: the run between the trusted tokens tokenizes as Encode does without
+// special parsing, whatever its size.
+TEST_P(VocabConformance, ControlTokensOutsideTheRangesArePlainText) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const Fixture f = LoadFixture(dir, GetParam());
+  const Tokenizer* tok = LoadTokenizer(
+      absl::StrCat(dir, "/tokenizer/ggml-vocab-", GetParam(), ".gguf"));
+  ASSERT_NE(tok, nullptr);
+  const int32_t control = SomeControlToken(*tok);
+  ASSERT_GE(control, 0);
+  const std::string special(tok->TokenText(control));
+  ASSERT_EQ(tok->Encode(special, false, true), std::vector<int32_t>{control});
+  int checked = 0;
+  for (const std::string& input : f.inputs) {
+    // Stripping special tokens (lstrip/rstrip) would eat whitespace at the
+    // edges; keep to lines without it.
+    if (input.empty() || absl::ascii_isspace(input.front()) ||
+        absl::ascii_isspace(input.back())) {
+      continue;
+    }
+    const std::string user =
+        absl::StrCat(input.substr(0, input.size() / 2), special,
+                     input.substr(input.size() / 2));
+    const std::string text = absl::StrCat(special, user, special);
+    const size_t user_end = special.size() + user.size();
+    std::vector<int32_t> expected = {control};
+    for (int32_t id : tok->Encode(user, false, false)) expected.push_back(id);
+    expected.push_back(control);
+    EXPECT_EQ(tok->EncodeWithSpecialRanges(
+                  text, false, {{0, special.size()}, {user_end, text.size()}}),
+              expected)
+        << "\"" << Escape(input) << "\"";
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+}
+
 INSTANTIATE_TEST_SUITE_P(Golden, VocabConformance,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2",
                                            "deepseek-coder", "deepseek-llm",
@@ -237,6 +310,33 @@ TEST(TokenizerGguf, SpecialTokensAndEog) {
   EXPECT_EQ(tok->TokenToPiece(eot), "");
   EXPECT_EQ(tok->TokenToPiece(eot, /*special=*/true), "<|endoftext|>");
   EXPECT_EQ(tok->Decode({eot}, /*skip_special=*/false), "<|endoftext|>");
+}
+
+// A match that straddles the edge of a range is skipped and the search goes
+// on from its next byte, so a trusted token right after it is still found.
+TEST(TokenizerGguf, SpecialRangesSkipMatchesThatLeaveThem) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const Tokenizer* tok =
+      LoadTokenizer(absl::StrCat(dir, "/tokenizer/ggml-vocab-gpt-2.gguf"));
+  ASSERT_NE(tok, nullptr);
+  const int32_t eot = *tok->TokenId("<|endoftext|>");
+  const std::string t = "<|endoftext|>";  // 13 bytes
+  // Untrusted "<|endof" + trusted "text|>": the only match straddles.
+  EXPECT_EQ(tok->EncodeWithSpecialRanges(t, false, {{7, 13}}),
+            tok->Encode(t, false, false));
+  // Untrusted "<|endoftext|>" then a trusted one right after it.
+  const std::string two = t + t;
+  std::vector<int32_t> expected = tok->Encode(t, false, false);
+  expected.push_back(eot);
+  EXPECT_EQ(tok->EncodeWithSpecialRanges(two, false, {{13, 26}}), expected);
+  // An unfinished token in untrusted text, then a trusted one.
+  const std::string overlap = "<|endoftext|" + t;
+  expected = tok->Encode("<|endoftext|", false, false);
+  expected.push_back(eot);
+  EXPECT_EQ(tok->EncodeWithSpecialRanges(overlap, false, {{12, 25}}), expected);
+  // Ranges past the end are clipped; empty ones ignored.
+  EXPECT_EQ(tok->EncodeWithSpecialRanges(t, false, {{0, 100}, {5, 5}}),
+            std::vector<int32_t>{eot});
 }
 
 TEST(TokenizerGguf, InvalidUtf8DoesNotCrash) {

@@ -1,5 +1,6 @@
 #include "services/gateway/model_info.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -72,8 +73,14 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
 }
 
 absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages) const {
+  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages));
+  return std::move(prompt.text);
+}
+
+absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
+    absl::Span<const chat::Message> messages) const {
   if (jinja_ == nullptr) {
-    return chat::Render(template_kind_, messages, /*add_generation_prompt=*/true, special_);
+    return chat::RenderWithProvenance(template_kind_, messages, /*add_generation_prompt=*/true, special_);
   }
   nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
                                 {"add_generation_prompt", true},
@@ -81,24 +88,51 @@ absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message
                                 {"eos_token", eos_text_}};
   for (const chat::Message& m : messages)
     ctx["messages"].push_back({{"role", m.role}, {"content", m.content}});
-  auto text = jinja_->Render(jinja::ChatContextFromJson(ctx));
+  // Messages are untrusted (ChatContextFromJson); bos/eos are the vocabulary's.
+  auto text = jinja_->RenderWithProvenance(jinja::ChatContextFromJson(ctx));
   if (!text.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", text.status().message()));
   }
-  return text;
+  chat::RenderedPrompt prompt{std::move(text->text), {}};
+  for (const jinja::ByteRange& u : text->untrusted) prompt.untrusted.push_back({u.begin, u.end});
+  return prompt;
 }
+
+namespace {
+
+// The bytes of `prompt` outside its untrusted (sorted, disjoint) ranges.
+std::vector<tokenizer::TextRange> TrustedRanges(const chat::RenderedPrompt& prompt) {
+  std::vector<tokenizer::TextRange> trusted;
+  size_t at = 0;
+  for (const chat::ByteRange& u : prompt.untrusted) {
+    if (u.begin > at) trusted.push_back({at, u.begin});
+    at = std::max(at, u.end);
+  }
+  if (at < prompt.text.size()) trusted.push_back({at, prompt.text.size()});
+  return trusted;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
     absl::Span<const chat::Message> messages) const {
-  ASSIGN_OR_RETURN(std::string text, RenderChat(messages));
+  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages));
+  const std::string& text = prompt.text;
   // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
-  // must not get a second one from the tokenizer.
-  const bool starts_with_bos = jinja_ != nullptr && !bos_text_.empty() &&
-                               absl::StartsWith(text, bos_text_);
-  return tokenizer_->Encode(text, /*add_special=*/!starts_with_bos, /*parse_special=*/true);
+  // must not get a second one from the tokenizer. A message that merely
+  // starts with BOS's text does not count.
+  const bool starts_with_bos =
+      jinja_ != nullptr && !bos_text_.empty() && absl::StartsWith(text, bos_text_) &&
+      (prompt.untrusted.empty() || prompt.untrusted.front().begin >= bos_text_.size());
+  // Control tokens only from the template: inside message text they are
+  // plain text (a user cannot write a fake "<|im_start|>system" turn).
+  return tokenizer_->EncodeWithSpecialRanges(text, /*add_special=*/!starts_with_bos,
+                                             TrustedRanges(prompt));
 }
 
 std::vector<int32_t> ModelInfo::EncodePrompt(const std::string& prompt) const {
+  // A completion prompt is the caller's own raw text, template included:
+  // control tokens in it are parsed, as llama-server and vLLM do.
   return tokenizer_->Encode(prompt, /*add_special=*/true, /*parse_special=*/true);
 }
 

@@ -52,6 +52,11 @@ class ModelInfo {
   // Errors: kInvalidArgument (the template raised or failed, roles the
   // built-in family cannot place).
   absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages) const;
+  // RenderChat, with the byte ranges that came from the messages (their
+  // contents and anything else taken from the request) rather than from the
+  // template.
+  absl::StatusOr<chat::RenderedPrompt> RenderChatWithProvenance(
+      absl::Span<const chat::Message> messages) const;
   int64_t context_length() const { return context_length_; }
   // general.name, or "" when absent.
   const std::string& name() const { return name_; }
@@ -59,11 +64,14 @@ class ModelInfo {
   // Renders `messages` with the chat template (generation prompt added) and
   // tokenizes the result; BOS is added once (by the tokenizer when its
   // vocabulary asks for it and the rendering does not start with it).
-  // Errors: those of RenderChat.
+  // Control tokens are parsed only in the template's own text: written in a
+  // message they are plain text (tokenizer::EncodeWithSpecialRanges; the
+  // tokens are those of Encode otherwise). Errors: those of RenderChat.
   absl::StatusOr<std::vector<int32_t>> EncodeChat(
       absl::Span<const chat::Message> messages) const;
   // Tokenizes a completion prompt (BOS as the vocabulary says; control
-  // tokens written in the text are parsed).
+  // tokens written in the text are parsed: the raw prompt is the caller's
+  // own text, template included, as in llama-server and vLLM).
   std::vector<int32_t> EncodePrompt(const std::string& prompt) const;
   // Extra stop strings that end an assistant turn for this template.
   const std::vector<std::string>& chat_stop_strings() const { return chat_stops_; }
