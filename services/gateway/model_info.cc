@@ -40,6 +40,8 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
     auto parsed = jinja::Template::Parse(source);
     if (parsed.ok()) {
       jinja_ = std::move(parsed).value();
+      tool_format_ = tool_calls::DetectToolFormat(source);
+      unparsed_family_ = tool_calls::DetectUnparsedFamily(source);
     } else if (!options.chat_template.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--chat-template: ", parsed.status().message()));
@@ -71,16 +73,39 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages) const {
+absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages,
+                                                  std::string_view tools_json) const {
+  using nlohmann::ordered_json;
   if (jinja_ == nullptr) {
+    if (!tools_json.empty()) {
+      return absl::InvalidArgumentError(
+          "tools need the model's own chat template (this GGUF has none; pass "
+          "--chat-template FILE)");
+    }
     return chat::Render(template_kind_, messages, /*add_generation_prompt=*/true, special_);
   }
-  nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
-                                {"add_generation_prompt", true},
-                                {"bos_token", bos_text_},
-                                {"eos_token", eos_text_}};
-  for (const chat::Message& m : messages)
-    ctx["messages"].push_back({{"role", m.role}, {"content", m.content}});
+  ordered_json ctx = {{"messages", ordered_json::array()},
+                      {"add_generation_prompt", true},
+                      {"bos_token", bos_text_},
+                      {"eos_token", eos_text_}};
+  if (!tools_json.empty()) {
+    ctx["tools"] = ordered_json::parse(tools_json.begin(), tools_json.end(), nullptr, false);
+    if (ctx["tools"].is_discarded()) return absl::InternalError("tools are not valid JSON");
+  }
+  for (const chat::Message& m : messages) {
+    // Keys in the order transformers' callers usually write them.
+    ordered_json msg = {{"role", m.role}};
+    msg["content"] = m.content_null ? ordered_json(nullptr) : ordered_json(m.content);
+    if (!m.tool_calls_json.empty()) {
+      msg["tool_calls"] = ordered_json::parse(m.tool_calls_json, nullptr, false);
+      if (msg["tool_calls"].is_discarded()) return absl::InternalError("tool_calls are not JSON");
+    }
+    if (m.role == "tool") {
+      msg["tool_call_id"] = m.tool_call_id;
+      if (!m.name.empty()) msg["name"] = m.name;
+    }
+    ctx["messages"].push_back(std::move(msg));
+  }
   auto text = jinja_->Render(jinja::ChatContextFromJson(ctx));
   if (!text.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", text.status().message()));
@@ -89,8 +114,8 @@ absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message
 }
 
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
-    absl::Span<const chat::Message> messages) const {
-  ASSIGN_OR_RETURN(std::string text, RenderChat(messages));
+    absl::Span<const chat::Message> messages, std::string_view tools_json) const {
+  ASSIGN_OR_RETURN(std::string text, RenderChat(messages, tools_json));
   // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
   // must not get a second one from the tokenizer.
   const bool starts_with_bos = jinja_ != nullptr && !bos_text_.empty() &&

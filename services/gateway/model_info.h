@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,7 @@
 #include "runtime/gguf/gguf_reader.h"
 #include "runtime/jinja/template.h"
 #include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tool_calls/tool_format.h"
 
 namespace triptych::gateway {
 
@@ -48,10 +50,17 @@ class ModelInfo {
   chat::TemplateKind template_kind() const { return template_kind_; }
   // True when chats are rendered by the Jinja template.
   bool uses_jinja_template() const { return jinja_ != nullptr; }
-  // Renders `messages` to the prompt text (generation prompt added).
-  // Errors: kInvalidArgument (the template raised or failed, roles the
-  // built-in family cannot place).
-  absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages) const;
+  // How the model writes tool calls, from the Jinja template's markers
+  // (kNone without a Jinja template); for a kNone template the known
+  // family whose calls are not parsed, if any (runtime/tool_calls).
+  tool_calls::ToolFormat tool_format() const { return tool_format_; }
+  tool_calls::UnparsedFamily unparsed_tool_family() const { return unparsed_family_; }
+  // Renders `messages` to the prompt text (generation prompt added), with
+  // `tools_json` (the request's "tools" array, "" = none) as the template's
+  // `tools`. Errors: kInvalidArgument (the template raised or failed, roles
+  // or tool calls the built-in family cannot place).
+  absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages,
+                                         std::string_view tools_json = "") const;
   int64_t context_length() const { return context_length_; }
   // general.name, or "" when absent.
   const std::string& name() const { return name_; }
@@ -60,8 +69,8 @@ class ModelInfo {
   // tokenizes the result; BOS is added once (by the tokenizer when its
   // vocabulary asks for it and the rendering does not start with it).
   // Errors: those of RenderChat.
-  absl::StatusOr<std::vector<int32_t>> EncodeChat(
-      absl::Span<const chat::Message> messages) const;
+  absl::StatusOr<std::vector<int32_t>> EncodeChat(absl::Span<const chat::Message> messages,
+                                                  std::string_view tools_json = "") const;
   // Tokenizes a completion prompt (BOS as the vocabulary says; control
   // tokens written in the text are parsed).
   std::vector<int32_t> EncodePrompt(const std::string& prompt) const;
@@ -78,6 +87,8 @@ class ModelInfo {
   chat::TemplateKind template_kind_ = chat::kFallbackTemplateKind;
   chat::SpecialTokens special_;
   std::unique_ptr<jinja::Template> jinja_;
+  tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
+  tool_calls::UnparsedFamily unparsed_family_ = tool_calls::UnparsedFamily::kNone;
   std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
   int64_t context_length_ = 2048;
