@@ -73,6 +73,27 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
   return absl::OkStatus();
 }
 
+absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(
+    absl::Span<const chat::Message> messages) {
+  using nlohmann::ordered_json;
+  ordered_json out = ordered_json::array();
+  for (const chat::Message& m : messages) {
+    // Keys in the order transformers' callers usually write them.
+    ordered_json msg = {{"role", m.role}};
+    msg["content"] = m.content_null ? ordered_json(nullptr) : ordered_json(m.content);
+    if (!m.tool_calls_json.empty()) {
+      msg["tool_calls"] = ordered_json::parse(m.tool_calls_json, nullptr, false);
+      if (msg["tool_calls"].is_discarded()) return absl::InternalError("tool_calls are not JSON");
+    }
+    if (m.role == "tool") {
+      msg["tool_call_id"] = m.tool_call_id;
+      if (!m.name.empty()) msg["name"] = m.name;
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages,
                                                   std::string_view tools_json) const {
   using nlohmann::ordered_json;
@@ -92,20 +113,7 @@ absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message
     ctx["tools"] = ordered_json::parse(tools_json.begin(), tools_json.end(), nullptr, false);
     if (ctx["tools"].is_discarded()) return absl::InternalError("tools are not valid JSON");
   }
-  for (const chat::Message& m : messages) {
-    // Keys in the order transformers' callers usually write them.
-    ordered_json msg = {{"role", m.role}};
-    msg["content"] = m.content_null ? ordered_json(nullptr) : ordered_json(m.content);
-    if (!m.tool_calls_json.empty()) {
-      msg["tool_calls"] = ordered_json::parse(m.tool_calls_json, nullptr, false);
-      if (msg["tool_calls"].is_discarded()) return absl::InternalError("tool_calls are not JSON");
-    }
-    if (m.role == "tool") {
-      msg["tool_call_id"] = m.tool_call_id;
-      if (!m.name.empty()) msg["name"] = m.name;
-    }
-    ctx["messages"].push_back(std::move(msg));
-  }
+  ASSIGN_OR_RETURN(ctx["messages"], ChatMessagesJson(messages));
   auto text = jinja_->Render(jinja::ChatContextFromJson(ctx));
   if (!text.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", text.status().message()));

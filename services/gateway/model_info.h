@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "nlohmann/json.hpp"
 #include "runtime/chat/chat_template.h"
 #include "runtime/gguf/gguf_reader.h"
 #include "runtime/jinja/template.h"
@@ -25,6 +26,11 @@
 #include "runtime/tool_calls/tool_format.h"
 
 namespace triptych::gateway {
+
+// The chat template's `messages` for `messages`: role, content (null when
+// content_null), tool_calls, and for "tool" messages tool_call_id and name.
+// Errors: kInternal when a tool_calls_json is not JSON.
+absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(absl::Span<const chat::Message> messages);
 
 struct ModelInfoOptions {
   // Jinja chat template overriding the GGUF's (the contents of
