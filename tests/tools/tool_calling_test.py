@@ -10,7 +10,10 @@ tool_calls and the tool results; an unknown function is a 400) against
   1. `triptych-gateway --local` (colocated), and
   2. a local cluster with --disagg-threshold 0 (every prompt prefilled on
      the prefill node, the first token sampled on the decode node under the
-     constraint); the prefill node's job counter must have grown.
+     constraint); the prefill node's job counter must have grown;
+then the same checks colocated on models carrying Llama 3.1's template
+(JSON calls, "parameters") and Mistral Nemo's ([TOOL_CALLS] format; its
+template refuses tool-call ids that are not 9 characters).
 Needs node and npm (the openai package from the committed package-lock).
 """
 import os
@@ -25,8 +28,12 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("TRIPTYCH_BIN", os.path.join(ROOT, "build", "bin"))
 CLUSTER = os.path.join(ROOT, "scripts", "local-cluster.sh")
 MODEL_NAME = "tools-rand"
-TEMPLATE = os.path.join(ROOT, "..", "shared", "conformance", "chat_templates", "templates",
-                        "Qwen-Qwen2.5-7B-Instruct.jinja")
+TEMPLATES = os.path.join(ROOT, "..", "shared", "conformance", "chat_templates", "templates")
+# Hermes (<tool_call>) through both paths; the Llama 3 JSON and Mistral
+# formats (no marker in the constrained output) colocated.
+TEMPLATE = os.path.join(TEMPLATES, "Qwen-Qwen2.5-7B-Instruct.jinja")
+OTHER_TEMPLATES = {"llama3": "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                   "mistral": "mistralai-Mistral-Nemo-Instruct-2407.jinja"}
 
 
 def validate(url, label):
@@ -42,7 +49,15 @@ def prefill_jobs(admin_port):
     return float(m.group(1)) if m else 0.0
 
 
-def colocated(model):
+def make_model(path, template):
+    subprocess.run([os.path.join(BIN, "triptych-gen-model"), "--out", path, "--dim", "64",
+                    "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128",
+                    "--vocab", "2048", "--ctx", "4096", "--seed", "13",
+                    "--chat-template", template],
+                   check=True, capture_output=True)
+
+
+def colocated(model, label="colocated"):
     proc = subprocess.Popen([os.path.join(BIN, "triptych-gateway"), "--model", model, "--local",
                              "--port", "0", "--served-model-name", MODEL_NAME],
                             stderr=subprocess.PIPE, text=True)
@@ -56,7 +71,7 @@ def colocated(model):
         if url is None:
             print("FAIL: the gateway did not start")
             return False
-        return validate(url, "colocated")
+        return validate(url, label)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -97,13 +112,13 @@ def main():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, MODEL_NAME + ".gguf")
-        subprocess.run([os.path.join(BIN, "triptych-gen-model"), "--out", model, "--dim", "64",
-                        "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128",
-                        "--vocab", "2048", "--ctx", "4096", "--seed", "13",
-                        "--chat-template", TEMPLATE],
-                       check=True, capture_output=True)
+        make_model(model, TEMPLATE)
         ok = colocated(model)
         ok = disaggregated(model) and ok
+        for family, name in OTHER_TEMPLATES.items():
+            other = os.path.join(tmp, f"{family}.gguf")
+            make_model(other, os.path.join(TEMPLATES, name))
+            ok = colocated(other, f"colocated {family}") and ok
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
