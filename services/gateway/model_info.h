@@ -29,8 +29,17 @@ namespace triptych::gateway {
 
 // The chat template's `messages` for `messages`: role, content (null when
 // content_null), tool_calls, and for "tool" messages tool_call_id and name.
-// Errors: kInternal when a tool_calls_json is not JSON.
-absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(absl::Span<const chat::Message> messages);
+// Tool-call arguments become JSON values (what most templates print with
+// tojson, as transformers' and vLLM's callers pass them), or JSON strings
+// with `arguments_as_string` (templates that concatenate them, such as
+// functionary's). Errors: kInternal when a tool_calls_json is not JSON.
+absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(absl::Span<const chat::Message> messages,
+                                                        bool arguments_as_string = false);
+
+// Renders a probe conversation with one tool call whose arguments are an
+// object, then a JSON string: true when only the string form shows them.
+bool TemplateWantsStringArguments(const jinja::Template& t, const std::string& bos,
+                                  const std::string& eos);
 
 struct ModelInfoOptions {
   // Jinja chat template overriding the GGUF's (the contents of
@@ -61,6 +70,9 @@ class ModelInfo {
   // family whose calls are not parsed, if any (runtime/tool_calls).
   tool_calls::ToolFormat tool_format() const { return tool_format_; }
   tool_calls::UnparsedFamily unparsed_tool_family() const { return unparsed_family_; }
+  // The template prints tool-call arguments given as JSON strings, not
+  // objects (found by rendering a probe call both ways at load time).
+  bool tool_arguments_as_string() const { return arguments_as_string_; }
   // Renders `messages` to the prompt text (generation prompt added), with
   // `tools_json` (the request's "tools" array, "" = none) as the template's
   // `tools`. Errors: kInvalidArgument (the template raised or failed, roles
@@ -95,6 +107,7 @@ class ModelInfo {
   std::unique_ptr<jinja::Template> jinja_;
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
   tool_calls::UnparsedFamily unparsed_family_ = tool_calls::UnparsedFamily::kNone;
+  bool arguments_as_string_ = false;
   std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
   int64_t context_length_ = 2048;

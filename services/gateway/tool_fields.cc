@@ -137,8 +137,8 @@ absl::Status ParseToolChoice(const ordered_json& body, ToolRequest* out) {
   return absl::OkStatus();
 }
 
-// messages[i].tool_calls -> the array the templates read, with each
-// function.arguments a JSON value.
+// messages[i].tool_calls, checked and normalised ({id, type, function:
+// {name, arguments}}; arguments as sent, a JSON string or a value).
 absl::StatusOr<std::string> ConvertToolCalls(const ordered_json& calls, const std::string& param) {
   if (!calls.is_array()) {
     return InvalidParam(param, absl::StrCat(param, " must be an array"));
@@ -161,15 +161,17 @@ absl::StatusOr<std::string> ConvertToolCalls(const ordered_json& calls, const st
     if (name == fn->end() || !name->is_string()) {
       return InvalidParam(p + ".function.name", absl::StrCat(p, ".function.name must be a string"));
     }
+    // Kept as sent (ChatMessagesJson gives the template the form it
+    // prints); a string must hold JSON.
     ordered_json args = ordered_json::object();
     auto a = fn->find("arguments");
     if (a != fn->end() && a->is_string()) {
       const std::string& text = a->get_ref<const std::string&>();
-      args = ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-      if (args.is_discarded()) {
+      if (!ordered_json::accept(text)) {
         return InvalidParam(p + ".function.arguments",
                             absl::StrCat(p, ".function.arguments is not valid JSON"));
       }
+      args = *a;
     } else if (a != fn->end() && !a->is_null()) {
       args = *a;
     }

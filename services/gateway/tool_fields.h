@@ -7,10 +7,10 @@
 //   "tool_choice": "none" | "auto" | "required" |
 //                  {"type": "function", "function": {"name": "..."}}
 //   "parallel_tool_calls": bool
-// and the tool_calls of assistant messages, whose OpenAI-style JSON-string
-// "arguments" become the JSON value the chat templates expect (as
-// transformers and vLLM pass them). Key order of what the template prints
-// is kept. Pure functions, thread-safe.
+// and the tool_calls of assistant messages (their OpenAI-style JSON-string
+// "arguments" must hold JSON; ChatMessagesJson in model_info.h turns them
+// into what the template prints). Key order of what the template prints is
+// kept. Pure functions, thread-safe.
 
 #include <string_view>
 

@@ -65,10 +65,10 @@ TEST(ToolFields, MessagesWithToolCallsAndResults) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->messages.size(), 3u);
   EXPECT_TRUE(r->messages[1].content_null);
-  // The JSON-string arguments became an object, key order kept.
+  // Normalised, arguments as sent (ChatMessagesJson converts them).
   EXPECT_EQ(r->messages[1].tool_calls_json,
             R"([{"id":"call_1","type":"function","function":{"name":"get_weather",)"
-            R"("arguments":{"location":"Paris","a":1}}}])");
+            R"("arguments":"{\"location\": \"Paris\", \"a\": 1}"}}])");
   EXPECT_EQ(r->messages[2].role, "tool");
   EXPECT_EQ(r->messages[2].tool_call_id, "call_1");
   EXPECT_EQ(r->messages[2].name, "get_weather");
