@@ -15,6 +15,16 @@ constexpr std::string_view kHermesClose = "</tool_call>";
 constexpr std::string_view kPythonTag = "<|python_tag|>";
 constexpr std::string_view kToolCalls = "[TOOL_CALLS]";
 constexpr std::string_view kArgs = "[ARGS]";
+// DeepSeek R1's markers: U+FF5C (fullwidth bar) and U+2581 (lower block).
+constexpr std::string_view kDsCallsBegin =
+    "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "begin\xef\xbd\x9c>";
+constexpr std::string_view kDsCallsEnd =
+    "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "end\xef\xbd\x9c>";
+constexpr std::string_view kDsCallBegin =
+    "<\xef\xbd\x9ctool\xe2\x96\x81" "call\xe2\x96\x81" "begin\xef\xbd\x9c>";
+constexpr std::string_view kDsCallEnd =
+    "<\xef\xbd\x9ctool\xe2\x96\x81" "call\xe2\x96\x81" "end\xef\xbd\x9c>";
+constexpr std::string_view kDsSep = "<\xef\xbd\x9ctool\xe2\x96\x81" "sep\xef\xbd\x9c>";
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
@@ -230,6 +240,49 @@ ParsedOutput ParseMistral(std::string_view text) {
   return out;
 }
 
+bool StartsWithAt(std::string_view s, size_t i, std::string_view prefix) {
+  return i <= s.size() && s.substr(i, prefix.size()) == prefix;
+}
+
+// <calls_begin>(<call_begin>TYPE<sep>NAME\n```json\n{...}\n```<call_end>)+<calls_end>
+ParsedOutput ParseDeepSeekR1(std::string_view text) {
+  const size_t begin = text.find(kDsCallsBegin);
+  if (begin == std::string_view::npos) return AllContent(text);
+  std::string content(text.substr(0, begin));
+  ParsedOutput out;
+  size_t i = begin + kDsCallsBegin.size();
+  while (true) {
+    size_t k = SkipSpace(text, i);
+    if (!StartsWithAt(text, k, kDsCallBegin)) break;
+    k += kDsCallBegin.size();
+    const size_t sep = text.find(kDsSep, k);
+    if (sep == std::string_view::npos) break;
+    const size_t name_begin = sep + kDsSep.size();
+    const size_t newline = text.find('\n', name_begin);
+    if (newline == std::string_view::npos) break;
+    const std::string_view name = Trim(text.substr(name_begin, newline - name_begin));
+    size_t obj = SkipSpace(text, newline);
+    if (StartsWithAt(text, obj, "```json")) obj = SkipSpace(text, obj + 7);
+    if (name.empty() || obj >= text.size() || text[obj] != '{') break;
+    const size_t end = JsonEnd(text, obj);
+    if (end == std::string_view::npos) break;
+    std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
+    if (!j.has_value()) break;
+    out.calls.push_back({std::string(name), Dump(*j)});
+    k = SkipSpace(text, end);
+    if (StartsWithAt(text, k, "```")) k += 3;
+    k = SkipSpace(text, k);
+    if (StartsWithAt(text, k, kDsCallEnd)) k += kDsCallEnd.size();
+    i = k;
+  }
+  if (out.calls.empty()) return AllContent(text);
+  i = SkipSpace(text, i);
+  if (StartsWithAt(text, i, kDsCallsEnd)) i += kDsCallsEnd.size();
+  if (!AllSpace(text.substr(i))) content.append(text.substr(i));
+  out.content = Content(std::move(content));
+  return out;
+}
+
 std::string_view Marker(ToolFormat format) {
   switch (format) {
     case ToolFormat::kHermes:
@@ -238,6 +291,8 @@ std::string_view Marker(ToolFormat format) {
       return kPythonTag;
     case ToolFormat::kMistral:
       return kToolCalls;
+    case ToolFormat::kDeepSeekR1:
+      return kDsCallsBegin;
     case ToolFormat::kNone:
       break;
   }
@@ -254,6 +309,8 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
       return ParseLlama3(text);
     case ToolFormat::kMistral:
       return ParseMistral(text);
+    case ToolFormat::kDeepSeekR1:
+      return ParseDeepSeekR1(text);
     case ToolFormat::kNone:
       break;
   }

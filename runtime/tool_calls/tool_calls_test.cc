@@ -49,8 +49,10 @@ TEST(DetectToolFormat, RealTemplates) {
        UnparsedFamily::kNone},
       {"Qwen-Qwen2.5-7B-Instruct.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
       {"Qwen-Qwen3-0.6B.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
-      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolFormat::kNone, UnparsedFamily::kDeepSeek},
-      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kNone, UnparsedFamily::kDeepSeek},
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolFormat::kDeepSeekR1,
+       UnparsedFamily::kNone},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kDeepSeekR1,
+       UnparsedFamily::kNone},
       {"google-gemma-2-2b-it.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
       {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
       {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
@@ -171,6 +173,35 @@ TEST(ParseToolCalls, Mistral) {
   }
 }
 
+// DeepSeek R1's markers.
+const std::string kDsBegin = "<\uFF5Ctool\u2581calls\u2581begin\uFF5C>";
+const std::string kDsEnd = "<\uFF5Ctool\u2581calls\u2581end\uFF5C>";
+const std::string kDsCall = "<\uFF5Ctool\u2581call\u2581begin\uFF5C>";
+const std::string kDsCallEnd = "<\uFF5Ctool\u2581call\u2581end\uFF5C>";
+const std::string kDsSep = "<\uFF5Ctool\u2581sep\uFF5C>";
+
+std::string DsCall(const std::string& name, const std::string& args) {
+  return kDsCall + "function" + kDsSep + name + "\n```json\n" + args + "\n```" + kDsCallEnd;
+}
+
+TEST(ParseToolCalls, DeepSeekR1) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kDeepSeekR1,
+      "Let me look.\n" + kDsBegin + DsCall("get_weather", "{\"location\": \"Paris\"}") +
+          DsCall("get_time", "{}") + kDsEnd);
+  EXPECT_EQ(p.content, "Let me look.\n");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  for (const std::string& text : {std::string("no calls"), kDsBegin + "garbage",
+                                  kDsBegin + kDsCall + "function" + kDsSep + "f\n```json\n{bad"}) {
+    p = ParseToolCalls(ToolFormat::kDeepSeekR1, text);
+    EXPECT_TRUE(p.calls.empty()) << text;
+    EXPECT_EQ(p.content, text);
+  }
+}
+
 TEST(ParseToolCalls, NoneIsContent) {
   ParsedOutput p = ParseToolCalls(ToolFormat::kNone, "<tool_call>{\"name\":\"f\"}</tool_call>");
   EXPECT_TRUE(p.calls.empty());
@@ -206,6 +237,7 @@ TEST(ToolCallStream, MatchesWholeParse) {
       {ToolFormat::kMistral, "[{\"name\": \"f\", \"arguments\": {}}]"},
       {ToolFormat::kMistral, "[1] is a citation"},
       {ToolFormat::kNone, "anything <tool_call>"},
+      {ToolFormat::kDeepSeekR1, "Hi " + kDsBegin + DsCall("f", "{\"a\": [1]}") + kDsEnd + " bye"},
   };
   for (const auto& [format, text] : cases) {
     const ParsedOutput whole = ParseToolCalls(format, text);
@@ -280,6 +312,26 @@ TEST(ToolCallConstraint, AcceptedOutputParses) {
     grammar::Matcher unknown(*g);
     EXPECT_FALSE(unknown.Advance(c->prefix + R"({"arguments":{},"name":"nope"})"));
   }
+}
+
+TEST(ToolCallConstraint, DeepSeekR1NamedOnly) {
+  const std::vector<ToolDef> tools = {{"get_weather", kWeatherParams}, {"get_time", ""}};
+  auto c = ToolCallConstraint(ToolFormat::kDeepSeekR1, tools, std::string("get_weather"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto g = grammar::CompileConstraint(*c);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const std::string text = c->prefix + R"({"location":"Paris","unit":"celsius"})" + c->suffix;
+  EXPECT_EQ(text, kDsBegin + DsCall("get_weather", R"({"location":"Paris","unit":"celsius"})") +
+                      kDsEnd);
+  grammar::Matcher m(*g);
+  ASSERT_TRUE(m.Advance(text));
+  EXPECT_TRUE(m.IsComplete());
+  ParsedOutput p = ParseToolCalls(ToolFormat::kDeepSeekR1, text);
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris","unit":"celsius"})");
+  // Several tools cannot be chosen among (the name is outside the JSON).
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kDeepSeekR1, tools, std::nullopt).ok());
+  EXPECT_TRUE(ToolCallConstraint(ToolFormat::kDeepSeekR1, {tools[1]}, std::nullopt).ok());
 }
 
 TEST(ToolCallConstraint, Errors) {

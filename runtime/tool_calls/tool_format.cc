@@ -36,6 +36,8 @@ const char* ToolFormatName(ToolFormat format) {
       return "llama3";
     case ToolFormat::kMistral:
       return "mistral";
+    case ToolFormat::kDeepSeekR1:
+      return "deepseek_r1";
     case ToolFormat::kNone:
       break;
   }
@@ -48,8 +50,6 @@ const char* UnparsedFamilyName(UnparsedFamily family) {
       return "functionary";
     case UnparsedFamily::kCommandR:
       return "Command R";
-    case UnparsedFamily::kDeepSeek:
-      return "DeepSeek";
     case UnparsedFamily::kGptOss:
       return "gpt-oss";
     case UnparsedFamily::kNone:
@@ -60,7 +60,6 @@ const char* UnparsedFamilyName(UnparsedFamily family) {
 
 UnparsedFamily DetectUnparsedFamily(std::string_view t) {
   if (Has(t, "<|channel|>")) return UnparsedFamily::kGptOss;
-  if (Has(t, "tool\xe2\x96\x81" "calls\xe2\x96\x81" "begin")) return UnparsedFamily::kDeepSeek;
   if (Has(t, "<|START_ACTION|>") || (Has(t, "<|START_OF_TURN_TOKEN|>") && Has(t, "Action:"))) {
     return UnparsedFamily::kCommandR;
   }
@@ -74,6 +73,7 @@ ToolFormat DetectToolFormat(std::string_view t) {
   if (DetectUnparsedFamily(t) != UnparsedFamily::kNone) return ToolFormat::kNone;
   if (Has(t, "<tool_call>")) return ToolFormat::kHermes;
   if (Has(t, "[TOOL_CALLS]")) return ToolFormat::kMistral;
+  if (Has(t, "tool\xe2\x96\x81" "calls\xe2\x96\x81" "begin")) return ToolFormat::kDeepSeekR1;
   if (Has(t, "<|start_header_id|>") && (Has(t, "ipython") || Has(t, "\"parameters\""))) {
     return ToolFormat::kLlama3;
   }
@@ -115,11 +115,27 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
         c.prefix = absl::StrCat("[", head);
         c.suffix = "}]";
         break;
+      case ToolFormat::kDeepSeekR1:
+        // The layout DeepSeek R1's template renders a call in.
+        c.prefix = absl::StrCat(
+            "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "begin\xef\xbd\x9c>",
+            "<\xef\xbd\x9ctool\xe2\x96\x81" "call\xe2\x96\x81" "begin\xef\xbd\x9c>function",
+            "<\xef\xbd\x9ctool\xe2\x96\x81" "sep\xef\xbd\x9c>", t.name, "\n```json\n");
+        c.suffix =
+            "\n```<\xef\xbd\x9ctool\xe2\x96\x81" "call\xe2\x96\x81" "end\xef\xbd\x9c>"
+            "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "end\xef\xbd\x9c>";
+        c.schema_json = ParametersSchema(t).dump();
+        return c;
       case ToolFormat::kNone:
         break;
     }
     c.schema_json = ParametersSchema(t).dump();
     return c;
+  }
+  if (format == ToolFormat::kDeepSeekR1) {
+    return absl::InvalidArgumentError(
+        "tool_choice \"required\" with several tools is not supported for DeepSeek R1's "
+        "tool-call format (the function name is outside the JSON): name one function");
   }
   ordered_json any_of = ordered_json::array();
   for (const ToolDef* t : candidates) {

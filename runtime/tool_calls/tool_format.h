@@ -28,24 +28,30 @@ enum class ToolFormat {
   // [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...] (Mistral Nemo) or
   // [TOOL_CALLS]name[ARGS]{...} (Devstral, Mistral Small 3.2).
   kMistral,
+  // <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>name\n
+  // ```json\n{...}\n```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜> (DeepSeek R1
+  // and its distills). "required" with several tools is refused: the name
+  // is outside the JSON, which the constraint cannot choose among.
+  kDeepSeekR1,
 };
 
 // Formats that are recognised but whose output is not parsed (tools are
 // then a 400 naming the family).
-enum class UnparsedFamily { kNone, kFunctionary, kCommandR, kDeepSeek, kGptOss };
+enum class UnparsedFamily { kNone, kFunctionary, kCommandR, kGptOss };
 
-// "hermes", "llama3", "mistral", "none".
+// "hermes", "llama3", "mistral", "deepseek_r1", "none".
 const char* ToolFormatName(ToolFormat format);
 const char* UnparsedFamilyName(UnparsedFamily family);
 
 // The format of a Jinja chat template, by markers: `<tool_call>` -> Hermes;
-// `[TOOL_CALLS]` -> Mistral; `<|start_header_id|>` with `ipython` or
+// `[TOOL_CALLS]` -> Mistral; `tool▁calls▁begin` -> DeepSeek R1;
+// `<|start_header_id|>` with `ipython` or
 // `"parameters"` -> Llama 3 (after the families below, which share some
 // of these markers); otherwise kNone.
 ToolFormat DetectToolFormat(std::string_view chat_template);
 // For a kNone template: the tool-calling family it belongs to, when known
 // (functionary `>>>`/`<function=`, Command R `Action:`/`<|START_ACTION|>`,
-// DeepSeek `tool▁calls▁begin`, gpt-oss `<|channel|>`).
+// gpt-oss `<|channel|>`).
 UnparsedFamily DetectUnparsedFamily(std::string_view chat_template);
 
 // A declared tool: its function name and its parameters JSON Schema as

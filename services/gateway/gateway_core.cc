@@ -408,7 +408,7 @@ absl::Status GatewayCore::CheckToolSupport(const ToolRequest& tools) const {
   }
   constexpr char kSupported[] =
       "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, Mistral "
-      "[TOOL_CALLS]; tool_choice \"none\" still renders the tools";
+      "[TOOL_CALLS], DeepSeek R1; tool_choice \"none\" still renders the tools";
   if (!model_->uses_jinja_template()) {
     return InvalidParam("tools", absl::StrCat("tool calling needs the model's own chat template, "
                                               "and this GGUF has none (pass --chat-template "
