@@ -83,6 +83,10 @@ absl::StatusOr<Prepared> Prepare(TemplateKind kind,
           absl::StrCat("unsupported chat role \"", absl::string_view(m.role),
                        "\"; expected system, user or assistant"));
     }
+    if (!m.tool_calls_json.empty()) {
+      return absl::InvalidArgumentError(
+          "tool calls in messages need the model's own (Jinja) chat template");
+    }
     if (m.role == "system" && placement != SystemPlacement::kOwnTurn) {
       system_parts.push_back(m.content);
       continue;

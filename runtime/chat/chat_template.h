@@ -31,8 +31,15 @@ enum class TemplateKind {
 inline constexpr TemplateKind kFallbackTemplateKind = TemplateKind::kChatml;
 
 struct Message {
-  std::string role;  // "system", "user" or "assistant".
+  std::string role;  // "system", "user" or "assistant" ("tool": Jinja only)
   std::string content;
+  // Tool calling: only Jinja chat templates render these (Render() below
+  // refuses tool calls and the "tool" role).
+  bool content_null = false;    // OpenAI's "content": null (tool calls only)
+  std::string tool_calls_json;  // assistant: JSON array of {id, type,
+                                // function: {name, arguments (as sent)}}
+  std::string tool_call_id;     // tool: the call this result answers
+  std::string name;             // tool: the function's name, when given
 };
 
 // Texts of the special tokens a family may write into the prompt (trusted:

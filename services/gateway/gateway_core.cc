@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/grammar/json_schema.h"
+#include "runtime/tool_calls/tool_format.h"
 #include "services/gateway/openai_response.h"
 #include "services/gateway/retrieval.h"
 
@@ -58,6 +59,9 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
                  core->options_.served_model_name, request.sampling.logprobs,
                  &core->model_->tokenizer()) {
     builder_.SetSources(std::move(sources));
+    if (request.tools.active()) {
+      builder_.EnableToolCalls(core->model_->tool_format(), request.tools.parallel);
+    }
   }
 
   // The per-key admission this call holds until it finishes.
@@ -312,7 +316,9 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
   out.request_id = request_id;
   const char* prompt_param = request.endpoint == Endpoint::kChat ? "messages" : "prompt";
   if (request.endpoint == Endpoint::kChat) {
-    absl::StatusOr<std::vector<int32_t>> ids = model_->EncodeChat(request.messages);
+    RETURN_IF_ERROR(CheckToolSupport(request.tools));
+    absl::StatusOr<std::vector<int32_t>> ids =
+        model_->EncodeChat(request.messages, request.tools.tools_json);
     if (!ids.ok()) return InvalidParam("messages", std::string(ids.status().message()));
     out.prompt = std::move(ids).value();
     out.stop = model_->chat_stop_strings();
@@ -384,6 +390,9 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
     }
     out.constraint = request.constraint;
   }
+  if (request.tools.constrained()) {
+    ASSIGN_OR_RETURN(out.constraint, ToolConstraint(request));
+  }
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();
   out.stop.insert(out.stop.end(), request.stop.begin(), request.stop.end());
@@ -391,6 +400,55 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
   out.ignore_eos = request.ignore_eos;
   out.sparse_attention_budget = request.sparse_attention_budget;
   return out;
+}
+
+absl::Status GatewayCore::CheckToolSupport(const ToolRequest& tools) const {
+  if (!tools.active() || model_->tool_format() != tool_calls::ToolFormat::kNone) {
+    return absl::OkStatus();
+  }
+  constexpr char kSupported[] =
+      "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, Mistral "
+      "[TOOL_CALLS], DeepSeek R1; tool_choice \"none\" still renders the tools";
+  if (!model_->uses_jinja_template()) {
+    return InvalidParam("tools", absl::StrCat("tool calling needs the model's own chat template, "
+                                              "and this GGUF has none (pass --chat-template "
+                                              "FILE to the gateway; ", kSupported, ")"));
+  }
+  const tool_calls::UnparsedFamily family = model_->unparsed_tool_family();
+  if (family != tool_calls::UnparsedFamily::kNone) {
+    return InvalidParam("tools", absl::StrCat("tool calls in the ",
+                                              tool_calls::UnparsedFamilyName(family),
+                                              " format are not parsed by this server yet (",
+                                              kSupported, ")"));
+  }
+  return InvalidParam("tools", absl::StrCat("this model's chat template has no tool-call format "
+                                            "this server recognises (",
+                                            kSupported, ")"));
+}
+
+absl::StatusOr<grammar::OutputConstraint> GatewayCore::ToolConstraint(
+    const ParsedRequest& request) const {
+  if (request.constraint.active()) {
+    return InvalidParam("response_format",
+                        "'response_format' cannot be combined with tool_choice \"required\" or a "
+                        "named function");
+  }
+  const ToolRequest& tools = request.tools;
+  std::optional<std::string> only;
+  if (tools.choice == ToolChoice::kNamed) only = tools.choice_name;
+  absl::StatusOr<grammar::OutputConstraint> c =
+      tool_calls::ToolCallConstraint(model_->tool_format(), tools.defs, only);
+  if (!c.ok()) return InvalidParam("tool_choice", std::string(c.status().message()));
+  // Compiled here for the 400 (schema features the grammar cannot enforce
+  // are named); the sampling engine compiles it again from the same text.
+  absl::StatusOr<std::shared_ptr<const grammar::Grammar>> g = grammar::CompileConstraint(*c);
+  if (!g.ok()) {
+    return InvalidParam("tools", absl::StrCat("tool_choice \"",
+                                              only.has_value() ? *only : std::string("required"),
+                                              "\" needs the tools' parameters enforced, and: ",
+                                              g.status().message()));
+  }
+  return c;
 }
 
 void GatewayCore::HandleGenerate(Endpoint endpoint, http::Request request,

@@ -80,6 +80,11 @@ class GatewayCore {
 
  private:
   class Call;
+  // A 400 when `tools` ask for parsed calls and the model's template has no
+  // format this server parses.
+  absl::Status CheckToolSupport(const ToolRequest& tools) const;
+  // The output constraint of tool_choice "required" / a named function.
+  absl::StatusOr<grammar::OutputConstraint> ToolConstraint(const ParsedRequest& request) const;
   void HandleGenerate(Endpoint endpoint, http::Request request,
                       std::shared_ptr<http::Responder> responder);
   // The rest of HandleGenerate once retrieval (if any) is done; `sources`

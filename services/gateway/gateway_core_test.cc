@@ -2,7 +2,10 @@
 
 #include "services/gateway/gateway_core.h"
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/testing/fake_backend.h"
+#include "tools/gen_model/gen_model.h"
 
 namespace triptych::gateway {
 namespace {
@@ -42,7 +46,9 @@ class GatewayTest : public ::testing::Test {
                     const ModelInfoOptions& model_options = {}) {
     const std::string dir = triptych::testing::ConformanceDir();
     ASSERT_FALSE(dir.empty());
-    auto info = ModelInfo::Load(dir + "/models/stories260K.gguf", model_options);
+    auto info = ModelInfo::Load(model_path_.empty() ? dir + "/models/stories260K.gguf"
+                                                    : model_path_,
+                                model_options);
     ASSERT_TRUE(info.ok()) << info.status();
     info_ = info->get();
     auto backend = std::make_unique<FakeBackend>();
@@ -80,6 +86,7 @@ class GatewayTest : public ::testing::Test {
 
   void TearDown() override { server_.reset(); }
 
+  std::string model_path_;  // "" = stories260K
   const ModelInfo* info_ = nullptr;
   FakeBackend* backend_ = nullptr;
   std::unique_ptr<GatewayServer> server_;
@@ -427,6 +434,185 @@ TEST_F(GatewayTest, ModelsMetricsAndHealth) {
   EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_completion_tokens_total 2"));
   EXPECT_THAT(metrics->body, HasSubstr("triptych_gateway_requests_in_flight 0"));
   EXPECT_EQ(HttpRequest(server_->port(), "GET", "/ready")->status, 200);
+}
+
+// Tool calling with Qwen 2.5's template (Hermes <tool_call> format).
+class ToolCallingTest : public GatewayTest {
+ protected:
+  void StartWithTemplate(const std::string& dir, const std::string& name) {
+    std::ifstream in(dir + "/chat_templates/templates/" + name);
+    ASSERT_TRUE(in) << name;
+    std::stringstream text;
+    text << in.rdbuf();
+    // A random model with a 4k context (the template's system prompt
+    // alone outgrows stories260K's 128 tokens); the backend is scripted.
+    tools::GenModelOptions o;
+    o.out = (std::filesystem::temp_directory_path() / "gateway_tool_calling.gguf").string();
+    o.dim = 32;
+    o.layers = 1;
+    o.heads = 2;
+    o.kv_heads = 1;
+    o.ffn = 64;
+    o.ctx = 4096;
+    o.num_threads = 1;
+    ASSERT_TRUE(tools::WriteRandomLlama(o).ok());
+    model_path_ = o.out;
+    ModelInfoOptions mo;
+    mo.chat_template = text.str();
+    StartGateway({}, 1 << 20, mo);
+  }
+  static constexpr char kTools[] =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","description":"Weather.",)"
+      R"("parameters":{"type":"object","properties":{"location":{"type":"string"}},)"
+      R"("required":["location"]}}},{"type":"function","function":{"name":"get_time",)"
+      R"("description":"Time."}}])";
+  static std::string Chat(const std::string& extra) {
+    return std::string(R"({"model":"stories","max_tokens":64,)") +
+           R"("messages":[{"role":"user","content":"Weather in Paris?"}],)" + kTools + extra + "}";
+  }
+  static std::vector<BackendEvent> CallScript() {
+    return FakeBackend::TextEvents({"I'll check.\n<tool", "_call>\n{\"name\": \"get_weather\", ",
+                                    "\"arguments\": {\"location\": \"Paris\"}}\n</tool_call>"},
+                                   FinishReason::kStop, 40);
+  }
+};
+
+TEST_F(ToolCallingTest, AutoParsesHermesCallsAndRendersTools) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  backend_->SetScript(CallScript());
+  ClientResponse r = Post("/v1/chat/completions", Chat(""));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  const json& choice = j["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_EQ(choice["message"]["content"], "I'll check.\n");
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  const json& call = choice["message"]["tool_calls"][0];
+  EXPECT_TRUE(absl::StartsWith(call["id"].get<std::string>(), "call_")) << call;
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(call["function"]["arguments"], R"({"location":"Paris"})");
+  // The tools reached the template; auto does not constrain.
+  const BackendRequest b = backend_->requests().at(0);
+  const std::string prompt = info_->tokenizer().Decode(b.prompt);
+  EXPECT_THAT(prompt, HasSubstr("<tools>\n{\"type\": \"function\", \"function\": {\"name\": "
+                                "\"get_weather\""));
+  EXPECT_FALSE(b.constraint.active());
+  // Plain text stays content with finish_reason stop.
+  backend_->SetScript(FakeBackend::TextEvents({"It is sunny."}, FinishReason::kStop, 40));
+  r = Post("/v1/chat/completions", Chat(""));
+  j = json::parse(r.body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "It is sunny.");
+  EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls"));
+  // tool_choice none: the same call text is content.
+  backend_->SetScript(CallScript());
+  r = Post("/v1/chat/completions", Chat(R"(,"tool_choice":"none")"));
+  j = json::parse(r.body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls"));
+}
+
+TEST_F(ToolCallingTest, StreamSendsContentThenToolCallDeltas) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  backend_->SetScript(CallScript());
+  ClientResponse r = Post("/v1/chat/completions", Chat(R"(,"stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<std::string> data = SseData(r.body);
+  ASSERT_GE(data.size(), 4u);
+  EXPECT_EQ(data.back(), "[DONE]");
+  std::string content;
+  std::vector<json> calls;
+  std::string finish;
+  for (size_t i = 0; i + 1 < data.size(); ++i) {
+    json c = json::parse(data[i]);
+    const json& delta = c["choices"][0]["delta"];
+    if (delta.contains("content")) {
+      content += delta["content"].get<std::string>();
+      // Text that may start a marker is never sent as content.
+      EXPECT_FALSE(absl::StrContains(delta["content"].get<std::string>(), "<tool")) << data[i];
+    }
+    if (delta.contains("tool_calls")) {
+      for (const json& t : delta["tool_calls"]) calls.push_back(t);
+    }
+    if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(content, "I'll check.\n");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["index"], 0);
+  EXPECT_TRUE(absl::StartsWith(calls[0]["id"].get<std::string>(), "call_"));
+  EXPECT_EQ(calls[0]["type"], "function");
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(calls[0]["function"]["arguments"], R"({"location":"Paris"})");
+  EXPECT_EQ(finish, "tool_calls");
+}
+
+TEST_F(ToolCallingTest, RequiredAndNamedConstrainTheOutput) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  backend_->SetScript(CallScript());
+  ASSERT_EQ(Post("/v1/chat/completions", Chat(R"(,"tool_choice":"required")")).status, 200);
+  ASSERT_EQ(Post("/v1/chat/completions",
+                 Chat(R"(,"tool_choice":{"type":"function","function":{"name":"get_weather"}})"))
+                .status,
+            200);
+  auto requests = backend_->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].constraint.kind, grammar::ConstraintKind::kJsonSchema);
+  EXPECT_EQ(requests[0].constraint.prefix, "<tool_call>\n");
+  EXPECT_EQ(requests[0].constraint.suffix, "\n</tool_call>");
+  EXPECT_THAT(requests[0].constraint.schema_json, HasSubstr("anyOf"));
+  EXPECT_EQ(requests[1].constraint.prefix,
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ");
+  EXPECT_EQ(requests[1].constraint.suffix, "}\n</tool_call>");
+}
+
+TEST_F(ToolCallingTest, FollowUpWithToolResultsRenders) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  backend_->SetScript(FakeBackend::TextEvents({"Sunny, 18C."}, FinishReason::kStop, 40));
+  ClientResponse r = Post("/v1/chat/completions", std::string(R"({"model":"stories",)") +
+      R"("max_tokens":8,"messages":[{"role":"user","content":"Weather in Paris?"},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
+      R"("function":{"name":"get_weather","arguments":"{\"location\": \"Paris\"}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"18C, sunny"}],)" + kTools + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string prompt = info_->tokenizer().Decode(backend_->requests().at(0).prompt);
+  EXPECT_THAT(prompt, HasSubstr("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                                "{\"location\": \"Paris\"}}\n</tool_call>"));
+  EXPECT_THAT(prompt, HasSubstr("<tool_response>\n18C, sunny\n</tool_response>"));
+}
+
+TEST_F(ToolCallingTest, UnsupportedCombinationsAre400s) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  ExpectError(Post("/v1/chat/completions",
+                   Chat(R"(,"tool_choice":"required","response_format":{"type":"json_object"})")),
+              400, "response_format");
+  ExpectError(Post("/v1/chat/completions",
+                   Chat(R"(,"tool_choice":{"type":"function","function":{"name":"nope"}})")),
+              400, "tool_choice");
+  // A parameters keyword the grammar cannot enforce: a 400 only when it must.
+  const std::string tools =
+      R"({"model":"stories","max_tokens":4,"messages":[{"role":"user","content":"x"}],)"
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",)"
+      R"("properties":{"d":{"type":"string","format":"date"}}}}}])";
+  ExpectError(Post("/v1/chat/completions", tools + R"(,"tool_choice":"required"})"), 400, "tools");
+  backend_->SetScript(FakeBackend::TextEvents({"ok"}, FinishReason::kStop, 3));
+  EXPECT_EQ(Post("/v1/chat/completions", tools + "}").status, 200);
+}
+
+TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "openai-gpt-oss-120b.jinja");
+  ClientResponse r = Post("/v1/chat/completions", Chat(""));
+  ExpectError(r, 400, "tools");
+  EXPECT_THAT(r.body, HasSubstr("gpt-oss"));
+  backend_->SetScript(FakeBackend::TextEvents({"ok"}, FinishReason::kStop, 3));
+  ClientResponse none = Post("/v1/chat/completions", Chat(R"(,"tool_choice":"none")"));
+  EXPECT_EQ(none.status, 200) << none.body;
 }
 
 }  // namespace

@@ -28,10 +28,8 @@ struct Unsupported {
 const std::vector<Unsupported>& UnsupportedFields() {
   static const auto* fields = new std::vector<Unsupported>{
       // OpenAI.
-      {"functions", json::array(), "function calling is not implemented"},
-      {"function_call", nullptr, "function calling is not implemented"},
-      {"tools", json::array(), "tool calling is not implemented yet"},
-      {"tool_choice", "none", "tool calling is not implemented yet"},
+      {"functions", json::array(), "use 'tools'"},
+      {"function_call", nullptr, "use 'tool_choice'"},
       {"audio", nullptr, "audio output is not supported"},
       {"modalities", json::array({"text"}), "only text output is supported"},
       {"web_search_options", nullptr, "web search is not supported"},

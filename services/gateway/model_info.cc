@@ -1,6 +1,7 @@
 #include "services/gateway/model_info.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -41,6 +42,8 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
     auto parsed = jinja::Template::Parse(source);
     if (parsed.ok()) {
       jinja_ = std::move(parsed).value();
+      tool_format_ = tool_calls::DetectToolFormat(source);
+      unparsed_family_ = tool_calls::DetectUnparsedFamily(source);
     } else if (!options.chat_template.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--chat-template: ", parsed.status().message()));
@@ -65,6 +68,7 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
     special_.eos = std::string(tokenizer_->TokenText(tokenizer_->eos_id()));
   }
   chat_stops_ = chat::EndOfTurnStrings(template_kind_, special_);
+  if (jinja_ != nullptr) arguments_as_string_ = TemplateWantsStringArguments(*jinja_, bos_text_, eos_text_);
   name_ = file.GetString("general.name").value_or("");
   const std::string arch = file.GetString("general.architecture").value_or("llama");
   const int64_t ctx = file.GetInt(absl::StrCat(arch, ".context_length")).value_or(2048);
@@ -72,23 +76,127 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages) const {
-  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages));
+namespace {
+
+// Python's json.dumps(x) layout (", " and ": "), which a template that
+// concatenates arguments would have printed from the client's string.
+std::string PythonJson(const nlohmann::ordered_json& j) {
+  using nlohmann::ordered_json;
+  if (j.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      absl::StrAppend(&out, first ? "" : ", ", ordered_json(it.key()).dump(), ": ",
+                      PythonJson(it.value()));
+      first = false;
+    }
+    return out + "}";
+  }
+  if (j.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < j.size(); ++i) absl::StrAppend(&out, i ? ", " : "", PythonJson(j[i]));
+    return out + "]";
+  }
+  return j.dump(-1, ' ', /*ensure_ascii=*/true, ordered_json::error_handler_t::replace);
+}
+
+}  // namespace
+
+bool TemplateWantsStringArguments(const jinja::Template& t, const std::string& bos,
+                                  const std::string& eos) {
+  using nlohmann::ordered_json;
+  auto render = [&](bool as_string) -> std::optional<std::string> {
+    chat::Message user{"user", "probe question"};
+    chat::Message assistant{"assistant", ""};
+    assistant.content_null = true;
+    assistant.tool_calls_json =
+        R"([{"id":"call12345","type":"function","function":{"name":"probe_fn",)"
+        R"("arguments":{"probe_arg":"probe_value"}}}])";
+    chat::Message tool{"tool", "probe result"};
+    tool.tool_call_id = "call12345";
+    const chat::Message messages[] = {user, assistant, tool};
+    auto json_messages = ChatMessagesJson(messages, as_string);
+    if (!json_messages.ok()) return std::nullopt;
+    ordered_json ctx = {{"messages", *json_messages},
+                        {"tools", ordered_json::parse(R"([{"type":"function","function":)"
+                                                      R"({"name":"probe_fn","description":"d",)"
+                                                      R"("parameters":{"type":"object"}}}])")},
+                        {"add_generation_prompt", true},
+                        {"bos_token", bos},
+                        {"eos_token", eos}};
+    auto text = t.Render(jinja::ChatContextFromJson(ctx));
+    if (!text.ok()) return std::nullopt;
+    return *text;
+  };
+  auto has_value = [](const std::optional<std::string>& s) {
+    return s.has_value() && s->find("probe_value") != std::string::npos;
+  };
+  return !has_value(render(false)) && has_value(render(true));
+}
+
+absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(
+    absl::Span<const chat::Message> messages, bool arguments_as_string) {
+  using nlohmann::ordered_json;
+  ordered_json out = ordered_json::array();
+  for (const chat::Message& m : messages) {
+    // Keys in the order transformers' callers usually write them.
+    ordered_json msg = {{"role", m.role}};
+    msg["content"] = m.content_null ? ordered_json(nullptr) : ordered_json(m.content);
+    if (!m.tool_calls_json.empty()) {
+      ordered_json calls = ordered_json::parse(m.tool_calls_json, nullptr, false);
+      if (calls.is_discarded() || !calls.is_array()) {
+        return absl::InternalError("tool_calls are not JSON");
+      }
+      for (ordered_json& c : calls) {
+        if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) continue;
+        ordered_json& args = c["function"]["arguments"];
+        if (args.is_string() && !arguments_as_string) {
+          args = ordered_json::parse(args.get<std::string>(), nullptr, false);
+          if (args.is_discarded()) return absl::InternalError("tool-call arguments are not JSON");
+        } else if (!args.is_string() && arguments_as_string) {
+          args = PythonJson(args);
+        }
+      }
+      msg["tool_calls"] = std::move(calls);
+    }
+    if (m.role == "tool") {
+      msg["tool_call_id"] = m.tool_call_id;
+      if (!m.name.empty()) msg["name"] = m.name;
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ModelInfo::RenderChat(absl::Span<const chat::Message> messages,
+                                                  std::string_view tools_json) const {
+  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages, tools_json));
   return std::move(prompt.text);
 }
 
 absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
-    absl::Span<const chat::Message> messages) const {
+    absl::Span<const chat::Message> messages, std::string_view tools_json) const {
+  using nlohmann::ordered_json;
   if (jinja_ == nullptr) {
-    return chat::RenderWithProvenance(template_kind_, messages, /*add_generation_prompt=*/true, special_);
+    if (!tools_json.empty()) {
+      return absl::InvalidArgumentError(
+          "tools need the model's own chat template (this GGUF has none; pass "
+          "--chat-template FILE)");
+    }
+    return chat::RenderWithProvenance(template_kind_, messages, /*add_generation_prompt=*/true,
+                                      special_);
   }
-  nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
-                                {"add_generation_prompt", true},
-                                {"bos_token", bos_text_},
-                                {"eos_token", eos_text_}};
-  for (const chat::Message& m : messages)
-    ctx["messages"].push_back({{"role", m.role}, {"content", m.content}});
-  // Messages are untrusted (ChatContextFromJson); bos/eos are the vocabulary's.
+  ordered_json ctx = {{"messages", ordered_json::array()},
+                      {"add_generation_prompt", true},
+                      {"bos_token", bos_text_},
+                      {"eos_token", eos_text_}};
+  if (!tools_json.empty()) {
+    ctx["tools"] = ordered_json::parse(tools_json.begin(), tools_json.end(), nullptr, false);
+    if (ctx["tools"].is_discarded()) return absl::InternalError("tools are not valid JSON");
+  }
+  ASSIGN_OR_RETURN(ctx["messages"], ChatMessagesJson(messages, arguments_as_string_));
+  // Messages and tools are untrusted (ChatContextFromJson); bos/eos are the
+  // vocabulary's.
   auto text = jinja_->RenderWithProvenance(jinja::ChatContextFromJson(ctx));
   if (!text.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", text.status().message()));
@@ -115,8 +223,8 @@ std::vector<tokenizer::TextRange> TrustedRanges(const chat::RenderedPrompt& prom
 }  // namespace
 
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
-    absl::Span<const chat::Message> messages) const {
-  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages));
+    absl::Span<const chat::Message> messages, std::string_view tools_json) const {
+  ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages, tools_json));
   const std::string& text = prompt.text;
   // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
   // must not get a second one from the tokenizer. A message that merely

@@ -13,16 +13,33 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "nlohmann/json.hpp"
 #include "runtime/chat/chat_template.h"
 #include "runtime/gguf/gguf_reader.h"
 #include "runtime/jinja/template.h"
 #include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tool_calls/tool_format.h"
 
 namespace triptych::gateway {
+
+// The chat template's `messages` for `messages`: role, content (null when
+// content_null), tool_calls, and for "tool" messages tool_call_id and name.
+// Tool-call arguments become JSON values (what most templates print with
+// tojson, as transformers' and vLLM's callers pass them), or JSON strings
+// with `arguments_as_string` (templates that concatenate them, such as
+// functionary's). Errors: kInternal when a tool_calls_json is not JSON.
+absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(absl::Span<const chat::Message> messages,
+                                                        bool arguments_as_string = false);
+
+// Renders a probe conversation with one tool call whose arguments are an
+// object, then a JSON string: true when only the string form shows them.
+bool TemplateWantsStringArguments(const jinja::Template& t, const std::string& bos,
+                                  const std::string& eos);
 
 struct ModelInfoOptions {
   // Jinja chat template overriding the GGUF's (the contents of
@@ -48,15 +65,25 @@ class ModelInfo {
   chat::TemplateKind template_kind() const { return template_kind_; }
   // True when chats are rendered by the Jinja template.
   bool uses_jinja_template() const { return jinja_ != nullptr; }
-  // Renders `messages` to the prompt text (generation prompt added).
-  // Errors: kInvalidArgument (the template raised or failed, roles the
-  // built-in family cannot place).
-  absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages) const;
-  // RenderChat, with the byte ranges that came from the messages (their
-  // contents and anything else taken from the request) rather than from the
+  // How the model writes tool calls, from the Jinja template's markers
+  // (kNone without a Jinja template); for a kNone template the known
+  // family whose calls are not parsed, if any (runtime/tool_calls).
+  tool_calls::ToolFormat tool_format() const { return tool_format_; }
+  tool_calls::UnparsedFamily unparsed_tool_family() const { return unparsed_family_; }
+  // The template prints tool-call arguments given as JSON strings, not
+  // objects (found by rendering a probe call both ways at load time).
+  bool tool_arguments_as_string() const { return arguments_as_string_; }
+  // Renders `messages` to the prompt text (generation prompt added), with
+  // `tools_json` (the request's "tools" array, "" = none) as the template's
+  // `tools`. Errors: kInvalidArgument (the template raised or failed, roles
+  // or tool calls the built-in family cannot place).
+  absl::StatusOr<std::string> RenderChat(absl::Span<const chat::Message> messages,
+                                         std::string_view tools_json = "") const;
+  // RenderChat, with the byte ranges that came from the request (message
+  // contents, tools and anything else taken from it) rather than from the
   // template.
   absl::StatusOr<chat::RenderedPrompt> RenderChatWithProvenance(
-      absl::Span<const chat::Message> messages) const;
+      absl::Span<const chat::Message> messages, std::string_view tools_json = "") const;
   int64_t context_length() const { return context_length_; }
   // general.name, or "" when absent.
   const std::string& name() const { return name_; }
@@ -67,8 +94,8 @@ class ModelInfo {
   // Control tokens are parsed only in the template's own text: written in a
   // message they are plain text (tokenizer::EncodeWithSpecialRanges; the
   // tokens are those of Encode otherwise). Errors: those of RenderChat.
-  absl::StatusOr<std::vector<int32_t>> EncodeChat(
-      absl::Span<const chat::Message> messages) const;
+  absl::StatusOr<std::vector<int32_t>> EncodeChat(absl::Span<const chat::Message> messages,
+                                                  std::string_view tools_json = "") const;
   // Tokenizes a completion prompt (BOS as the vocabulary says; control
   // tokens written in the text are parsed: the raw prompt is the caller's
   // own text, template included, as in llama-server and vLLM).
@@ -86,6 +113,9 @@ class ModelInfo {
   chat::TemplateKind template_kind_ = chat::kFallbackTemplateKind;
   chat::SpecialTokens special_;
   std::unique_ptr<jinja::Template> jinja_;
+  tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
+  tool_calls::UnparsedFamily unparsed_family_ = tool_calls::UnparsedFamily::kNone;
+  bool arguments_as_string_ = false;
   std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
   int64_t context_length_ = 2048;

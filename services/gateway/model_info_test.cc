@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 #include "absl/strings/match.h"
 #include "common/testing/conformance.h"
 #include "nlohmann/json.hpp"
+#include "runtime/jinja/chat_context.h"
+#include "services/gateway/openai_request.h"
 #include "tools/gen_model/gen_model.h"
 
 namespace triptych::gateway {
@@ -130,6 +133,61 @@ TEST(ModelInfo, FallsBackToBuiltInFamiliesWhenTheGgufTemplateDoesNotParse) {
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");  // chatml
   std::filesystem::remove(model);
+}
+
+// A request's tool turn, OpenAI-shaped (arguments as a JSON string), goes
+// through ParseRequest and ChatMessagesJson to every real template, which
+// gets the arguments in the form it prints: the rendering must equal
+// jinja2's reference rendering with arguments as an object
+// (renderings.jsonl: tool_call_round_trip), or, for the templates that
+// concatenate strings (DeepSeek R1, functionary), the string-arguments
+// reference (tool_call_round_trip_string_args); templates that fail both
+// ways fail.
+TEST(ModelInfo, OpenAiToolTurnsRenderAsTheTemplateExpects) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  std::map<std::string, nlohmann::ordered_json> object_args, string_args;
+  std::ifstream f(dir + "/chat_templates/renderings.jsonl");
+  for (std::string line; std::getline(f, line);) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(line);
+    if (j["case"] == "tool_call_round_trip") object_args[j["template"]] = j;
+    if (j["case"] == "tool_call_round_trip_string_args") string_args[j["template"]] = j;
+  }
+  ASSERT_EQ(string_args.size(), 18u);
+  int as_objects = 0, as_strings = 0;
+  for (const auto& [name, line] : string_args) {
+    const nlohmann::ordered_json& object_ref = object_args.at(name);
+    nlohmann::ordered_json request = line;
+    request["model"] = "m";
+    auto parsed = ParseRequest(Endpoint::kChat, request.dump());
+    ASSERT_TRUE(parsed.ok()) << name << ": " << parsed.status();
+    auto tmpl = jinja::Template::Parse(ReadFile(dir + "/chat_templates/templates/" + name));
+    ASSERT_TRUE(tmpl.ok()) << name;
+    const bool as_string = TemplateWantsStringArguments(**tmpl, line["bos_token"],
+                                                        line["eos_token"]);
+    const nlohmann::ordered_json& ref = as_string ? line : object_ref;
+    auto messages = ChatMessagesJson(parsed->messages, as_string);
+    ASSERT_TRUE(messages.ok());
+    nlohmann::ordered_json ctx = {{"messages", *messages},
+                                  {"tools", nlohmann::ordered_json::parse(parsed->tools.tools_json)},
+                                  {"add_generation_prompt", line["add_generation_prompt"]},
+                                  {"bos_token", line["bos_token"]},
+                                  {"eos_token", line["eos_token"]}};
+    jinja::RenderOptions options;
+    options.now = 1721995200;  // the renderings' clock, 2024-07-26 12:00:00 UTC
+    auto text = (*tmpl)->Render(jinja::ChatContextFromJson(ctx), options);
+    if (ref.contains("expected")) {
+      ASSERT_TRUE(text.ok()) << name << ": " << text.status();
+      EXPECT_EQ(*text, ref["expected"].get<std::string>()) << name;
+      ++(as_string ? as_strings : as_objects);
+    } else {
+      EXPECT_FALSE(text.ok()) << name;
+    }
+  }
+  // DeepSeek R1 and functionary v3.1 / v3.2 concatenate the arguments
+  // into the prompt (strings); the 12 other rendering templates print
+  // objects with tojson.
+  EXPECT_EQ(as_objects, 12);
+  EXPECT_EQ(as_strings, 4);
 }
 
 }  // namespace

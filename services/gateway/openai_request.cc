@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/generation_fields.h"
+#include "services/gateway/tool_fields.h"
 
 namespace triptych::gateway {
 namespace {
@@ -92,16 +93,38 @@ absl::Status ParseMessages(const json& j, ParsedRequest* req) {
     chat::Message msg;
     msg.role = role->get<std::string>();
     if (msg.role == "developer") msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
+        msg.role != "tool") {
       return InvalidParam(param + ".role",
                           absl::StrCat("unsupported role '", msg.role, "' in ", param,
-                                       " (supported: system, developer, user, assistant)"));
+                                       " (supported: system, developer, user, assistant, tool)"));
+    }
+    if (msg.role == "tool") {
+      auto id = m.find("tool_call_id");
+      if (id == m.end() || !id->is_string()) {
+        return InvalidParam(param + ".tool_call_id",
+                            absl::StrCat(param, ".tool_call_id must be a string"));
+      }
+      msg.tool_call_id = id->get<std::string>();
+      auto name = m.find("name");
+      if (name != m.end() && !name->is_null()) {
+        if (!name->is_string()) {
+          return InvalidParam(param + ".name", absl::StrCat(param, ".name must be a string"));
+        }
+        msg.name = name->get<std::string>();
+      }
     }
     auto content = m.find("content");
-    if (content == m.end() || content->is_null()) {
+    auto tool_calls = m.find("tool_calls");
+    const bool has_tool_calls =
+        tool_calls != m.end() && tool_calls->is_array() && !tool_calls->empty();
+    if ((content == m.end() || content->is_null()) && msg.role == "assistant" &&
+        has_tool_calls) {
+      // A turn of tool calls only; tool_fields.cc fills tool_calls_json.
+      msg.content_null = true;
+    } else if (content == m.end() || content->is_null()) {
       return InvalidParam(param + ".content", absl::StrCat(param, ".content is required"));
-    }
-    if (content->is_string()) {
+    } else if (content->is_string()) {
       msg.content = content->get<std::string>();
     } else if (content->is_array()) {
       for (const json& part : *content) {
@@ -452,6 +475,7 @@ absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view b
   req.endpoint = endpoint;
   try {
     RETURN_IF_ERROR(Parse(j, &req));
+    RETURN_IF_ERROR(ParseToolFieldsIfAny(j, body, &req));
   } catch (const json::exception& e) {
     // Defensive: the typed getters check types first, so this is not
     // expected; a bad body must still never take the process down.

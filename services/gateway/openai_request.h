@@ -10,7 +10,9 @@
 // repetition_penalty, ignore_eos, stop_token_ids (as vLLM),
 // sparse_attention_budget (tokens of context the decode steps attend to;
 // 0 = dense, absent = the server's default), and, for chat, "retrieval"
-// (RetrievalSpec below; OpenAI clients pass both in extra_body).
+// (RetrievalSpec below; OpenAI clients pass both in extra_body). Chat
+// also takes tools, tool_choice and parallel_tool_calls, "tool" messages
+// and assistant messages with tool_calls (tool_fields.h).
 
 #include <cstdint>
 #include <optional>
@@ -25,6 +27,7 @@
 #include "runtime/chat/chat_template.h"
 #include "runtime/grammar/output_constraint.h"
 #include "runtime/sampling/sampling_params.h"
+#include "runtime/tool_calls/tool_format.h"
 
 namespace triptych::gateway {
 
@@ -43,6 +46,23 @@ struct RetrievalSpec {
   memory::SearchMode mode = memory::SearchMode::kBm25;
   float alpha = 0.5f;                  // hybrid: dense weight in [0, 1]
   std::vector<float> query_embedding;  // required for dense and hybrid
+};
+
+// tool_choice: kNone never parses calls; kAuto parses the output for calls;
+// kRequired / kNamed also constrain it to one call (tool_fields.h).
+enum class ToolChoice { kNone, kAuto, kRequired, kNamed };
+
+struct ToolRequest {
+  static constexpr int kMaxTools = 128;
+  std::vector<tool_calls::ToolDef> defs;  // the declared functions
+  // "tools" as sent (key order kept), for the chat template; "" = none.
+  std::string tools_json;
+  ToolChoice choice = ToolChoice::kNone;
+  std::string choice_name;  // kNamed
+  bool parallel = true;     // parallel_tool_calls
+  // The output is parsed for tool calls.
+  bool active() const { return !defs.empty() && choice != ToolChoice::kNone; }
+  bool constrained() const { return choice == ToolChoice::kRequired || choice == ToolChoice::kNamed; }
 };
 
 struct ParsedRequest {
@@ -67,6 +87,8 @@ struct ParsedRequest {
   std::optional<RetrievalSpec> retrieval;  // chat only
   // response_format (see generation_fields.h); kNone for free text.
   grammar::OutputConstraint constraint;
+  // tools / tool_choice / parallel_tool_calls (chat only).
+  ToolRequest tools;
 };
 
 // Parses `body`. Errors: kInvalidArgument with a message for the client;

@@ -49,6 +49,33 @@ ResponseBuilder::ResponseBuilder(Endpoint endpoint, std::string id, int64_t crea
       logprobs_(logprobs),
       tokenizer_(tokenizer) {}
 
+std::string NewToolCallId(tool_calls::ToolFormat format) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  if (format == tool_calls::ToolFormat::kMistral) {
+    static constexpr char kAlnum[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    std::string id(9, 'a');
+    for (char& c : id) c = kAlnum[absl::Uniform<size_t>(*gen, 0, sizeof(kAlnum) - 1)];
+    return id;
+  }
+  return absl::StrFormat("call_%016x%08x", absl::Uniform<uint64_t>(*gen),
+                         absl::Uniform<uint32_t>(*gen));
+}
+
+void ResponseBuilder::EnableToolCalls(tool_calls::ToolFormat format, bool parallel) {
+  tool_format_ = format;
+  parallel_tool_calls_ = parallel;
+  tool_stream_ = std::make_unique<tool_calls::ToolCallStream>(format);
+}
+
+json ResponseBuilder::ToolCallJson(const tool_calls::ToolCall& call) const {
+  return json{{"id", NewToolCallId(tool_format_)},
+              {"type", "function"},
+              {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
+}
+
 void ResponseBuilder::Append(const BackendEvent& event) {
   text_ += event.text;
   if (logprobs_) {
@@ -113,7 +140,22 @@ std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) cons
   json choice = {{"index", 0},
                  {"logprobs", logprobs_ ? LogprobsJson(all_logprobs_, 0) : json(nullptr)},
                  {"finish_reason", FinishReasonString(finish)}};
-  if (chat) {
+  if (chat && tool_stream_ != nullptr && finish != FinishReason::kError) {
+    tool_calls::ParsedOutput parsed = tool_calls::ParseToolCalls(tool_format_, text_);
+    if (!parallel_tool_calls_ && parsed.calls.size() > 1) parsed.calls.resize(1);
+    if (parsed.calls.empty()) {
+      choice["message"] = {{"role", "assistant"}, {"content", text_}, {"refusal", nullptr}};
+    } else {
+      json calls = json::array();
+      for (const tool_calls::ToolCall& c : parsed.calls) calls.push_back(ToolCallJson(c));
+      choice["message"] = {
+          {"role", "assistant"},
+          {"content", parsed.content.empty() ? json(nullptr) : json(parsed.content)},
+          {"refusal", nullptr},
+          {"tool_calls", std::move(calls)}};
+      choice["finish_reason"] = "tool_calls";
+    }
+  } else if (chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text_}, {"refusal", nullptr}};
   } else {
     choice["text"] = text_;
@@ -149,7 +191,9 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
           {"finish_reason", nullptr}});
   }
   const json logprobs = has_logprobs ? LogprobsJson(event.logprobs, offset) : json(nullptr);
-  if (chat) {
+  if (chat && tool_stream_ != nullptr) {
+    ToolChunks(event, logprobs, emit);
+  } else if (chat) {
     if (!event.text.empty() || has_logprobs) {
       emit({{"index", 0},
             {"delta", {{"content", event.text}}},
@@ -169,6 +213,39 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
           {"finish_reason", finished ? json(FinishReasonString(event.finish)) : json(nullptr)}});
   }
   return out;
+}
+
+void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs,
+                                 const std::function<void(json)>& emit) {
+  const bool finished = event.finish != FinishReason::kNone;
+  tool_calls::ToolCallStream::Delta d = tool_stream_->Push(event.text);
+  if (finished) {
+    tool_calls::ToolCallStream::Delta rest = tool_stream_->Finish();
+    d.content += rest.content;
+    for (tool_calls::ToolCall& c : rest.calls) d.calls.push_back(std::move(c));
+  }
+  if (!d.content.empty() || !logprobs.is_null()) {
+    emit({{"index", 0},
+          {"delta", {{"content", d.content}}},
+          {"logprobs", logprobs},
+          {"finish_reason", nullptr}});
+  }
+  for (const tool_calls::ToolCall& c : d.calls) {
+    if (!parallel_tool_calls_ && tool_calls_sent_ > 0) break;
+    json call = ToolCallJson(c);
+    call["index"] = tool_calls_sent_++;
+    emit({{"index", 0},
+          {"delta", {{"tool_calls", json::array({std::move(call)})}}},
+          {"logprobs", nullptr},
+          {"finish_reason", nullptr}});
+  }
+  if (finished) {
+    const bool called = tool_calls_sent_ > 0 && event.finish != FinishReason::kError;
+    emit({{"index", 0},
+          {"delta", json::object()},
+          {"logprobs", nullptr},
+          {"finish_reason", called ? "tool_calls" : FinishReasonString(event.finish)}});
+  }
 }
 
 std::string ResponseBuilder::UsageChunk(const Usage& usage) const {

@@ -8,6 +8,8 @@
 // one event at a time.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "absl/types/span.h"
 #include "nlohmann/json.hpp"
 #include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tool_calls/tool_call_parser.h"
 #include "services/gateway/backend.h"
 #include "services/gateway/openai_request.h"
 
@@ -37,6 +40,14 @@ class ResponseBuilder {
   // stream. Null (the default): no "sources" field.
   void SetSources(nlohmann::json sources) { sources_ = std::move(sources); }
 
+  // Parses the chat answer for tool calls written in `format`
+  // (runtime/tool_calls): the message gets "tool_calls" (content outside
+  // them stays "content", null when empty) and finish_reason "tool_calls";
+  // a stream sends OpenAI tool-call deltas, one per complete call, and
+  // holds back text that may start a call. Without `parallel` only the
+  // first call is kept. Call before the first Append/Chunk.
+  void EnableToolCalls(tool_calls::ToolFormat format, bool parallel);
+
   // The complete non-streaming response body.
   std::string Final(FinishReason finish, const Usage& usage) const;
 
@@ -58,6 +69,12 @@ class ResponseBuilder {
   nlohmann::json Envelope(const char* object) const;
   nlohmann::json LogprobsJson(absl::Span<const TokenLogprob> items, int64_t text_offset) const;
   nlohmann::json UsageJson(const Usage& usage) const;
+  // {"id", "type": "function", "function": {"name", "arguments"}}.
+  nlohmann::json ToolCallJson(const tool_calls::ToolCall& call) const;
+  // The chat chunks of a stream with tool calls for `event` (its text is
+  // already appended).
+  void ToolChunks(const BackendEvent& event, const nlohmann::json& logprobs,
+                  const std::function<void(nlohmann::json)>& emit);
 
   const Endpoint endpoint_;
   const std::string id_;
@@ -70,7 +87,16 @@ class ResponseBuilder {
   nlohmann::json sources_;
   bool sent_role_ = false;
   bool sent_sources_ = false;
+  // Tool calls (EnableToolCalls).
+  tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
+  bool parallel_tool_calls_ = true;
+  std::unique_ptr<tool_calls::ToolCallStream> tool_stream_;  // streams only
+  int tool_calls_sent_ = 0;
 };
+
+// A fresh tool-call id: "call_" + 24 random hex digits; for Mistral
+// templates, which require it, 9 random alphanumerics.
+std::string NewToolCallId(tool_calls::ToolFormat format);
 
 // A fresh id: "chatcmpl-" / "cmpl-" + 24 random hex digits.
 std::string NewResponseId(Endpoint endpoint);

@@ -1,0 +1,350 @@
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "runtime/grammar/json_schema.h"
+#include "runtime/grammar/matcher.h"
+#include "runtime/tool_calls/tool_call_parser.h"
+#include "runtime/tool_calls/tool_format.h"
+
+namespace triptych::tool_calls {
+namespace {
+
+constexpr char kWeatherParams[] =
+    R"({"type":"object","properties":{"location":{"type":"string","maxLength":12},)"
+    R"("unit":{"enum":["celsius","fahrenheit"]}},"required":["location"]})";
+
+TEST(DetectToolFormat, Markers) {
+  EXPECT_EQ(DetectToolFormat("{{'<|im_start|>'}}<tool_call>"), ToolFormat::kHermes);
+  EXPECT_EQ(DetectToolFormat("[INST][TOOL_CALLS]"), ToolFormat::kMistral);
+  EXPECT_EQ(DetectToolFormat("<|start_header_id|>ipython<|end_header_id|>"), ToolFormat::kLlama3);
+  EXPECT_EQ(DetectToolFormat("<|start_header_id|>user<|end_header_id|>"), ToolFormat::kNone);
+  EXPECT_EQ(DetectToolFormat("<|im_start|>user"), ToolFormat::kNone);
+  EXPECT_EQ(DetectToolFormat(""), ToolFormat::kNone);
+  // functionary v3.1 shares Llama 3's headers but writes <function=...>.
+  EXPECT_EQ(DetectToolFormat("<|start_header_id|>ipython <function="), ToolFormat::kNone);
+  EXPECT_EQ(DetectUnparsedFamily("<|start_header_id|>ipython <function="),
+            UnparsedFamily::kFunctionary);
+}
+
+// The 18 real templates of the conformance data, each to its family.
+TEST(DetectToolFormat, RealTemplates) {
+  const std::string dir = "../shared/conformance/chat_templates/templates/";
+  struct Case {
+    const char* file;
+    ToolFormat format;
+    UnparsedFamily family;
+  };
+  const std::vector<Case> cases = {
+      {"CohereForAI-c4ai-command-r-plus-tool_use.jinja", ToolFormat::kNone, UnparsedFamily::kCommandR},
+      {"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", ToolFormat::kNone,
+       UnparsedFamily::kCommandR},
+      {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", ToolFormat::kHermes,
+       UnparsedFamily::kNone},
+      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", ToolFormat::kHermes,
+       UnparsedFamily::kNone},
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
+      {"Qwen-Qwen3-0.6B.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolFormat::kDeepSeekR1,
+       UnparsedFamily::kNone},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kDeepSeekR1,
+       UnparsedFamily::kNone},
+      {"google-gemma-2-2b-it.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
+      {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
+      {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
+      {"meta-llama-Llama-3.2-3B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
+      {"meta-llama-Llama-3.3-70B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
+      {"microsoft-Phi-3.5-mini-instruct.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ToolFormat::kMistral, UnparsedFamily::kNone},
+      {"openai-gpt-oss-120b.jinja", ToolFormat::kNone, UnparsedFamily::kGptOss},
+      {"unsloth-mistral-Devstral-Small-2507.jinja", ToolFormat::kMistral, UnparsedFamily::kNone},
+  };
+  for (const Case& c : cases) {
+    std::ifstream in(dir + c.file);
+    if (!in) {
+      const char* ci = std::getenv("CI");
+      if (ci != nullptr && std::string(ci) == "true") FAIL() << "missing " << dir << c.file;
+      GTEST_SKIP() << "missing " << dir << c.file;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(DetectToolFormat(text.str()), c.format) << c.file;
+    EXPECT_EQ(DetectUnparsedFamily(text.str()), c.family) << c.file;
+  }
+}
+
+TEST(ParseToolCalls, Hermes) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kHermes,
+      "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": "
+      "\"Paris\", \"unit\": \"celsius\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", "
+      "\"arguments\": {}}\n</tool_call>");
+  EXPECT_EQ(p.content, "Let me check.\n");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  // Key order is the model's; compact JSON.
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris","unit":"celsius"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  EXPECT_EQ(p.calls[1].arguments, "{}");
+}
+
+TEST(ParseToolCalls, HermesEdgeCases) {
+  // Unclosed at the end of the output (the model stopped at <|im_end|>).
+  ParsedOutput p = ParseToolCalls(ToolFormat::kHermes,
+                                  "<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":1}}");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"a":1})");
+  EXPECT_EQ(p.content, "");
+  // Arguments as a JSON string are unwrapped.
+  p = ParseToolCalls(ToolFormat::kHermes,
+                     "<tool_call>{\"name\":\"f\",\"arguments\":\"{\\\"a\\\": 2}\"}</tool_call>");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"a":2})");
+  // A block that does not parse stays content; the good one is a call.
+  p = ParseToolCalls(ToolFormat::kHermes,
+                     "<tool_call>{\"name\": oops}</tool_call> and "
+                     "<tool_call>{\"name\":\"g\"}</tool_call>");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "g");
+  EXPECT_EQ(p.content, "<tool_call>{\"name\": oops}</tool_call> and ");
+  // No name, empty name, not an object: content.
+  for (const char* bad : {"<tool_call>{\"arguments\":{}}</tool_call>",
+                          "<tool_call>{\"name\":\"\"}</tool_call>", "<tool_call>[1]</tool_call>",
+                          "<tool_call>\xff\xfe</tool_call>", "plain text"}) {
+    p = ParseToolCalls(ToolFormat::kHermes, bad);
+    EXPECT_TRUE(p.calls.empty()) << bad;
+    EXPECT_EQ(p.content, bad);
+  }
+}
+
+TEST(ParseToolCalls, Llama3) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kLlama3, "{\"name\": \"get_weather\", \"parameters\": {\"location\": \"Paris\"}}");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.content, "");
+  // <|python_tag|> and several calls separated by ';'.
+  p = ParseToolCalls(ToolFormat::kLlama3,
+                     "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", "
+                     "\"arguments\": {\"x\": [1, \"}\"]}}");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[1].name, "b");
+  EXPECT_EQ(p.calls[1].arguments, R"({"x":[1,"}"]})");
+  // Text first (no tag): content; JSON without a name: content.
+  for (const char* text : {"The answer is {\"name\": \"a\"}", "{\"x\": 1}", "{\"name\": \"a\"",
+                           "<|python_tag|>brave_search.call(query=\"x\")"}) {
+    p = ParseToolCalls(ToolFormat::kLlama3, text);
+    EXPECT_TRUE(p.calls.empty()) << text;
+    EXPECT_EQ(p.content, text);
+  }
+}
+
+TEST(ParseToolCalls, Mistral) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kMistral,
+      "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\"}, \"id\": "
+      "\"abcdefghi\"}, {\"name\": \"t\", \"arguments\": {}}]");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.calls[1].name, "t");
+  // Marker dropped by the detokenizer (a control token): the array alone.
+  p = ParseToolCalls(ToolFormat::kMistral, " [{\"name\": \"f\", \"arguments\": {\"a\": 1}}]");
+  ASSERT_EQ(p.calls.size(), 1u);
+  // Devstral: name[ARGS]{...}, repeated with [TOOL_CALLS].
+  p = ParseToolCalls(ToolFormat::kMistral,
+                     "Sure.[TOOL_CALLS]get_weather[ARGS]{\"location\": \"Paris\"}[TOOL_CALLS]"
+                     "get_time[ARGS]{}");
+  EXPECT_EQ(p.content, "Sure.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  for (const char* text : {"[1, 2]", "[TOOL_CALLS]not json", "hello", "[{\"name\": 3}]"}) {
+    p = ParseToolCalls(ToolFormat::kMistral, text);
+    EXPECT_TRUE(p.calls.empty()) << text;
+    EXPECT_EQ(p.content, text);
+  }
+}
+
+// DeepSeek R1's markers.
+const std::string kDsBegin = "<\uFF5Ctool\u2581calls\u2581begin\uFF5C>";
+const std::string kDsEnd = "<\uFF5Ctool\u2581calls\u2581end\uFF5C>";
+const std::string kDsCall = "<\uFF5Ctool\u2581call\u2581begin\uFF5C>";
+const std::string kDsCallEnd = "<\uFF5Ctool\u2581call\u2581end\uFF5C>";
+const std::string kDsSep = "<\uFF5Ctool\u2581sep\uFF5C>";
+
+std::string DsCall(const std::string& name, const std::string& args) {
+  return kDsCall + "function" + kDsSep + name + "\n```json\n" + args + "\n```" + kDsCallEnd;
+}
+
+TEST(ParseToolCalls, DeepSeekR1) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kDeepSeekR1,
+      "Let me look.\n" + kDsBegin + DsCall("get_weather", "{\"location\": \"Paris\"}") +
+          DsCall("get_time", "{}") + kDsEnd);
+  EXPECT_EQ(p.content, "Let me look.\n");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  for (const std::string& text : {std::string("no calls"), kDsBegin + "garbage",
+                                  kDsBegin + kDsCall + "function" + kDsSep + "f\n```json\n{bad"}) {
+    p = ParseToolCalls(ToolFormat::kDeepSeekR1, text);
+    EXPECT_TRUE(p.calls.empty()) << text;
+    EXPECT_EQ(p.content, text);
+  }
+}
+
+TEST(ParseToolCalls, NoneIsContent) {
+  ParsedOutput p = ParseToolCalls(ToolFormat::kNone, "<tool_call>{\"name\":\"f\"}</tool_call>");
+  EXPECT_TRUE(p.calls.empty());
+  EXPECT_EQ(p.content, "<tool_call>{\"name\":\"f\"}</tool_call>");
+}
+
+// Streams `text` in pieces of `step` bytes; returns content and calls.
+ParsedOutput StreamAll(ToolFormat format, const std::string& text, size_t step,
+                       std::vector<std::string>* contents = nullptr) {
+  ToolCallStream s(format);
+  ParsedOutput out;
+  auto take = [&](ToolCallStream::Delta d) {
+    if (contents != nullptr && !d.content.empty()) contents->push_back(d.content);
+    out.content += d.content;
+    for (ToolCall& c : d.calls) out.calls.push_back(std::move(c));
+  };
+  for (size_t i = 0; i < text.size(); i += step) take(s.Push(text.substr(i, step)));
+  take(s.Finish());
+  return out;
+}
+
+TEST(ToolCallStream, MatchesWholeParse) {
+  const std::vector<std::pair<ToolFormat, std::string>> cases = {
+      {ToolFormat::kHermes,
+       "Checking <tool> tags.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"<tool_call>\"}}"
+       "\n</tool_call>\n<tool_call>{\"name\":\"g\",\"arguments\":{}}</tool_call> done"},
+      {ToolFormat::kHermes, "no calls here, only <tool_ and text"},
+      {ToolFormat::kHermes, "<tool_call>{\"name\": broken</tool_call>"},
+      {ToolFormat::kLlama3, "  {\"name\": \"f\", \"parameters\": {\"a\": 1}}"},
+      {ToolFormat::kLlama3, "Hello {\"name\": \"f\"}"},
+      {ToolFormat::kLlama3, "Text <|python_tag|>{\"name\": \"f\", \"parameters\": {}}"},
+      {ToolFormat::kMistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"b\": [1]}}]"},
+      {ToolFormat::kMistral, "[{\"name\": \"f\", \"arguments\": {}}]"},
+      {ToolFormat::kMistral, "[1] is a citation"},
+      {ToolFormat::kNone, "anything <tool_call>"},
+      {ToolFormat::kDeepSeekR1, "Hi " + kDsBegin + DsCall("f", "{\"a\": [1]}") + kDsEnd + " bye"},
+  };
+  for (const auto& [format, text] : cases) {
+    const ParsedOutput whole = ParseToolCalls(format, text);
+    for (size_t step : {1, 2, 3, 7, 1000}) {
+      const ParsedOutput streamed = StreamAll(format, text, step);
+      EXPECT_EQ(streamed.content, whole.content) << text << " step " << step;
+      ASSERT_EQ(streamed.calls.size(), whole.calls.size()) << text << " step " << step;
+      for (size_t i = 0; i < whole.calls.size(); ++i) {
+        EXPECT_EQ(streamed.calls[i].name, whole.calls[i].name);
+        EXPECT_EQ(streamed.calls[i].arguments, whole.calls[i].arguments);
+      }
+    }
+  }
+}
+
+TEST(ToolCallStream, StreamsContentAndHoldsMarkerPrefixes) {
+  ToolCallStream s(ToolFormat::kHermes);
+  EXPECT_EQ(s.Push("Hello wor").content, "Hello wor");
+  EXPECT_EQ(s.Push("ld <tool").content, "ld ");  // "<tool" may start <tool_call>
+  EXPECT_EQ(s.Push("s> ok").content, "<tools> ok");
+  ToolCallStream::Delta d = s.Push("<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>");
+  EXPECT_EQ(d.content, "");
+  ASSERT_EQ(d.calls.size(), 1u);  // a closed block comes out at once
+  EXPECT_EQ(s.calls_emitted(), 1);
+  d = s.Finish();
+  EXPECT_TRUE(d.calls.empty());
+  EXPECT_EQ(d.content, "");
+}
+
+// The constraint's accepted text parses back into the call, for each format.
+TEST(ToolCallConstraint, AcceptedOutputParses) {
+  const std::vector<ToolDef> tools = {{"get_weather", kWeatherParams}, {"get_time", ""}};
+  for (ToolFormat format : {ToolFormat::kHermes, ToolFormat::kLlama3, ToolFormat::kMistral}) {
+    const char* key = format == ToolFormat::kLlama3 ? "parameters" : "arguments";
+    // Named (one tool): literal envelope, then the arguments.
+    auto c = ToolCallConstraint(format, tools, std::string("get_weather"));
+    ASSERT_TRUE(c.ok()) << c.status();
+    auto g = grammar::CompileConstraint(*c);
+    ASSERT_TRUE(g.ok()) << g.status();
+    const std::string named = c->prefix + R"({"location":"Paris"})" + c->suffix;
+    grammar::Matcher m(*g);
+    ASSERT_TRUE(m.Advance(named)) << named;
+    EXPECT_TRUE(m.IsComplete());
+    EXPECT_FALSE(m.CanContinue());
+    ParsedOutput p = ParseToolCalls(format, named);
+    ASSERT_EQ(p.calls.size(), 1u) << named;
+    EXPECT_EQ(p.calls[0].name, "get_weather");
+    EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+    // A wrong enum value or a missing required property is refused.
+    grammar::Matcher bad(*g);
+    EXPECT_FALSE(bad.Advance(c->prefix + R"({"unit":"kelvin"})"));
+    grammar::Matcher missing(*g);
+    EXPECT_FALSE(missing.Advance(c->prefix + "{}" + c->suffix) && missing.IsComplete());
+
+    // Required (either tool): a JSON object naming one of them.
+    c = ToolCallConstraint(format, tools, std::nullopt);
+    ASSERT_TRUE(c.ok()) << c.status();
+    g = grammar::CompileConstraint(*c);
+    ASSERT_TRUE(g.ok()) << g.status();
+    // The compiler writes properties in its (sorted) key order.
+    const std::string body = format == ToolFormat::kLlama3
+                                 ? R"({"name":"get_time","parameters":{"x":1}})"
+                                 : R"({"arguments":{"x":1},"name":"get_time"})";
+    const std::string any = c->prefix + body + c->suffix;
+    grammar::Matcher m2(*g);
+    ASSERT_TRUE(m2.Advance(any)) << any << " key " << key;
+    EXPECT_TRUE(m2.IsComplete());
+    p = ParseToolCalls(format, any);
+    ASSERT_EQ(p.calls.size(), 1u) << any;
+    EXPECT_EQ(p.calls[0].name, "get_time");
+    EXPECT_EQ(p.calls[0].arguments, R"({"x":1})");
+    grammar::Matcher unknown(*g);
+    EXPECT_FALSE(unknown.Advance(c->prefix + R"({"arguments":{},"name":"nope"})"));
+  }
+}
+
+TEST(ToolCallConstraint, DeepSeekR1NamedOnly) {
+  const std::vector<ToolDef> tools = {{"get_weather", kWeatherParams}, {"get_time", ""}};
+  auto c = ToolCallConstraint(ToolFormat::kDeepSeekR1, tools, std::string("get_weather"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto g = grammar::CompileConstraint(*c);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const std::string text = c->prefix + R"({"location":"Paris","unit":"celsius"})" + c->suffix;
+  EXPECT_EQ(text, kDsBegin + DsCall("get_weather", R"({"location":"Paris","unit":"celsius"})") +
+                      kDsEnd);
+  grammar::Matcher m(*g);
+  ASSERT_TRUE(m.Advance(text));
+  EXPECT_TRUE(m.IsComplete());
+  ParsedOutput p = ParseToolCalls(ToolFormat::kDeepSeekR1, text);
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris","unit":"celsius"})");
+  // Several tools cannot be chosen among (the name is outside the JSON).
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kDeepSeekR1, tools, std::nullopt).ok());
+  EXPECT_TRUE(ToolCallConstraint(ToolFormat::kDeepSeekR1, {tools[1]}, std::nullopt).ok());
+}
+
+TEST(ToolCallConstraint, Errors) {
+  const std::vector<ToolDef> tools = {{"f", ""}};
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kNone, tools, std::nullopt).ok());
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kHermes, {}, std::nullopt).ok());
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kHermes, tools, std::string("g")).ok());
+  // Names are JSON-escaped into the literal envelope.
+  const std::vector<ToolDef> quoted = {{"a\"b", ""}};
+  auto c = ToolCallConstraint(ToolFormat::kLlama3, quoted, std::nullopt);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->prefix, "{\"name\": \"a\\\"b\", \"parameters\": ");
+}
+
+}  // namespace
+}  // namespace triptych::tool_calls
