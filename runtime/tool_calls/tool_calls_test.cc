@@ -297,10 +297,10 @@ TEST(ToolCallConstraint, AcceptedOutputParses) {
     ASSERT_TRUE(c.ok()) << c.status();
     g = grammar::CompileConstraint(*c);
     ASSERT_TRUE(g.ok()) << g.status();
-    // The compiler writes properties in its (sorted) key order.
+    // The compiler writes properties in the schema's order: name first.
     const std::string body = format == ToolFormat::kLlama3
                                  ? R"({"name":"get_time","parameters":{"x":1}})"
-                                 : R"({"arguments":{"x":1},"name":"get_time"})";
+                                 : R"({"name":"get_time","arguments":{"x":1}})";
     const std::string any = c->prefix + body + c->suffix;
     grammar::Matcher m2(*g);
     ASSERT_TRUE(m2.Advance(any)) << any << " key " << key;
@@ -310,7 +310,7 @@ TEST(ToolCallConstraint, AcceptedOutputParses) {
     EXPECT_EQ(p.calls[0].name, "get_time");
     EXPECT_EQ(p.calls[0].arguments, R"({"x":1})");
     grammar::Matcher unknown(*g);
-    EXPECT_FALSE(unknown.Advance(c->prefix + R"({"arguments":{},"name":"nope"})"));
+    EXPECT_FALSE(unknown.Advance(c->prefix + R"({"name":"nope","arguments":{}})"));
   }
 }
 
