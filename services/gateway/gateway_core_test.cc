@@ -241,7 +241,7 @@ TEST_F(GatewayTest, ValidationErrorsAreOpenAiShaped) {
   StartGateway({}, /*max_body=*/4096);
   ExpectError(Post("/v1/chat/completions", "{not json"), 400);
   ExpectError(Post("/v1/chat/completions",
-                   R"({"model":"stories","n":3,"messages":[{"role":"user","content":"x"}]})"),
+                   R"({"model":"stories","n":9,"messages":[{"role":"user","content":"x"}]})"),
               400, "n");
   ExpectError(Post("/v1/chat/completions",
                    R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})"),
