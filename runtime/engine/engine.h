@@ -9,7 +9,9 @@
 // cache runs out of blocks the newest running sequence is preempted: its
 // blocks are released and it is re-queued to be recomputed from its prompt
 // plus the tokens it generated (preemption by recompute), which gives the
-// same output as an uninterrupted run.
+// same output as an uninterrupted run. A request with n choices is one
+// sequence until its prompt is computed, then n (GenerationRequest::n); it is
+// admitted when all n fit in max_running (or when nothing else runs).
 //
 // Thread safety: Add(), Cancel() and stats() may be called from any thread;
 // Step() and HasWork() from one driver thread at a time.
