@@ -64,14 +64,20 @@ def check(label, base, prefill_admin, decode_admin, disaggregated):
 
     # Greedy n=4 on a prompt no node has seen; the prompt's tokens are computed once.
     prompt = "Once upon a time, there was a little girl named Lily who loved to play outside"
-    before = metrics(computing).get(COUNTER, 0), metrics(idle).get(COUNTER, 0)
+    forked = "triptych_forked_choices_total"
+    before = (metrics(computing).get(COUNTER, 0), metrics(idle).get(COUNTER, 0),
+              metrics(decode_admin).get(forked, 0))
     four = complete(base, model, prompt, n=4, temperature=0)
-    after = metrics(computing).get(COUNTER, 0), metrics(idle).get(COUNTER, 0)
+    after = (metrics(computing).get(COUNTER, 0), metrics(idle).get(COUNTER, 0),
+             metrics(decode_admin).get(forked, 0))
+    if after[2] - before[2] != 3:
+        failures.append(f"{label}: the decode node forked {after[2] - before[2]} choices, want 3")
     prompt_tokens = four["usage"]["prompt_tokens"]
     computed, idle_computed = after[0] - before[0], after[1] - before[1]
     print(f"{label}: n=4 greedy, prompt {prompt_tokens} tokens: prompt tokens computed "
           f"{computed:.0f} on the {'prefill' if disaggregated else 'decode'} node, "
-          f"{idle_computed:.0f} on the other; usage {four['usage']}", flush=True)
+          f"{idle_computed:.0f} on the other; choices forked on the decode node "
+          f"{after[2] - before[2]:.0f}; usage {four['usage']}", flush=True)
     if computed != prompt_tokens or idle_computed != 0:
         failures.append(f"{label}: prompt tokens computed {computed} / {idle_computed}, "
                         f"want {prompt_tokens} / 0")
