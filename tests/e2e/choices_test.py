@@ -16,6 +16,8 @@ once colocated (prefilled on the decode node), and checks over HTTP:
     chunks add up to the non-streamed choice; usage counts the prompt once;
   - n above the gateway's --max-n (8) is a 400 naming "n".
 
+`--device gpu` runs the prefill and decode nodes on the device model.
+
 Needs ../shared/conformance (skips locally without it, fails under CI=true).
 """
 import json
@@ -133,15 +135,16 @@ def check(label, base, prefill_admin, decode_admin, disaggregated):
     return failures
 
 
-def run_mode(disaggregated):
+def run_mode(disaggregated, device="cpu"):
     state = tempfile.mkdtemp(prefix="triptych-choices-")
     env = dict(os.environ, TRIPTYCH_CLUSTER_DIR=state)
     start = subprocess.run(
         ["bash", CLUSTER, "start", "--model", os.path.join(SHARED, "models", "stories260K.gguf"),
          "--prefill", "1", "--decode", "1", "--port", "0", "--no-memory",
-         "--disagg-threshold", "0" if disaggregated else "1000000"],
+         "--disagg-threshold", "0" if disaggregated else "1000000",
+         "--prefill-device", device, "--decode-device", device],
         env=env, capture_output=True, text=True, timeout=180)
-    label = "disaggregated" if disaggregated else "colocated"
+    label = ("disaggregated" if disaggregated else "colocated") + f" ({device})"
     try:
         if start.returncode != 0:
             return [f"{label}: cluster start failed: {start.stderr[-2000:]}"]
@@ -164,7 +167,10 @@ def main():
             return 1
         print("SKIP: ../shared/conformance not found")
         return 0
-    failures = run_mode(True) + run_mode(False)
+    # --device gpu: the nodes run the device model (the HIP CPU Runtime in
+    # CI); the forks copy blocks of its device KV pool.
+    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+    failures = run_mode(True, device) + run_mode(False, device)
     for f in failures:
         print("FAIL:", f)
     print("PASS" if not failures else f"{len(failures)} failures")
