@@ -20,11 +20,11 @@ tests=(
   tokenizer_test engine_test
   gguf_reader_test gguf_conformance_test quantized_files_test
   pre_tokenizer_test tokenizer_unicode_test chat_template_test
-  http_server_test gateway_openai_request_test gateway_core_test
+  http_server_test gateway_openai_request_test gateway_core_test gateway_choices_test
   gateway_tool_fields_test tool_calls_test
   transport_wire_format_test transport_in_process_test prefill_job_test
   # Core logic with manual memory management, index arithmetic or threads.
-  kv_cache_test attention_kernels_test thread_pool_test
+  kv_cache_test engine_choices_test attention_kernels_test thread_pool_test
   sampling_params_test penalties_test sampler_test stop_matcher_test
   scheduler_registry_test scheduler_router_test scheduler_dispatcher_test
   memory_kv_history_store_test memory_collection_store_test memory_core_test

@@ -43,6 +43,8 @@ struct Engine::Sequence {
         stop(req.stop) {}
 
   GenerationRequest req;
+  int index = 0;          // the choice this sequence generates
+  int forks_pending = 0;  // choices still to fork from this one's prompt
   std::vector<int32_t> tokens;
   const int64_t num_prompt;
   int64_t computed = 0;
@@ -111,6 +113,10 @@ absl::Status Engine::Add(GenerationRequest request) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prompt has ", n, " tokens; the context length is ", c.context_length));
   }
+  if (request.n < 1 || request.n > kMaxChoices) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n must be between 1 and ", kMaxChoices));
+  }
   if (request.max_tokens < 1) {
     return absl::InvalidArgumentError("max_tokens must be at least 1");
   }
@@ -149,8 +155,9 @@ absl::Status Engine::Add(GenerationRequest request) {
   }
   auto seq = std::make_unique<Sequence>(std::move(request), tokenizer_, cache_.get());
   seq->matcher = std::move(matcher);
+  seq->forks_pending = seq->req.n - 1;
   absl::MutexLock lock(&mu_);
-  if (!live_ids_.emplace(seq->req.id, true).second) {
+  if (!live_ids_.emplace(seq->req.id, seq->req.n).second) {
     return absl::AlreadyExistsError(
         absl::StrCat("request id '", seq->req.id, "' is already in use"));
   }
@@ -357,6 +364,7 @@ void Engine::Finish(Sequence* seq, FinishReason reason,
   TokenOutput o;
   if (last != nullptr) o = std::move(*last);
   o.request_id = seq->req.id;
+  o.index = seq->index;
   o.finish = reason;
   if (reason == FinishReason::kLength) {
     // Text held back for a possible stop string or an unfinished UTF-8
@@ -367,15 +375,37 @@ void Engine::Finish(Sequence* seq, FinishReason reason,
   o.prompt_tokens = seq->num_prompt;
   o.cached_prompt_tokens = seq->cached_prompt_tokens;
   o.completion_tokens = seq->generated();
-  out->push_back(std::move(o));
+  // Choices not forked yet (the prompt never completed) end with this one.
+  const int unforked = seq->forks_pending;
+  seq->forks_pending = 0;
   seq->done = true;
   // Blocks a prefill node may still be writing stay reserved (see orphans_).
   if (!Busy(*seq)) {
     if (reason != FinishReason::kError) StoreHistory(seq);
     seq->kv.Clear();
   }
-  absl::MutexLock lock(&mu_);
-  live_ids_.erase(seq->req.id);
+  bool request_done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = live_ids_.find(seq->req.id);
+    request_done = it == live_ids_.end() || (it->second -= 1 + unforked) <= 0;
+    if (request_done && it != live_ids_.end()) live_ids_.erase(it);
+  }
+  for (int i = 0; i <= unforked; ++i) {
+    TokenOutput c;
+    if (i == unforked) {
+      c = std::move(o);
+    } else {
+      c.request_id = o.request_id;
+      c.index = seq->index + 1 + i;
+      c.finish = reason;
+      c.error = o.error;
+      c.prompt_tokens = o.prompt_tokens;
+      c.cached_prompt_tokens = o.cached_prompt_tokens;
+    }
+    c.request_done = request_done && i == unforked;
+    out->push_back(std::move(c));
+  }
 }
 
 bool Engine::Admit(Sequence* seq) {
@@ -421,8 +451,45 @@ bool Engine::ApplyConstraint(Sequence* seq, absl::Span<float> row) {
                                  &mask_bits_);
 }
 
-void Engine::Sample(Sequence* seq, const float* logits,
-                    std::vector<TokenOutput>* out) {
+void Engine::Sample(Sequence* seq, const float* logits, std::vector<TokenOutput>* out) {
+  if (seq->forks_pending == 0) return SampleOne(seq, logits, out);
+  std::vector<Sequence*> choices = Fork(seq);
+  SampleOne(seq, logits, out);
+  for (Sequence* c : choices) SampleOne(c, logits, out);
+}
+
+std::vector<Engine::Sequence*> Engine::Fork(Sequence* seq) {
+  const int n = seq->forks_pending;
+  seq->forks_pending = 0;
+  std::vector<Sequence*> forked;
+  for (int i = 1; i <= n; ++i) {
+    GenerationRequest r = seq->req;
+    r.sampling.seed = seq->req.sampling.seed + static_cast<uint64_t>(i);
+    auto child = std::make_unique<Sequence>(std::move(r), tokenizer_, cache_.get());
+    child->index = seq->index + i;
+    child->tokens = seq->tokens;
+    child->admitted_once = child->remote_tried = child->history_tried = true;
+    child->cached_prompt_tokens = seq->cached_prompt_tokens;
+    // No output generated yet: the matcher is still at the prompt's end.
+    if (seq->matcher != nullptr) {
+      child->matcher = std::make_unique<grammar::Matcher>(*seq->matcher);
+    }
+    if (child->kv.ForkFrom(seq->kv, seq->computed).ok()) {
+      child->computed = seq->computed;
+      ++counters_.forked_choices;
+      forked.push_back(child.get());
+      running_.push_back(std::move(child));
+    } else {
+      // No block for the copy of the partial last block: the choice waits
+      // and computes its prompt itself (as a preempted sequence does).
+      waiting_.push_back(std::move(child));
+    }
+  }
+  return forked;
+}
+
+void Engine::SampleOne(Sequence* seq, const float* logits,
+                       std::vector<TokenOutput>* out) {
   const model::ModelConfig& c = model_->config();
   std::vector<float> row(logits, logits + c.vocab_size);
   if (seq->matcher != nullptr && !ApplyConstraint(seq, absl::MakeSpan(row))) {
@@ -475,6 +542,7 @@ void Engine::Sample(Sequence* seq, const float* logits,
     return;
   }
   o.request_id = seq->req.id;
+  o.index = seq->index;
   out->push_back(std::move(o));
 }
 
@@ -485,8 +553,12 @@ std::vector<TokenOutput> Engine::Step() {
   ApplyHistoryFetches();
 
   // Admit waiting sequences while there is room in the running set.
+  // A request with n choices is admitted when all of them fit (they fork
+  // from its prompt), or alone.
   while (!waiting_.empty() &&
-         static_cast<int>(running_.size()) < options_.max_running) {
+         (running_.empty() || static_cast<int>(running_.size()) + 1 +
+                                      waiting_.front()->forks_pending <=
+                                  options_.max_running)) {
     Admit(waiting_.front().get());
     // A history fetch first; the remote prefill (if any) starts when it
     // reports, so it only computes what history did not have.

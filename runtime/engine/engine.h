@@ -9,7 +9,9 @@
 // cache runs out of blocks the newest running sequence is preempted: its
 // blocks are released and it is re-queued to be recomputed from its prompt
 // plus the tokens it generated (preemption by recompute), which gives the
-// same output as an uninterrupted run.
+// same output as an uninterrupted run. A request with n choices is one
+// sequence until its prompt is computed, then n (GenerationRequest::n); it is
+// admitted when all n fit in max_running (or when nothing else runs).
 //
 // Thread safety: Add(), Cancel() and stats() may be called from any thread;
 // Step() and HasWork() from one driver thread at a time.
@@ -114,6 +116,9 @@ struct EngineOptions {
   model::SparseAttentionOptions sparse_attention;
 };
 
+// Most choices one request may ask for (the gateway's --max-n is lower).
+inline constexpr int kMaxChoices = 128;
+
 struct GenerationRequest {
   std::string id;
   std::vector<int32_t> prompt;  // token ids, BOS included if wanted
@@ -134,6 +139,12 @@ struct GenerationRequest {
   // continue a valid output; a complete output that cannot continue ends the
   // sequence (kStop). The schema is compiled by Add() (kInvalidArgument).
   grammar::OutputConstraint constraint;
+  // Number of choices (OpenAI `n`, 1..kMaxChoices): the prompt is computed
+  // once, then n sequences fork from its KV (full blocks shared, the partial
+  // last block copied) and each samples its own output; choice i samples with
+  // seed sampling.seed + i. Outputs carry the choice's index; each choice
+  // ends with its own finish, the request with request_done.
+  int n = 1;
   // The last constraint_replay prompt tokens were generated under
   // `constraint` before (a migrated request): the matcher starts after them.
   int64_t constraint_replay = 0;
@@ -145,6 +156,10 @@ const char* FinishReasonName(FinishReason reason);
 // What one step produced for one request.
 struct TokenOutput {
   std::string request_id;
+  int index = 0;  // the choice (0..n-1)
+  // The request's last output: every choice has finished (with n = 1, the
+  // output that finishes it).
+  bool request_done = false;
   int32_t token = -1;  // -1 when the step produced no token (cancel, error)
   std::string text;    // text that became final this step
   float logprob = 0.0f;
@@ -161,6 +176,7 @@ struct EngineStats {
   int64_t running = 0;
   int64_t steps = 0;
   int64_t prompt_tokens_computed = 0;  // prompt (and recompute) tokens run here
+  int64_t forked_choices = 0;          // choices that attached to a prompt's KV
   int64_t remote_prefill_tokens = 0;   // prompt tokens prefilled by other nodes
   int64_t remote_prefill_failures = 0;
   int64_t history_fetched_tokens = 0;  // prompt tokens whose KV came from history
@@ -223,7 +239,14 @@ class Engine {
   void Preempt(Sequence* seq);
   void Finish(Sequence* seq, FinishReason reason, std::vector<TokenOutput>* out,
               TokenOutput* last);
+  // Samples seq's next token from `logits`; when seq's prompt has just been
+  // computed and it has choices to fork, forks them and samples theirs too.
   void Sample(Sequence* seq, const float* logits, std::vector<TokenOutput>* out);
+  void SampleOne(Sequence* seq, const float* logits, std::vector<TokenOutput>* out);
+  // Makes seq's other choices, sharing its prompt's KV (into running_; one
+  // that gets no block for its copy goes to waiting_ and computes its prompt).
+  // Returns those that share it.
+  std::vector<Sequence*> Fork(Sequence* seq);
   bool StartRemotePrefill(Sequence* seq);
   void ApplyRemotePrefills(std::vector<TokenOutput>* out);
   bool StartHistoryFetch(Sequence* seq);
@@ -269,7 +292,8 @@ class Engine {
   // Cancelled sequences whose remote prefill or history fetch may still
   // write their blocks: kept (blocks reserved) until it reports.
   std::vector<std::unique_ptr<Sequence>> orphans_;
-  absl::flat_hash_map<std::string, bool> live_ids_ ABSL_GUARDED_BY(mu_);
+  // Live request ids -> choices not finished yet.
+  absl::flat_hash_map<std::string, int> live_ids_ ABSL_GUARDED_BY(mu_);
   EngineStats published_ ABSL_GUARDED_BY(mu_);
   bool runnable_ ABSL_GUARDED_BY(mu_) = false;  // as of the last Step()
   static bool ReadyLocked(Engine* e);

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -491,6 +492,34 @@ void SequenceKv::Commit(absl::Span<const int32_t> tokens, int64_t num_tokens) {
     cache_->RegisterFull(blocks_[i], h);
     hashes_.push_back(h);
   }
+}
+
+absl::Status SequenceKv::ForkFrom(const SequenceKv& parent, int64_t num_tokens) {
+  KV_CHECK(blocks_.empty() && num_tokens_ == 0 && parent.cache_ == cache_);
+  if (num_tokens < 0 || num_tokens > parent.num_tokens_) {
+    return absl::InvalidArgumentError("fork past the parent's committed tokens");
+  }
+  const int64_t bs = cache_->options().block_size;
+  const int64_t full = num_tokens / bs;
+  const bool partial = num_tokens % bs != 0;
+  BlockId copy = -1;
+  if (partial) {
+    absl::StatusOr<BlockId> b = cache_->Allocate();
+    if (!b.ok()) return b.status();
+    copy = *b;
+    std::memcpy(cache_->BlockData(copy), cache_->BlockData(parent.blocks_[full]),
+                static_cast<size_t>(cache_->block_bytes()));
+  }
+  for (int64_t i = 0; i < full; ++i) {
+    cache_->AddRef(parent.blocks_[i]);
+    blocks_.push_back(parent.blocks_[i]);
+  }
+  if (partial) blocks_.push_back(copy);
+  hashes_.assign(parent.hashes_.begin(),
+                 parent.hashes_.begin() + std::min<int64_t>(
+                                              full, static_cast<int64_t>(parent.hashes_.size())));
+  num_tokens_ = num_tokens;
+  return absl::OkStatus();
 }
 
 void SequenceKv::Clear() {

@@ -233,6 +233,16 @@ class SequenceKv {
   // within the partial last block, e.g. to drop rejected draft tokens).
   void Commit(absl::Span<const int32_t> tokens, int64_t num_tokens);
 
+  // Makes this (empty) sequence a copy of `parent`'s first `num_tokens`
+  // committed tokens (n > 1 choices of one prompt): the full blocks are
+  // shared (one more reference each: full blocks are immutable), the
+  // partially filled last block is copied into a fresh block (copy on write,
+  // done at once because both sequences write their next token there).
+  // Errors: kResourceExhausted when no block is free for the copy (the
+  // sequence stays empty); kInvalidArgument when num_tokens exceeds what
+  // `parent` has committed.
+  absl::Status ForkFrom(const SequenceKv& parent, int64_t num_tokens);
+
   // Releases every block (the sequence becomes empty), last block first so
   // that LRU eviction takes a cached prefix's tail before its head.
   void Clear();

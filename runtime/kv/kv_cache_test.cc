@@ -455,6 +455,48 @@ TEST(SequenceKv, SharedPrefixAttachesFullBlocks) {
   EXPECT_EQ(b.SlotOf(195), 3);
 }
 
+// A fork shares the full blocks and copies the partial last one, so the two
+// sequences write their next tokens into different blocks; with no block
+// free for the copy it fails and takes nothing.
+TEST(SequenceKv, ForkSharesFullBlocksAndCopiesThePartialOne) {
+  auto cache = MakeCache(SmallOptions(4));
+  const std::vector<int32_t> prompt = Iota(21, 1);  // 1 full block + 5 tokens
+  SequenceKv parent(cache.get());
+  ASSERT_TRUE(parent.Reserve(prompt.size()).ok());
+  parent.Commit(prompt, prompt.size());
+  uint8_t* tail = cache->BlockData(parent.blocks()[1]);
+  for (int64_t i = 0; i < cache->block_bytes(); ++i) tail[i] = static_cast<uint8_t>(i * 7);
+
+  SequenceKv child(cache.get());
+  ASSERT_TRUE(child.ForkFrom(parent, 21).ok());
+  EXPECT_EQ(child.num_tokens(), 21);
+  ASSERT_EQ(child.blocks().size(), 2u);
+  EXPECT_EQ(child.blocks()[0], parent.blocks()[0]);
+  EXPECT_EQ(cache->ref_count(parent.blocks()[0]), 2);
+  EXPECT_NE(child.blocks()[1], parent.blocks()[1]);
+  EXPECT_EQ(cache->ref_count(child.blocks()[1]), 1);
+  EXPECT_EQ(std::memcmp(cache->BlockData(child.blocks()[1]), tail, cache->block_bytes()), 0);
+  EXPECT_EQ(child.block_hashes(), parent.block_hashes());
+
+  SequenceKv second(cache.get());
+  ASSERT_TRUE(second.ForkFrom(parent, 21).ok());  // the pool's last block
+  SequenceKv third(cache.get());
+  EXPECT_EQ(third.ForkFrom(parent, 21).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(third.blocks().empty());
+  EXPECT_EQ(cache->ref_count(parent.blocks()[0]), 3);
+  EXPECT_EQ(third.ForkFrom(parent, 22).code(), absl::StatusCode::kInvalidArgument);
+  // A prompt of whole blocks forks without a copy.
+  SequenceKv whole(cache.get());
+  ASSERT_TRUE(whole.ForkFrom(parent, 16).ok());
+  EXPECT_EQ(whole.blocks(), std::vector<BlockId>{parent.blocks()[0]});
+  second.Clear();
+  child.Clear();
+  whole.Clear();
+  EXPECT_EQ(cache->ref_count(parent.blocks()[0]), 1);
+  parent.Clear();
+  EXPECT_EQ(cache->NumAvailableBlocks(), 4);
+}
+
 TEST(SequenceKv, NeverAttachesWholePrompt) {
   auto cache = MakeCache(SmallOptions(16));
   const std::vector<int32_t> prompt = Iota(48, 5);  // exactly 3 blocks

@@ -156,8 +156,10 @@ void DecodeCore::DriverLoop() {
           s.last_token = now;
         }
         fn = s.fn;
+        if (o.request_done && e2e_ != nullptr) {
+          e2e_->Observe(absl::ToDoubleSeconds(now - s.start));
+        }
         if (o.finish != engine::FinishReason::kNone) {
-          if (e2e_ != nullptr) e2e_->Observe(absl::ToDoubleSeconds(now - s.start));
           log::Info("decode", "request finished",
                     {{"request_id", o.request_id},
                      {"finish_reason", std::string(engine::FinishReasonName(o.finish))},
@@ -165,9 +167,10 @@ void DecodeCore::DriverLoop() {
                      {"cached_prompt_tokens", o.cached_prompt_tokens},
                      {"completion_tokens", o.completion_tokens},
                      {"e2e_ms", absl::ToDoubleMilliseconds(now - s.start)},
+                     {"choice", static_cast<int64_t>(o.index)},
                      {"error", o.error}});
-          streams_.erase(it);
         }
+        if (o.request_done) streams_.erase(it);
       }
       fn(o);
     }

@@ -155,6 +155,8 @@ void DecodeServer::RefreshMetrics() {
   counter("triptych_prefix_cache_miss_blocks_total", "Prefix-cache block lookups that missed.",
           ks.prefix_miss_blocks);
   counter("triptych_preemptions_total", "Sequences preempted for recompute.", st.preemptions);
+  counter("triptych_forked_choices_total",
+          "Choices (n > 1) forked from a computed prompt's KV blocks.", st.forked_choices);
   const PrefillClientStats ps = prefill_stats();
   counter("triptych_kv_bytes_received_total",
           "KV bytes prefill nodes wrote into this node over UCX (confirmed).",

@@ -50,7 +50,7 @@ class GenerateReactor : public grpc::ServerWriteReactor<triptych::v1::GenerateEv
       auto state = weak.lock();
       if (!state) return;
       absl::MutexLock lock(&state->mu);
-      if (state->reactor != nullptr) state->reactor->Push(ToProto(o), o.finish);
+      if (state->reactor != nullptr) state->reactor->Push(ToProto(o), o.request_done);
     });
     if (!st.ok()) {
       absl::MutexLock lock(&mu_);
@@ -86,11 +86,12 @@ class GenerateReactor : public grpc::ServerWriteReactor<triptych::v1::GenerateEv
   }
 
  private:
-  void Push(triptych::v1::GenerateEvent event, engine::FinishReason finish) {
+  // `last`: the request's last event (every choice has finished).
+  void Push(triptych::v1::GenerateEvent event, bool last) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     queue_.push_back(std::move(event));
-    if (finish != engine::FinishReason::kNone) last_queued_ = true;
+    if (last) last_queued_ = true;
     if (!writing_) WriteNextLocked();
   }
 
@@ -143,6 +144,7 @@ engine::GenerationRequest FromProto(const triptych::v1::DecodeRequest& request) 
   out.stop.assign(r.stop().begin(), r.stop().end());
   out.stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
   out.ignore_eos = r.ignore_eos();
+  out.n = r.n() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(r.n(), 1u << 20));
   if (r.has_sparse_attention_budget()) out.sparse_budget = r.sparse_attention_budget();
   out.prefill_address = request.prefill_address();
   if (r.has_constraint() && r.constraint().kind() != triptych::v1::OutputConstraint::KIND_NONE) {
@@ -173,6 +175,7 @@ triptych::v1::GenerateEvent ToProto(const engine::TokenOutput& o) {
     }
   }
   e.set_text(o.text);
+  e.set_index(static_cast<uint32_t>(o.index));
   e.set_finish_reason(FinishToProto(o.finish));
   if (o.finish != engine::FinishReason::kNone) {
     e.mutable_usage()->set_prompt_tokens(static_cast<uint32_t>(o.prompt_tokens));

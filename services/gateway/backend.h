@@ -32,6 +32,9 @@ struct BackendRequest {
   std::optional<int64_t> sparse_attention_budget;
   // The output's required form (response_format); checked by the gateway.
   grammar::OutputConstraint constraint;
+  // Choices (OpenAI `n`): the prompt is computed once and each choice i
+  // samples with seed sampling.seed + i.
+  int n = 1;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
@@ -48,11 +51,13 @@ struct Usage {
   int64_t cached_tokens = 0;  // prompt tokens whose KV was reused
 };
 
-// One step of a generation. The last event of a request has finish set
-// (and usage filled); kError events carry a non-OK `error` whose code says
-// what the client should do (kInvalidArgument, kResourceExhausted,
-// kUnavailable, kDeadlineExceeded, ...).
+// One step of one choice of a generation. The last event of each choice has
+// finish set (and that choice's usage filled: the prompt's tokens and the
+// choice's own completion tokens); kError events carry a non-OK `error`
+// whose code says what the client should do (kInvalidArgument,
+// kResourceExhausted, kUnavailable, kDeadlineExceeded, ...).
 struct BackendEvent {
+  int index = 0;  // the choice, 0..n-1
   std::vector<int32_t> tokens;
   std::string text;                     // text that became final with them
   std::vector<TokenLogprob> logprobs;   // one per token when requested
@@ -78,8 +83,10 @@ class GenerationBackend {
 
   // Starts `request`. `on_event` is called for each event, one at a time per
   // request, on a backend thread or — for failures found at once — on the
-  // calling thread before Start() returns; exactly one event has finish !=
-  // kNone and it is the last. `on_event` must not block. Never returns null.
+  // calling thread before Start() returns; for each of the request's n
+  // choices exactly one event has finish != kNone and it is that choice's
+  // last (after n of them the request is over). `on_event` must not block.
+  // Never returns null.
   virtual std::unique_ptr<GenerationHandle> Start(
       const BackendRequest& request,
       std::function<void(const BackendEvent&)> on_event) = 0;

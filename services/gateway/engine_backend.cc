@@ -1,5 +1,6 @@
 #include "services/gateway/engine_backend.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -90,6 +91,7 @@ std::unique_ptr<GenerationHandle> EngineBackend::Start(
   g.ignore_eos = request.ignore_eos;
   g.sparse_budget = request.sparse_attention_budget;
   g.constraint = request.constraint;
+  g.n = request.n;
   absl::Status status;
   {
     absl::MutexLock lock(&driver_->mu);
@@ -99,7 +101,7 @@ std::unique_ptr<GenerationHandle> EngineBackend::Start(
       status = absl::AlreadyExistsError("duplicate request id");
     } else {
       // Registered before Add so the driver always finds the callback.
-      driver_->requests[g.id] = {on_event, request.sampling.logprobs};
+      driver_->requests[g.id] = {on_event, request.sampling.logprobs, std::max(request.n, 1)};
       status = driver_->engine->Add(std::move(g));
       if (status.ok()) {
         driver_->kick = true;
@@ -109,11 +111,14 @@ std::unique_ptr<GenerationHandle> EngineBackend::Start(
     }
   }
   if (!status.ok()) {
-    BackendEvent event;
-    event.finish = FinishReason::kError;
-    event.error = status;
-    event.usage.prompt_tokens = static_cast<int64_t>(request.prompt.size());
-    on_event(event);
+    for (int i = 0; i < std::max(request.n, 1); ++i) {
+      BackendEvent event;
+      event.index = i;
+      event.finish = FinishReason::kError;
+      event.error = status;
+      event.usage.prompt_tokens = static_cast<int64_t>(request.prompt.size());
+      on_event(event);
+    }
   }
   return std::make_unique<Handle>(driver_, request.request_id);
 }
@@ -145,6 +150,7 @@ void EngineBackend::Driver::Run() {
         on_event = it->second.on_event;
       }
       BackendEvent event;
+      event.index = o.index;
       if (o.token >= 0) {
         event.tokens.push_back(o.token);
         if (logprobs) event.logprobs.push_back({o.token, o.logprob, std::move(o.top_logprobs)});
@@ -156,7 +162,7 @@ void EngineBackend::Driver::Run() {
         event.error = absl::InternalError(o.error.empty() ? "engine error" : o.error);
       }
       on_event(event);
-      if (finish != FinishReason::kNone) {
+      if (o.request_done) {
         // Erased after the final callback, so WaitUntilIdle() also means
         // every callback has returned.
         absl::MutexLock lock(&mu);
@@ -166,15 +172,20 @@ void EngineBackend::Driver::Run() {
   }
   // Shutting down with nothing left in the engine: anything still
   // registered gets its final event now.
+  // Every choice gets one (a caller ignores a second final event of a
+  // choice that already finished).
   absl::flat_hash_map<std::string, Entry> left;
   {
     absl::MutexLock lock(&mu);
     left.swap(requests);
   }
   for (auto& [id, entry] : left) {
-    BackendEvent event;
-    event.finish = FinishReason::kCancelled;
-    entry.on_event(event);
+    for (int i = 0; i < entry.n; ++i) {
+      BackendEvent event;
+      event.index = i;
+      event.finish = FinishReason::kCancelled;
+      entry.on_event(event);
+    }
   }
 }
 

@@ -58,6 +58,7 @@ class EngineBackend : public GenerationBackend {
     struct Entry {
       std::function<void(const BackendEvent&)> on_event;
       bool logprobs = false;
+      int n = 1;  // choices
     };
     absl::flat_hash_map<std::string, Entry> requests ABSL_GUARDED_BY(mu);
     bool kick ABSL_GUARDED_BY(mu) = false;

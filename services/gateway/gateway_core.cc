@@ -57,7 +57,8 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
         arrival_(arrival),
         builder_(request.endpoint, std::move(id), absl::ToUnixSeconds(arrival),
                  core->options_.served_model_name, request.sampling.logprobs,
-                 &core->model_->tokenizer()) {
+                 &core->model_->tokenizer(), static_cast<int>(request.n)),
+        choice_finished_(static_cast<size_t>(request.n), false) {
     builder_.SetSources(std::move(sources));
     if (request.tools.active()) {
       builder_.EnableToolCalls(core->model_->tool_format(), request.tools.parallel);
@@ -72,7 +73,7 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     {
       absl::MutexLock lock(&mu_);
       handle_ = std::move(handle);
-      cancel = disconnected_ && !finished_;
+      cancel = (disconnected_ || cancel_requested_) && !finished_;
     }
     if (cancel) handle_->Cancel();
   }
@@ -99,26 +100,48 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
       }
       last_token_ = now;
     }
-    const bool finished = event.finish != FinishReason::kNone;
-    // Give back the key's budget and the in-flight slot before the client
-    // sees the end: a client that sends its next request on receipt must
-    // find the refund already made.
-    if (finished) Settle(event, now);
+    if (event.index < 0 || event.index >= static_cast<int>(choice_finished_.size()) ||
+        choice_finished_[event.index] || responder_ == nullptr) {
+      return;  // not a choice of this request, or one that already ended
+    }
+    const bool choice_done = event.finish != FinishReason::kNone;
+    if (choice_done) {
+      choice_finished_[event.index] = true;
+      ++choices_done_;
+      // Usage of the request: the prompt once, every choice's tokens.
+      if (choices_done_ == 1) {
+        usage_.prompt_tokens = event.usage.prompt_tokens;
+        usage_.cached_tokens = event.usage.cached_tokens;
+      }
+      usage_.completion_tokens += event.usage.completion_tokens;
+      if (event.finish == FinishReason::kError && !failed_) {
+        failed_ = true;
+        error_ = ErrorStatus(event);
+        CancelOthers();  // one failed choice fails the request
+      }
+    }
+    const bool finished = choices_done_ == static_cast<int>(choice_finished_.size());
+    BackendEvent e = event;
+    e.usage = usage_;
+    if (finished && failed_) {
+      e.finish = FinishReason::kError;
+      e.error = error_;
+    }
+    if (finished) Settle(e, now);
     if (stream_) {
-      Stream(event);
+      Stream(event, finished, e);
     } else if (!finished) {
       builder_.Append(event);
-    } else if (event.finish == FinishReason::kError) {
-      status_ = ErrorFromStatus(ErrorStatus(event)).http_status;
-      responder_->Respond(ErrorResponse(ErrorFromStatus(ErrorStatus(event))));
+    } else if (failed_) {
+      status_ = ErrorFromStatus(error_).http_status;
+      responder_->Respond(ErrorResponse(ErrorFromStatus(error_)));
     } else {
       builder_.Append(event);
-      http::Response response =
-          http::Response::Json(200, builder_.Final(event.finish, event.usage));
+      http::Response response = http::Response::Json(200, builder_.Final(event.finish, usage_));
       response.headers.emplace_back("X-Request-Id", builder_.id());
       responder_->Respond(std::move(response));
     }
-    if (finished) Finish(event, now);
+    if (finished) Finish(e, now);
   }
 
  private:
@@ -126,14 +149,25 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     return event.error.ok() ? absl::InternalError("generation failed") : event.error;
   }
 
-  void Stream(const BackendEvent& event) {
-    const bool finished = event.finish != FinishReason::kNone;
+  // Sends `event` (one choice's step) of a stream; `finished`: the request
+  // is over, `last` its final event (the request's usage).
+  void Stream(const BackendEvent& event, bool finished, const BackendEvent& last) {
+    if (error_responded_ || stream_error_sent_) {
+      // The other choices of a failed request end (cancelled) unseen.
+      if (finished && writer_ != nullptr) {
+        writer_->Write(ResponseBuilder::Done());
+        writer_->Close();
+      }
+      return;
+    }
     if (writer_ == nullptr) {
       if (event.finish == FinishReason::kError) {
-        // Nothing sent yet: a real HTTP error status is still possible.
+        // Nothing sent yet: a real HTTP error status is still possible
+        // (the other choices, cancelled, end without a word).
         const ApiError error = ErrorFromStatus(ErrorStatus(event));
         status_ = error.http_status;
         responder_->Respond(ErrorResponse(error));
+        error_responded_ = true;
         return;
       }
       writer_ = responder_->StartStream(
@@ -144,9 +178,12 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
       const ApiError error = ErrorFromStatus(ErrorStatus(event));
       status_ = error.http_status;
       writer_->Write(ResponseBuilder::ErrorEvent(error));
+      stream_error_sent_ = true;
     } else {
       writer_->Write(builder_.Chunk(event, include_usage_));
-      if (finished && include_usage_) writer_->Write(builder_.UsageChunk(event.usage));
+      if (finished && include_usage_ && !failed_) {
+        writer_->Write(builder_.UsageChunk(last.usage));
+      }
     }
     if (finished) {
       writer_->Write(ResponseBuilder::Done());
@@ -154,20 +191,32 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
     }
   }
 
-  void Settle(const BackendEvent& event, absl::Time now) {
-    core_->metrics_.in_flight->Add(-1);
-    core_->in_flight_.fetch_sub(1);
-    core_->limiter_.Release(grant_, static_cast<int64_t>(event.usage.completion_tokens), now);
+  void CancelOthers() {
+    GenerationHandle* handle;
+    {
+      absl::MutexLock lock(&mu_);
+      cancel_requested_ = true;  // for SetHandle, when the handle comes later
+      handle = handle_.get();
+    }
+    if (handle != nullptr) handle->Cancel();
   }
 
-  void Finish(const BackendEvent& event, absl::Time now) {
+  // The request's accounting, done before the client sees its end: the
+  // in-flight slot, the key's token refund and the metrics (a client that
+  // acts on the response finds them already updated).
+  void Settle(const BackendEvent& event, absl::Time now) {
     bool disconnected;
     {
       absl::MutexLock lock(&mu_);
       finished_ = true;
       disconnected = disconnected_;
     }
+    // The status the response below will carry.
+    if (failed_) status_ = ErrorFromStatus(error_).http_status;
     if (event.finish == FinishReason::kCancelled && disconnected) status_ = kClientClosed;
+    core_->metrics_.in_flight->Add(-1);
+    core_->in_flight_.fetch_sub(1);
+    core_->limiter_.Release(grant_, static_cast<int64_t>(event.usage.completion_tokens), now);
     GatewayMetrics& m = core_->metrics_;
     m.CountRequest(MetricEndpoint(endpoint_), status_);
     const Usage& u = event.usage;
@@ -181,6 +230,11 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
                         static_cast<double>(u.completion_tokens - 1));
       }
     }
+  }
+
+  // After the response: the request log line; the responder is dropped.
+  void Finish(const BackendEvent& event, absl::Time now) {
+    const Usage& u = event.usage;
     if (core_->options_.log_requests) {
       json line = {{"ts", absl::FormatTime(absl::RFC3339_full, now, absl::UTCTimeZone())},
                    {"level", "info"},
@@ -213,11 +267,20 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
   absl::Time first_token_ = absl::InfinitePast();
   absl::Time last_token_ = absl::InfinitePast();
   int status_ = 200;
+  // Per choice: its final event arrived. The request is over when all have.
+  std::vector<bool> choice_finished_;
+  int choices_done_ = 0;
+  Usage usage_;              // the request's: prompt once, all completions
+  bool failed_ = false;      // a choice failed: the request fails
+  absl::Status error_;       // that choice's error
+  bool error_responded_ = false;    // an HTTP error answered the stream
+  bool stream_error_sent_ = false;  // an error event went into the stream
 
   KeyGrant grant_;  // set before the backend starts; read in Finish
   absl::Mutex mu_;
   std::unique_ptr<GenerationHandle> handle_ ABSL_GUARDED_BY(mu_);
   bool disconnected_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -393,6 +456,16 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
   if (request.tools.constrained()) {
     ASSIGN_OR_RETURN(out.constraint, ToolConstraint(request));
   }
+  if (request.n > options_.max_n) {
+    return InvalidParam("n", absl::StrCat("n is too large: ", request.n,
+                                          ". This server allows at most ", options_.max_n,
+                                          " choices (--max-n)."));
+  }
+  if (request.n > 1 && request.tools.active()) {
+    // The streaming tool-call parser holds one choice's state.
+    return InvalidParam("n", "n > 1 cannot be combined with tools yet");
+  }
+  out.n = static_cast<int>(request.n);
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();
   out.stop.insert(out.stop.end(), request.stop.begin(), request.stop.end());
@@ -522,7 +595,7 @@ void GatewayCore::StartGeneration(const ParsedRequest& parsed, json sources,
   }
   absl::StatusOr<KeyGrant> grant =
       limiter_.Acquire(key, static_cast<int64_t>(backend_request->prompt.size()),
-                       backend_request->max_tokens, absl::Now());
+                       backend_request->max_tokens * backend_request->n, absl::Now());
   if (!grant.ok()) {
     Reject(endpoint,
            MakeError(429, std::string(grant.status().message()), "requests", "",

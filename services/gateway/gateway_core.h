@@ -46,6 +46,8 @@ struct CoreOptions {
   // max_tokens when the request gives none; 0 = all the context left
   // (bounded by max_tokens_cap).
   int64_t default_max_tokens = 0;
+  // Largest `n` (choices per request) accepted; more is a 400.
+  int64_t max_n = 8;
   // Generation requests served at once; more get 503. 0 = unlimited.
   int64_t max_in_flight = 0;
   // One JSON line per finished request on stderr.

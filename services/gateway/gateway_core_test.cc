@@ -2,6 +2,8 @@
 
 #include "services/gateway/gateway_core.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -248,7 +250,7 @@ TEST_F(GatewayTest, ValidationErrorsAreOpenAiShaped) {
   StartGateway({}, /*max_body=*/4096);
   ExpectError(Post("/v1/chat/completions", "{not json"), 400);
   ExpectError(Post("/v1/chat/completions",
-                   R"({"model":"stories","n":3,"messages":[{"role":"user","content":"x"}]})"),
+                   R"({"model":"stories","n":9,"messages":[{"role":"user","content":"x"}]})"),
               400, "n");
   ExpectError(Post("/v1/chat/completions",
                    R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})"),
@@ -439,6 +441,10 @@ TEST_F(GatewayTest, ModelsMetricsAndHealth) {
 // Tool calling with Qwen 2.5's template (Hermes <tool_call> format).
 class ToolCallingTest : public GatewayTest {
  protected:
+  ~ToolCallingTest() override {
+    std::error_code ec;  // unlinking a mapped file is safe on Linux
+    if (!tool_model_.empty()) std::filesystem::remove(tool_model_, ec);
+  }
   void StartWithTemplate(const std::string& dir, const std::string& name) {
     std::ifstream in(dir + "/chat_templates/templates/" + name);
     ASSERT_TRUE(in) << name;
@@ -447,7 +453,11 @@ class ToolCallingTest : public GatewayTest {
     // A random model with a 4k context (the template's system prompt
     // alone outgrows stories260K's 128 tokens); the backend is scripted.
     tools::GenModelOptions o;
-    o.out = (std::filesystem::temp_directory_path() / "gateway_tool_calling.gguf").string();
+    // Per process: ctest runs these cases in parallel processes, and a file
+    // rewritten under another one's mmap crashes it.
+    o.out = (std::filesystem::temp_directory_path() /
+             ("gateway_tool_calling_" + std::to_string(getpid()) + ".gguf"))
+                .string();
     o.dim = 32;
     o.layers = 1;
     o.heads = 2;
@@ -457,10 +467,12 @@ class ToolCallingTest : public GatewayTest {
     o.num_threads = 1;
     ASSERT_TRUE(tools::WriteRandomLlama(o).ok());
     model_path_ = o.out;
+    tool_model_ = o.out;
     ModelInfoOptions mo;
     mo.chat_template = text.str();
     StartGateway({}, 1 << 20, mo);
   }
+  std::string tool_model_;
   static constexpr char kTools[] =
       R"("tools":[{"type":"function","function":{"name":"get_weather","description":"Weather.",)"
       R"("parameters":{"type":"object","properties":{"location":{"type":"string"}},)"

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
       host = "127.0.0.1";
   int port = 8000, http_threads = 2, threads = 1, max_running = 8;
   int64_t kv_blocks = 1024, max_body = 8 << 20, max_tokens_cap = 0, default_max_tokens = 0,
-          max_in_flight = 0, max_batch_tokens = 512;
+          max_in_flight = 0, max_batch_tokens = 512, max_n = 8;
   double drain_seconds = 30, request_timeout = 0, memory_timeout = 10;
   bool local = false, log_requests = true;
   app.add_option("--model", model_path, "GGUF model file (tokenizer + chat template)")
@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens-cap", max_tokens_cap, "largest max_tokens allowed (0 = context)");
   app.add_option("--default-max-tokens", default_max_tokens,
                  "max_tokens when a request sets none (0 = rest of the context)");
+  app.add_option("--max-n", max_n, "most choices (n) one request may ask for; beyond: 400")
+      ->check(CLI::Range(int64_t{1}, int64_t{128}))
+      ->capture_default_str();
   app.add_option("--max-in-flight", max_in_flight, "concurrent generations, beyond: 503 (0 = no limit)");
   app.add_option("--http-threads", http_threads, "HTTP I/O threads")->capture_default_str();
   app.add_option("--drain-seconds", drain_seconds, "graceful shutdown deadline")
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
   options.core.max_tokens_cap = max_tokens_cap;
   options.core.default_max_tokens = default_max_tokens;
   options.core.max_in_flight = max_in_flight;
+  options.core.max_n = max_n;
   options.core.key_limit_default = {key_concurrency, key_tpm};
   for (const std::string& spec : key_limit_specs) {
     auto parsed = triptych::gateway::KeyLimiter::ParseSpec(spec);

@@ -6,6 +6,8 @@
 
 #include "services/gateway/model_info.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -34,7 +36,10 @@ std::string ReadFile(const std::string& path) {
 std::string MakeModel(const std::string& conformance, const std::string& name,
                       const std::string& chat_template) {
   tools::GenModelOptions o;
-  o.out = (std::filesystem::temp_directory_path() / (name + ".gguf")).string();
+  // Per process: ctest runs the cases in parallel processes.
+  o.out = (std::filesystem::temp_directory_path() /
+           (name + "_" + std::to_string(getpid()) + ".gguf"))
+              .string();
   o.dim = 64;
   o.layers = 1;
   o.heads = 2;

@@ -359,8 +359,10 @@ absl::Status Parse(const json& j, ParsedRequest* req) {
     }
   }
   ASSIGN_OR_RETURN(std::optional<int64_t> n, GetInt(j, "n"));
-  if (n.has_value() && *n != 1) {
-    return InvalidParam("n", "only n=1 is supported: send several requests for more choices");
+  if (n.has_value()) {
+    // The upper bound is the server's --max-n (checked by the gateway core).
+    if (*n < 1) return InvalidParam("n", "n must be at least 1");
+    req->n = *n;
   }
   ASSIGN_OR_RETURN(std::optional<int64_t> max_tokens, GetInt(j, "max_tokens"));
   std::optional<int64_t> max_completion;

@@ -74,6 +74,7 @@ struct ParsedRequest {
   std::string prompt;
   bool has_prompt_tokens = false;
   std::vector<int32_t> prompt_tokens;
+  int64_t n = 1;  // choices; >= 1 (the gateway bounds it by --max-n)
   std::optional<int64_t> max_tokens;  // max_completion_tokens wins for chat
   sampling::SamplingParams sampling;  // logprobs / top_logprobs included
   bool has_seed = false;

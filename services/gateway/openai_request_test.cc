@@ -116,7 +116,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "messages[0].content"},
         BadCase{"null_content", kC, R"({"model":"m","messages":[{"role":"user"}]})",
                 "messages[0].content"},
-        BadCase{"n2", kC, R"({"model":"m",)" MSGS R"(,"n":2})", "n"},
+        BadCase{"n0", kC, R"({"model":"m",)" MSGS R"(,"n":0})", "n"},
         BadCase{"five_stops", kC, R"({"model":"m",)" MSGS R"(,"stop":["a","b","c","d","e"]})",
                 "stop"},
         BadCase{"stop_number", kC, R"({"model":"m",)" MSGS R"(,"stop":5})", "stop"},

@@ -1,5 +1,6 @@
 #include "services/gateway/openai_response.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -41,13 +42,14 @@ std::string NewResponseId(Endpoint endpoint) {
 
 ResponseBuilder::ResponseBuilder(Endpoint endpoint, std::string id, int64_t created,
                                  std::string model, bool logprobs,
-                                 const tokenizer::Tokenizer* tokenizer)
+                                 const tokenizer::Tokenizer* tokenizer, int n)
     : endpoint_(endpoint),
       id_(std::move(id)),
       created_(created),
       model_(std::move(model)),
       logprobs_(logprobs),
-      tokenizer_(tokenizer) {}
+      tokenizer_(tokenizer),
+      choices_(static_cast<size_t>(std::max(n, 1))) {}
 
 std::string NewToolCallId(tool_calls::ToolFormat format) {
   static absl::Mutex mu(absl::kConstInit);
@@ -77,10 +79,11 @@ json ResponseBuilder::ToolCallJson(const tool_calls::ToolCall& call) const {
 }
 
 void ResponseBuilder::Append(const BackendEvent& event) {
-  text_ += event.text;
-  if (logprobs_) {
-    all_logprobs_.insert(all_logprobs_.end(), event.logprobs.begin(), event.logprobs.end());
-  }
+  if (event.index < 0 || event.index >= static_cast<int>(choices_.size())) return;
+  Choice& c = choices_[event.index];
+  c.text += event.text;
+  if (logprobs_) c.logprobs.insert(c.logprobs.end(), event.logprobs.begin(), event.logprobs.end());
+  if (event.finish != FinishReason::kNone) c.finish = event.finish;
 }
 
 json ResponseBuilder::Envelope(const char* object) const {
@@ -137,31 +140,37 @@ json ResponseBuilder::LogprobsJson(absl::Span<const TokenLogprob> items,
 
 std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) const {
   const bool chat = endpoint_ == Endpoint::kChat;
-  json choice = {{"index", 0},
-                 {"logprobs", logprobs_ ? LogprobsJson(all_logprobs_, 0) : json(nullptr)},
-                 {"finish_reason", FinishReasonString(finish)}};
-  if (chat && tool_stream_ != nullptr && finish != FinishReason::kError) {
-    tool_calls::ParsedOutput parsed = tool_calls::ParseToolCalls(tool_format_, text_);
-    if (!parallel_tool_calls_ && parsed.calls.size() > 1) parsed.calls.resize(1);
-    if (parsed.calls.empty()) {
-      choice["message"] = {{"role", "assistant"}, {"content", text_}, {"refusal", nullptr}};
+  json choices = json::array();
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const Choice& c = choices_[i];
+    const FinishReason f = c.finish == FinishReason::kNone ? finish : c.finish;
+    json choice = {{"index", i},
+                   {"logprobs", logprobs_ ? LogprobsJson(c.logprobs, 0) : json(nullptr)},
+                   {"finish_reason", FinishReasonString(f)}};
+    if (chat && tool_stream_ != nullptr && f != FinishReason::kError) {
+      tool_calls::ParsedOutput parsed = tool_calls::ParseToolCalls(tool_format_, c.text);
+      if (!parallel_tool_calls_ && parsed.calls.size() > 1) parsed.calls.resize(1);
+      if (parsed.calls.empty()) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      } else {
+        json calls = json::array();
+        for (const tool_calls::ToolCall& call : parsed.calls) calls.push_back(ToolCallJson(call));
+        choice["message"] = {
+            {"role", "assistant"},
+            {"content", parsed.content.empty() ? json(nullptr) : json(parsed.content)},
+            {"refusal", nullptr},
+            {"tool_calls", std::move(calls)}};
+        choice["finish_reason"] = "tool_calls";
+      }
+    } else if (chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
     } else {
-      json calls = json::array();
-      for (const tool_calls::ToolCall& c : parsed.calls) calls.push_back(ToolCallJson(c));
-      choice["message"] = {
-          {"role", "assistant"},
-          {"content", parsed.content.empty() ? json(nullptr) : json(parsed.content)},
-          {"refusal", nullptr},
-          {"tool_calls", std::move(calls)}};
-      choice["finish_reason"] = "tool_calls";
+      choice["text"] = c.text;
     }
-  } else if (chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", text_}, {"refusal", nullptr}};
-  } else {
-    choice["text"] = text_;
+    choices.push_back(std::move(choice));
   }
   json j = Envelope(chat ? "chat.completion" : "text_completion");
-  j["choices"] = json::array({std::move(choice)});
+  j["choices"] = std::move(choices);
   j["usage"] = UsageJson(usage);
   j["system_fingerprint"] = nullptr;
   if (!sources_.is_null()) j["sources"] = sources_;
@@ -172,7 +181,10 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
   const bool chat = endpoint_ == Endpoint::kChat;
   const bool finished = event.finish != FinishReason::kNone;
   const bool has_logprobs = logprobs_ && !event.logprobs.empty();
-  const int64_t offset = static_cast<int64_t>(text_.size());
+  if (event.index < 0 || event.index >= static_cast<int>(choices_.size())) return "";
+  const int index = event.index;
+  Choice& c = choices_[index];
+  const int64_t offset = static_cast<int64_t>(c.text.size());
   Append(event);
   std::string out;
   auto emit = [&](json choice) {
@@ -183,9 +195,9 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
     sent_sources_ = true;
     absl::StrAppend(&out, "data: ", DumpJson(j), "\n\n");
   };
-  if (chat && !sent_role_) {
-    sent_role_ = true;
-    emit({{"index", 0},
+  if (chat && !c.sent_role) {
+    c.sent_role = true;
+    emit({{"index", index},
           {"delta", {{"role", "assistant"}, {"content", ""}}},
           {"logprobs", nullptr},
           {"finish_reason", nullptr}});
@@ -195,19 +207,19 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
     ToolChunks(event, logprobs, emit);
   } else if (chat) {
     if (!event.text.empty() || has_logprobs) {
-      emit({{"index", 0},
+      emit({{"index", index},
             {"delta", {{"content", event.text}}},
             {"logprobs", logprobs},
             {"finish_reason", nullptr}});
     }
     if (finished) {
-      emit({{"index", 0},
+      emit({{"index", index},
             {"delta", json::object()},
             {"logprobs", nullptr},
             {"finish_reason", FinishReasonString(event.finish)}});
     }
   } else if (!event.text.empty() || has_logprobs || finished) {
-    emit({{"index", 0},
+    emit({{"index", index},
           {"text", event.text},
           {"logprobs", logprobs},
           {"finish_reason", finished ? json(FinishReasonString(event.finish)) : json(nullptr)}});

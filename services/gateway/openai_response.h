@@ -4,8 +4,9 @@
 // Builds OpenAI response bodies for one request: the non-streaming
 // `chat.completion` / `text_completion` objects and the SSE chunks of a
 // stream (`chat.completion.chunk` / `text_completion`), with logprobs in the
-// shape of each endpoint. Not thread-safe: one builder per request, used by
-// one event at a time.
+// shape of each endpoint, for the request's `n` choices (an event belongs to
+// the choice of its `index`). Not thread-safe: one builder per request, used
+// by one event at a time.
 
 #include <cstdint>
 #include <functional>
@@ -30,9 +31,10 @@ class ResponseBuilder {
  public:
   // `tokenizer` renders logprob tokens and must outlive the builder.
   ResponseBuilder(Endpoint endpoint, std::string id, int64_t created, std::string model,
-                  bool logprobs, const tokenizer::Tokenizer* tokenizer);
+                  bool logprobs, const tokenizer::Tokenizer* tokenizer, int n = 1);
 
-  // Adds an event's text and logprobs to the accumulated answer.
+  // Adds an event's text and logprobs (and finish) to its choice's answer.
+  // Events with an index outside [0, n) are ignored.
   void Append(const BackendEvent& event);
 
   // The passages retrieval placed into the prompt (a JSON array), reported
@@ -48,7 +50,10 @@ class ResponseBuilder {
   // first call is kept. Call before the first Append/Chunk.
   void EnableToolCalls(tool_calls::ToolFormat format, bool parallel);
 
-  // The complete non-streaming response body.
+  // The complete non-streaming response body, every choice in index order;
+  // a choice whose finish no event brought gets `finish`. Tool calls (with
+  // EnableToolCalls) are parsed per choice; the streaming tool-call state
+  // is choice 0's (the gateway refuses tools with n > 1).
   std::string Final(FinishReason finish, const Usage& usage) const;
 
   // One SSE event ("data: {...}\n\n") carrying `event`'s text/logprobs and,
@@ -63,7 +68,7 @@ class ResponseBuilder {
   static const char* Done() { return "data: [DONE]\n\n"; }
 
   const std::string& id() const { return id_; }
-  const std::string& text() const { return text_; }
+  const std::string& text() const { return choices_[0].text; }
 
  private:
   nlohmann::json Envelope(const char* object) const;
@@ -82,10 +87,14 @@ class ResponseBuilder {
   const std::string model_;
   const bool logprobs_;
   const tokenizer::Tokenizer* const tokenizer_;
-  std::string text_;
-  std::vector<TokenLogprob> all_logprobs_;
+  struct Choice {
+    std::string text;
+    std::vector<TokenLogprob> logprobs;
+    FinishReason finish = FinishReason::kNone;
+    bool sent_role = false;
+  };
+  std::vector<Choice> choices_;  // n of them
   nlohmann::json sources_;
-  bool sent_role_ = false;
   bool sent_sources_ = false;
   // Tool calls (EnableToolCalls).
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;

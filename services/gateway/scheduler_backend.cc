@@ -1,5 +1,6 @@
 #include "services/gateway/scheduler_backend.h"
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -50,6 +51,7 @@ v1::GenerateRequest ToProto(const BackendRequest& r) {
   for (const std::string& stop : r.stop) p.add_stop(stop);
   p.mutable_stop_token_ids()->Add(r.stop_token_ids.begin(), r.stop_token_ids.end());
   p.set_ignore_eos(r.ignore_eos);
+  p.set_n(static_cast<uint32_t>(r.n));
   if (r.sparse_attention_budget.has_value()) {
     p.set_sparse_attention_budget(*r.sparse_attention_budget);
   }
@@ -67,6 +69,7 @@ v1::GenerateRequest ToProto(const BackendRequest& r) {
 
 BackendEvent FromProto(const v1::GenerateEvent& e) {
   BackendEvent out;
+  out.index = static_cast<int>(std::min<uint32_t>(e.index(), 1u << 20));
   out.tokens.assign(e.tokens().begin(), e.tokens().end());
   out.text = e.text();
   if (e.logprobs_size() == e.tokens_size()) {
@@ -142,6 +145,7 @@ class SchedulerBackend::Impl {
 
     void Begin(const BackendRequest& request) {
       request_ = ToProto(request);
+      finished_.assign(static_cast<size_t>(std::max(request.n, 1)), false);
       if (impl_->options_.request_timeout > absl::ZeroDuration()) {
         context_.set_deadline(absl::ToChronoTime(absl::Now() + impl_->options_.request_timeout));
       }
@@ -156,9 +160,10 @@ class SchedulerBackend::Impl {
 
     void OnReadDone(bool ok) override {
       if (!ok) return;  // the stream ended; OnDone follows
-      if (!final_delivered_) {
-        BackendEvent event = FromProto(event_);
-        final_delivered_ = event.finish != FinishReason::kNone;
+      BackendEvent event = FromProto(event_);
+      // Events of an unknown choice, or after its final one, are dropped.
+      if (event.index < static_cast<int>(finished_.size()) && !finished_[event.index]) {
+        finished_[event.index] = event.finish != FinishReason::kNone;
         on_event_(event);
       }
       StartRead(&event_);
@@ -169,8 +174,11 @@ class SchedulerBackend::Impl {
         absl::MutexLock lock(&state_->mu);
         state_->context = nullptr;
       }
-      if (!final_delivered_) {
+      // Every choice without its final event gets one now.
+      for (size_t i = 0; i < finished_.size(); ++i) {
+        if (finished_[i]) continue;
         BackendEvent event;
+        event.index = static_cast<int>(i);
         if (state_->cancelled) {
           event.finish = FinishReason::kCancelled;
         } else {
@@ -194,7 +202,7 @@ class SchedulerBackend::Impl {
     grpc::ClientContext context_;
     v1::GenerateRequest request_;
     v1::GenerateEvent event_;
-    bool final_delivered_ = false;
+    std::vector<bool> finished_;  // per choice: its final event was delivered
   };
 
   void Done(const std::shared_ptr<CallState>& state) {

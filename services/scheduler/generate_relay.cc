@@ -200,6 +200,9 @@ void GenerateRelay::AttemptFailed(absl::Status s) {
     return End(absl::CancelledError("cancelled by the client"));
   }
   if (!lifecycle_->OnAttemptFailed(s)) return End(std::move(s));
+  // Several choices' streams cannot be continued from one token list: a
+  // request with n > 1 that lost its decode node mid-stream fails.
+  if (sent_any_ && request_->n() > 1) return End(std::move(s));
   if (sent_any_) {
     // Migration: the caller has tokens already; the next node prefills
     // prompt + generated tokens and continues from there.

@@ -91,9 +91,21 @@ await check('chat.completions stream with usage', async () => {
   assert.ok(usage && usage.completion_tokens > 0);
 });
 
-await check('n=2 is a 400 BadRequestError', async () => {
+await check('n=2 gives two indexed choices, streamed too; n above --max-n is a 400', async () => {
+  const messages = [{ role: 'user', content: 'x' }];
+  const two = await client.chat.completions.create(
+    { model, n: 2, messages, max_tokens: 8, temperature: 0 });
+  assert.deepEqual(two.choices.map((c) => c.index), [0, 1]);
+  assert.equal(two.choices[0].message.content, two.choices[1].message.content);
+  const stream = await client.chat.completions.create(
+    { model, n: 2, messages, max_tokens: 8, temperature: 0, stream: true });
+  const texts = ['', ''];
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
+  }
+  assert.deepEqual(texts, two.choices.map((c) => c.message.content));
   await assert.rejects(
-    client.chat.completions.create({ model, n: 2, messages: [{ role: 'user', content: 'x' }] }),
+    client.chat.completions.create({ model, n: 9, messages }),
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'n');
 });
 
