@@ -122,4 +122,17 @@ TEST(Template, LargeValuesCostStepsByTheirSize) {
 }
 
 }  // namespace
+// A namespace may hold itself; printing it (once or with two self-references,
+// whose paths double per level) ends, bounded, instead of recursing forever.
+TEST(Template, SelfReferentialNamespacesPrintBounded) {
+  const std::string once = R("{% set ns = namespace(a=1) %}{% set ns.x = ns %}{{ ns }}");
+  EXPECT_TRUE(once.rfind("<Namespace {'a': 1, 'x': <Namespace {", 0) == 0) << once.substr(0, 80);
+  EXPECT_NE(once.find("..."), std::string::npos);
+  EXPECT_LT(once.size(), 1u << 16);
+  const std::string twice = R(
+      "{% set ns = namespace(a=1) %}{% set ns.x = ns %}{% set ns.y = ns %}{{ ns|length }}"
+      "{{ ns is defined }}{{ (ns ~ '')|length > 0 }}");
+  EXPECT_FALSE(twice.empty());
+}
+
 }  // namespace triptych::jinja

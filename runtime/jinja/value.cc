@@ -115,26 +115,37 @@ const std::vector<ByteRange>& Value::untrusted() const {
 }
 
 namespace {
-bool ContainsUntrustedAt(const Value& v, int depth) {
-  if (depth > 64) return true;
+// A namespace can hold itself ({% set ns.x = ns %}), so printing is bounded
+// in depth and in size (a value holding itself twice would double per level).
+constexpr int kMaxReprDepth = 64;
+constexpr size_t kMaxReprBytes = size_t{1} << 24;
+
+// `budget`: nodes left to visit. A namespace can hold itself (twice: the
+// paths double per level), so past the budget or depth 64 the value counts
+// as untrusted.
+bool ContainsUntrustedAt(const Value& v, int depth, int64_t& budget) {
+  if (depth > 64 || --budget < 0) return true;
   switch (v.kind()) {
     case Value::Kind::kString: return v.has_untrusted();
     case Value::Kind::kList:
       for (const Value& e : v.list())
-        if (ContainsUntrustedAt(e, depth + 1)) return true;
+        if (ContainsUntrustedAt(e, depth + 1, budget)) return true;
       return false;
     case Value::Kind::kDict:
     case Value::Kind::kNamespace:
       if (v.dict().untrusted_keys()) return true;
       for (const auto& [k, e] : v.dict().items())
-        if (ContainsUntrustedAt(e, depth + 1)) return true;
+        if (ContainsUntrustedAt(e, depth + 1, budget)) return true;
       return false;
     default: return false;
   }
 }
 }  // namespace
 
-bool ContainsUntrusted(const Value& v) { return ContainsUntrustedAt(v, 0); }
+bool ContainsUntrusted(const Value& v) {
+  int64_t budget = int64_t{1} << 20;
+  return ContainsUntrustedAt(v, 0, budget);
+}
 
 Value KeyString(const Dict& d, const std::string& key) {
   return d.untrusted_keys() ? Value::UntrustedString(key) : Value::String(key);
@@ -253,12 +264,26 @@ std::string PyStrRepr(const std::string& s) {
   return out;
 }
 
+
 void AppendRepr(const Value& v, std::string* out, int depth) {
-  if (depth > 256) {
+  if (depth > kMaxReprDepth || out->size() > kMaxReprBytes) {
     *out += "...";
     return;
   }
   switch (v.kind()) {
+    case Value::Kind::kNamespace: {
+      *out += "<Namespace {";
+      bool first = true;
+      for (const auto& [k, e] : v.dict().items()) {
+        if (!first) *out += ", ";
+        first = false;
+        *out += PyStrRepr(k);
+        *out += ": ";
+        AppendRepr(e, out, depth + 1);
+      }
+      *out += "}>";
+      return;
+    }
     case Value::Kind::kString: *out += PyStrRepr(v.str()); return;
     case Value::Kind::kList: {
       *out += '[';
@@ -296,16 +321,6 @@ std::string ToPythonString(const Value& v) {
     case Value::Kind::kInt: return std::to_string(v.int_value());
     case Value::Kind::kFloat: return FormatPythonFloat(v.float_value());
     case Value::Kind::kString: return v.str();
-    case Value::Kind::kNamespace: {
-      std::string out = "<Namespace {";
-      bool first = true;
-      for (const auto& [k, e] : v.dict().items()) {
-        if (!first) out += ", ";
-        first = false;
-        out += PyStrRepr(k) + ": " + ToPythonRepr(e);
-      }
-      return out + "}>";
-    }
     case Value::Kind::kCallable: return "<function " + v.callable_name() + ">";
     default: {
       std::string out;
@@ -405,6 +420,8 @@ void AppendJsonString(const std::string& s, bool ensure_ascii, std::string* out)
 
 absl::Status AppendJson(const Value& v, const JsonDumpOptions& o, int depth, std::string* out) {
   if (depth > 256) return absl::InvalidArgumentError("tojson: value nested too deeply");
+  // A namespace holding itself twice doubles the output per level.
+  if (out->size() > kMaxReprBytes) return absl::InvalidArgumentError("tojson: output too large");
   const bool indenting = o.indent >= 0 || !o.indent_text.empty();
   const std::string item_sep = o.item_separator_set ? o.item_separator : (indenting ? "," : ", ");
   auto newline = [&](int d) {
