@@ -215,25 +215,41 @@ def load_with_kill(cluster, gateway, model, workdir, args):
 
 
 def serves_again(cluster, gateway, lines):
-    """decode-1 started again: healthy, and it computes tokens for requests."""
+    """decode-1 started again: healthy, back in the scheduler, and computing tokens."""
     run(["docker", "start", cluster.container("decode-1")])
     t0 = time.monotonic()
     cluster.wait_healthy(["decode-1"], 120)
     log(f"decode-1 healthy again after {time.monotonic() - t0:.1f} s")
+    # Its own /ready is not the scheduler's view: wait until both decode
+    # nodes are healthy there, so routing can pick the restarted one.
+    sched = cluster.admin_url("scheduler")
+    healthy = 'triptych_scheduler_nodes{role="decode",state="healthy"}'
+    deadline = time.monotonic() + 60
+    while metrics(sched).get(healthy, 0) < 2:
+        if time.monotonic() > deadline:
+            return [f"the scheduler does not see decode-1 healthy again: "
+                    f"{ {k: v for k, v in metrics(sched).items() if 'scheduler_nodes' in k} }"]
+        time.sleep(1)
+    log(f"scheduler sees both decode nodes healthy {time.monotonic() - t0:.1f} s after the start")
     url = cluster.admin_url("decode-1")  # a new host port after the restart
     prompts = [l["prompt"] for l in lines]
-    for attempt in range(5):
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(prompts)) as pool:
-            results = list(pool.map(lambda p: complete(gateway, p), prompts))
-        bad = [(l["prompt"], t) for l, (t, _) in zip(lines, results)
-               if l["prompt"] + t != l["output"]]
-        if bad:
-            return [f"after the restart: wrong continuation {bad[0]}"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(prompts)) as pool:
+        results = list(pool.map(lambda p: complete(gateway, p), prompts))
+    bad = [(l["prompt"], t) for l, (t, _) in zip(lines, results) if l["prompt"] + t != l["output"]]
+    if bad:
+        return [f"after the restart: wrong continuation {bad[0]}"]
+    # Routing balances load, so concurrent requests reach the restarted node
+    # within a few rounds (new prompts: no node holds their prefix).
+    for attempt in range(8):
         tokens = served_tokens(url)
         if tokens > 0:
             log(f"decode-1 serves again: {tokens:.0f} tokens computed (round {attempt + 1})")
             return []
-    return ["decode-1 computed no tokens after its restart"]
+        fresh = [f"{p} Round {attempt}, story {i}." for i, p in enumerate(prompts)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(fresh)) as pool:
+            list(pool.map(lambda p: complete(gateway, p), fresh))
+    counters = {k: v for k, v in metrics(url).items() if "tokens" in k or "requests" in k}
+    return [f"decode-1 computed no tokens after its restart: {counters}"]
 
 
 def main():

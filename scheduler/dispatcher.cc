@@ -285,6 +285,9 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(
 
 absl::Status Dispatcher::Register(const NodeInfo& info) {
   absl::Status s = registry_.Register(info);
+  // A (re)started node holds no request: counts left from a process that
+  // died would make the router see it busy until they time out.
+  if (s.ok()) load_.Forget(info.id);
   queue_.Notify();
   return s;
 }

@@ -52,6 +52,11 @@ void LoadTracker::OnReleased(const std::string& decode,
   }
 }
 
+void LoadTracker::Forget(const std::string& node) {
+  absl::MutexLock lock(&mu_);
+  stats_.erase(node);
+}
+
 int LoadTracker::InFlight(const std::string& node) const {
   absl::MutexLock lock(&mu_);
   auto it = stats_.find(node);

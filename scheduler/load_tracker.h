@@ -59,6 +59,11 @@ class LoadTracker {
                   int pending_prefill_tokens,
                   std::optional<absl::Duration> tpot);
 
+  // Drops what is known of `node`: a node that (re)registers starts with
+  // nothing in flight (requests held for a process that died are never
+  // released by it) and with no TTFT/TPOT history.
+  void Forget(const std::string& node);
+
   int InFlight(const std::string& node) const;
   int64_t PendingPrefillTokens(const std::string& node) const;
   // Requests and tokens over all nodes.

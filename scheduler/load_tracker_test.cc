@@ -56,4 +56,18 @@ TEST(LoadTracker, UnobservedNodeUsesDefaultThroughput) {
 }
 
 }  // namespace
+TEST(LoadTracker, ForgetClearsANodesInFlightAndHistory) {
+  LoadTracker t(Opts());
+  t.OnAssigned("d1", "p1", 0);
+  t.OnAssigned("d1", "p1", 0);
+  t.OnAssigned("d2", "p1", 0);
+  ASSERT_EQ(t.InFlight("d1"), 2);
+  t.Forget("d1");  // d1 died and registered again: none of its requests survive
+  EXPECT_EQ(t.InFlight("d1"), 0);
+  EXPECT_EQ(t.InFlight("d2"), 1);
+  EXPECT_EQ(t.TotalInFlight(), 1);
+  t.OnReleased("d1", "p1", 0, std::nullopt);  // a late release stays at 0
+  EXPECT_EQ(t.InFlight("d1"), 0);
+}
+
 }  // namespace triptych::scheduler
