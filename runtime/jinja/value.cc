@@ -271,19 +271,6 @@ void AppendRepr(const Value& v, std::string* out, int depth) {
     return;
   }
   switch (v.kind()) {
-    case Value::Kind::kNamespace: {
-      *out += "<Namespace {";
-      bool first = true;
-      for (const auto& [k, e] : v.dict().items()) {
-        if (!first) *out += ", ";
-        first = false;
-        *out += PyStrRepr(k);
-        *out += ": ";
-        AppendRepr(e, out, depth + 1);
-      }
-      *out += "}>";
-      return;
-    }
     case Value::Kind::kString: *out += PyStrRepr(v.str()); return;
     case Value::Kind::kList: {
       *out += '[';
@@ -294,8 +281,10 @@ void AppendRepr(const Value& v, std::string* out, int depth) {
       *out += ']';
       return;
     }
-    case Value::Kind::kDict: {
-      *out += '{';
+    case Value::Kind::kDict:
+    case Value::Kind::kNamespace: {
+      const bool ns = v.kind() == Value::Kind::kNamespace;
+      *out += ns ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [k, e] : v.dict().items()) {
         if (!first) *out += ", ";
@@ -304,7 +293,7 @@ void AppendRepr(const Value& v, std::string* out, int depth) {
         *out += ": ";
         AppendRepr(e, out, depth + 1);
       }
-      *out += '}';
+      *out += ns ? "}>" : "}";
       return;
     }
     default: *out += ToPythonString(v);
