@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"
 #include "scheduler/clock.h"
 
@@ -144,7 +145,9 @@ TEST_F(DispatcherTest, RetriesOnOtherNodesBeforeTheFirstToken) {
   }
   EXPECT_EQ(r->state(), RequestState::kFailed);
   EXPECT_EQ(r->attempts(), 3);
-  EXPECT_EQ(tried, (std::vector<std::string>{"a", "b", "c"}));
+  // Three different nodes (equally idle ones take turns, so which three
+  // is the router's business).
+  EXPECT_EQ(absl::flat_hash_set<std::string>(tried.begin(), tried.end()).size(), 3u);
 }
 
 TEST_F(DispatcherTest, ResourceExhaustedRetriesWithoutKillingTheNode) {

@@ -25,11 +25,11 @@ struct Candidate {
   absl::Duration est_ttft;
 };
 
-// Lower is better: fewer active requests, then more free KV, then id.
+// Lower is better: fewer active requests, then more free KV. Nodes equal on
+// both are a tie, which the router breaks by rotation (see Route).
 bool LessLoaded(const Candidate& a, const Candidate& b) {
   if (a.active != b.active) return a.active < b.active;
-  if (a.free_frac != b.free_frac) return a.free_frac > b.free_frac;
-  return a.node->info.id < b.node->info.id;
+  return a.free_frac > b.free_frac;
 }
 
 // Routable nodes of `role`: healthy ones, or suspect ones when none is
@@ -164,13 +164,28 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
 
   const Candidate* chosen = nullptr;
   std::string decode_reason;
+  // Candidates equal under the policy share the work in turn rather than
+  // by id: with short requests nothing is ever in flight when the next one
+  // is routed, and an id tie-break would send all of it to the first node
+  // (a restarted or newly added node would never warm up).
+  auto rotate_ties = [&](auto better) {
+    std::vector<const Candidate*> best;
+    for (const Candidate& c : pool) {
+      if (best.empty() || better(c, *best.front())) {
+        best.assign(1, &c);
+      } else if (!better(*best.front(), c)) {
+        best.push_back(&c);
+      }
+    }
+    return best[tie_next_++ % best.size()];
+  };
   switch (policy) {
     case Policy::kRoundRobin:
       chosen = &pool[round_robin_next_++ % pool.size()];
       decode_reason = "round_robin";
       break;
     case Policy::kLeastLoaded:
-      chosen = &*std::min_element(pool.begin(), pool.end(), LessLoaded);
+      chosen = rotate_ties(LessLoaded);
       decode_reason = "least_loaded";
       break;
     case Policy::kKvAware: {
@@ -178,16 +193,11 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
         return options_.kv_overlap_weight * c.overlap_blocks -
                options_.load_weight * c.active;
       };
-      for (const Candidate& c : pool) {
-        if (chosen == nullptr) {
-          chosen = &c;
-          continue;
-        }
-        const double diff = score(c) - score(*chosen);
-        if (diff > 1e-9 || (std::abs(diff) <= 1e-9 && LessLoaded(c, *chosen))) {
-          chosen = &c;
-        }
-      }
+      chosen = rotate_ties([&](const Candidate& a, const Candidate& b) {
+        const double diff = score(a) - score(b);
+        if (std::abs(diff) > 1e-9) return diff > 0;
+        return LessLoaded(a, b);
+      });
       decode_reason = chosen->overlap_blocks > 0    ? "kv_overlap"
                       : chosen->reusable_blocks > 0 ? "kv_history"
                                                     : "kv_miss";

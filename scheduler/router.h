@@ -11,7 +11,7 @@
 //  - round_robin:  next in id order;
 //  - least_loaded: fewest active requests (max of the scheduler's in-flight
 //                  count and the node's running + waiting), then most free
-//                  KV blocks;
+//                  KV blocks; nodes equal on both take turns;
 //  - kv_aware:     highest  kv_overlap_weight * overlap_blocks
 //                           - load_weight * active_requests
 //                  (overlap = leading prompt blocks the node holds, from the
@@ -97,6 +97,7 @@ class Router {
 
   mutable absl::Mutex mu_;
   uint64_t round_robin_next_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t tie_next_ ABSL_GUARDED_BY(mu_) = 0;  // rotates equal candidates
   std::map<std::pair<std::string, std::string>, int64_t> counts_
       ABSL_GUARDED_BY(mu_);
 };

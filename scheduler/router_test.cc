@@ -160,6 +160,36 @@ TEST_F(RouterTest, KvAwareTieGoesToLeastLoaded) {
   EXPECT_EQ(Route(prompt)->decode.id, "b");
 }
 
+// Short requests finish before the next is routed, so the nodes always look
+// equally idle: they must take turns, not all go to the first by id (a
+// restarted node would never get work).
+TEST_F(RouterTest, EquallyIdleNodesTakeTurns) {
+  for (Policy policy : {Policy::kKvAware, Policy::kLeastLoaded}) {
+    Build(policy);
+    for (const char* id : {"a", "b", "c"}) AddNode(id, NodeRole::kDecode);
+    std::vector<std::string> got;
+    for (int i = 0; i < 6; ++i) {
+      auto d = Route(Tokens(8, 100 * i + 1));  // no prefix shared
+      ASSERT_TRUE(d.ok());
+      got.push_back(d->decode.id);
+      d_->load().OnReleased(d->decode.id, d->decode.id, 0, std::nullopt);
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c", "a", "b", "c"}))
+        << PolicyName(policy);
+    // A prefix held by one node still wins over the turn.
+    const std::vector<int32_t> prompt = Tokens(16, 5000);
+    Holds("c", std::vector<int32_t>(prompt.begin(), prompt.begin() + 8));
+    if (policy == Policy::kKvAware) {
+      for (int i = 0; i < 3; ++i) {
+        auto d = Route(prompt);
+        ASSERT_TRUE(d.ok());
+        EXPECT_EQ(d->decode.id, "c");
+        d_->load().OnReleased("c", "c", 0, std::nullopt);
+      }
+    }
+  }
+}
+
 TEST_F(RouterTest, SkipsDrainingDeadExcludedAndPrefersHealthyOverSuspect) {
   Build(Policy::kLeastLoaded);
   for (const char* id : {"a", "b", "c", "d"}) AddNode(id, NodeRole::kDecode);
