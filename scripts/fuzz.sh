@@ -7,7 +7,7 @@
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #   targets: gguf_fuzzer openai_request_fuzzer wire_format_fuzzer
 #            prefill_request_fuzzer jinja_fuzzer json_schema_fuzzer
-#            (default: all). See docs/FUZZING.md.
+#            tool_call_parser_fuzzer (default: all). See docs/FUZZING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
@@ -15,7 +15,8 @@ seconds="${1:-20}"
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(gguf_fuzzer openai_request_fuzzer wire_format_fuzzer
-                                 prefill_request_fuzzer jinja_fuzzer json_schema_fuzzer)
+                                 prefill_request_fuzzer jinja_fuzzer json_schema_fuzzer
+                                 tool_call_parser_fuzzer)
 dir=build-fuzz
 start=$(date +%s)
 
@@ -52,6 +53,7 @@ seed() {
         done
       done
       printf '\x02\0{"a":[1,true]}\0zyxwvutsrqponmlkjihgfedcba9876543210' >"$out/seed_$n" ;;
+    tool_call_parser_fuzzer) cp runtime/tool_calls/testdata/fuzz/tool_calls/* "$out" ;;
   esac >/dev/null
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/tool_calls/tool_call_parser.h"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 #include <utility>
 
@@ -25,6 +27,12 @@ constexpr std::string_view kDsCallBegin =
 constexpr std::string_view kDsCallEnd =
     "<\xef\xbd\x9ctool\xe2\x96\x81" "call\xe2\x96\x81" "end\xef\xbd\x9c>";
 constexpr std::string_view kDsSep = "<\xef\xbd\x9ctool\xe2\x96\x81" "sep\xef\xbd\x9c>";
+constexpr std::string_view kFunctionOpen = "<function=";
+constexpr std::string_view kFunctionClose = "</function>";
+constexpr std::string_view kRecipient = ">>>";
+constexpr std::string_view kAction = "Action:";
+constexpr std::string_view kStartAction = "<|START_ACTION|>";
+constexpr std::string_view kEndAction = "<|END_ACTION|>";
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
@@ -283,20 +291,166 @@ ParsedOutput ParseDeepSeekR1(std::string_view text) {
   return out;
 }
 
-std::string_view Marker(ToolFormat format) {
+// A function name as the tool definitions allow it (1-64 of a-z A-Z 0-9
+// _ - .): what functionary's recipients and v3.1's tags must hold.
+bool IsToolName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// <function=NAME>{...}</function>, any number, with text around them.
+ParsedOutput ParseFunctionaryV31(std::string_view text) {
+  ParsedOutput out;
+  std::string content;
+  size_t pos = 0;
+  while (true) {
+    const size_t open = text.find(kFunctionOpen, pos);
+    if (open == std::string_view::npos) break;
+    const size_t name_begin = open + kFunctionOpen.size();
+    const size_t gt = text.find('>', name_begin);
+    if (gt == std::string_view::npos) break;
+    const std::string_view name = text.substr(name_begin, gt - name_begin);
+    const size_t obj = SkipSpace(text, gt + 1);
+    if (!IsToolName(name) || obj >= text.size() || text[obj] != '{') break;
+    const size_t end = JsonEnd(text, obj);
+    if (end == std::string_view::npos) break;
+    std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
+    if (!j.has_value() || !j->is_object()) break;
+    const std::string_view before = text.substr(pos, open - pos);
+    if (pos == 0 || !AllSpace(before)) content.append(before);
+    out.calls.push_back({std::string(name), Dump(*j)});
+    pos = SkipSpace(text, end);
+    if (StartsWithAt(text, pos, kFunctionClose)) {
+      pos += kFunctionClose.size();
+    } else {
+      pos = end;
+    }
+  }
+  if (out.calls.empty() || !AllSpace(text.substr(pos))) content.append(text.substr(pos));
+  out.content = Content(std::move(content));
+  return out;
+}
+
+// The reply after the generation prompt's ">>>": segments `recipient\nbody`
+// separated by ">>>". Recipient `all` is text; a tool name with a JSON
+// object body is a call; any other segment stays content as written.
+ParsedOutput ParseFunctionaryV32(std::string_view text) {
+  ParsedOutput out;
+  std::string content;
+  size_t pos = 0;
+  for (bool first = true; pos <= text.size(); first = false) {
+    size_t next = text.find(kRecipient, pos);
+    if (next == std::string_view::npos) next = text.size();
+    const std::string_view segment = text.substr(pos, next - pos);
+    const size_t nl = segment.find('\n');
+    const std::string_view recipient =
+        nl == std::string_view::npos ? segment : Trim(segment.substr(0, nl));
+    const std::string_view body =
+        nl == std::string_view::npos ? std::string_view() : segment.substr(nl + 1);
+    std::optional<ordered_json> j;
+    if (nl != std::string_view::npos && recipient != "all" && IsToolName(recipient)) {
+      j = ParseJson(Trim(body));
+    }
+    if (nl != std::string_view::npos && recipient == "all") {
+      content.append(body);
+    } else if (j.has_value() && j->is_object()) {
+      out.calls.push_back({std::string(recipient), Dump(*j)});
+    } else if (!(first && segment.empty())) {
+      if (!first) content.append(kRecipient);
+      content.append(segment);
+    }
+    if (next == text.size()) break;
+    pos = next + kRecipient.size();
+  }
+  out.content = Content(std::move(content));
+  return out;
+}
+
+// Command R+ (`Action:` then a ```json fence) and R7B (<|START_ACTION|>):
+// a JSON list of {"tool_name", "parameters"}; `directly-answer` is the
+// "no tool" action. A reply that starts with the list counts too (R7B's
+// markers are control tokens the detokenizer drops).
+ParsedOutput ParseCommandR(std::string_view text) {
+  size_t marker = std::min(text.find(kAction), text.find(kStartAction));
+  size_t i;
+  std::string content;
+  if (marker != std::string_view::npos) {
+    content = std::string(text.substr(0, marker));
+    i = marker + (StartsWithAt(text, marker, kAction) ? kAction.size() : kStartAction.size());
+    i = SkipSpace(text, i);
+    if (StartsWithAt(text, i, "```json")) {
+      i += 7;
+    } else if (StartsWithAt(text, i, "```")) {
+      i += 3;
+    }
+    i = SkipSpace(text, i);
+  } else {
+    i = SkipSpace(text, 0);
+  }
+  if (i >= text.size() || text[i] != '[') return AllContent(text);
+  const size_t end = JsonEnd(text, i);
+  if (end == std::string_view::npos) return AllContent(text);
+  std::optional<ordered_json> j = ParseJson(text.substr(i, end - i));
+  if (!j.has_value() || !j->is_array() || j->empty()) return AllContent(text);
+  ParsedOutput out;
+  for (const ordered_json& item : *j) {
+    auto name = item.is_object() ? item.find("tool_name") : item.end();
+    if (!item.is_object() || name == item.end() || !name->is_string() ||
+        name->get<std::string>().empty()) {
+      return AllContent(text);
+    }
+    if (name->get<std::string>() == "directly-answer") continue;
+    auto params = item.find("parameters");
+    ToolCall call;
+    call.name = name->get<std::string>();
+    call.arguments = params == item.end() || params->is_null() ? "{}" : Dump(*params);
+    out.calls.push_back(std::move(call));
+  }
+  if (out.calls.empty()) return AllContent(text);
+  i = SkipSpace(text, end);
+  if (StartsWithAt(text, i, "```")) i = SkipSpace(text, i + 3);
+  if (StartsWithAt(text, i, kEndAction)) i += kEndAction.size();
+  if (!AllSpace(text.substr(i))) content.append(text.substr(i));
+  out.content = Content(std::move(content));
+  return out;
+}
+
+// The texts that open a call section in `format`'s output (none: no
+// format). The earliest one in the output counts.
+std::vector<std::string_view> Markers(ToolFormat format) {
   switch (format) {
     case ToolFormat::kHermes:
-      return kHermesOpen;
+      return {kHermesOpen};
     case ToolFormat::kLlama3:
-      return kPythonTag;
+      return {kPythonTag};
     case ToolFormat::kMistral:
-      return kToolCalls;
+      return {kToolCalls};
     case ToolFormat::kDeepSeekR1:
-      return kDsCallsBegin;
+      return {kDsCallsBegin};
+    case ToolFormat::kFunctionaryV31:
+      return {kFunctionOpen};
+    case ToolFormat::kFunctionaryV32:
+      return {kRecipient};
+    case ToolFormat::kCommandR:
+    case ToolFormat::kCommandR7B:
+      return {kAction, kStartAction};
     case ToolFormat::kNone:
       break;
   }
   return {};
+}
+
+// The block delimiters of formats whose calls are complete before the
+// output ends (streamed as soon as each closes).
+std::optional<std::pair<std::string_view, std::string_view>> Block(ToolFormat format) {
+  if (format == ToolFormat::kHermes) return std::make_pair(kHermesOpen, kHermesClose);
+  if (format == ToolFormat::kFunctionaryV31) return std::make_pair(kFunctionOpen, kFunctionClose);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -311,6 +465,13 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
       return ParseMistral(text);
     case ToolFormat::kDeepSeekR1:
       return ParseDeepSeekR1(text);
+    case ToolFormat::kFunctionaryV31:
+      return ParseFunctionaryV31(text);
+    case ToolFormat::kFunctionaryV32:
+      return ParseFunctionaryV32(text);
+    case ToolFormat::kCommandR:
+    case ToolFormat::kCommandR7B:
+      return ParseCommandR(text);
     case ToolFormat::kNone:
       break;
   }
@@ -321,8 +482,8 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
 
 ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
   Delta out;
-  const std::string_view marker = Marker(format_);
-  if (marker.empty()) {
+  const std::vector<std::string_view> markers = Markers(format_);
+  if (markers.empty()) {
     out.content = std::string(text);
     return out;
   }
@@ -332,7 +493,25 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
     return out;
   }
   pending_.append(text);
-  const size_t m = pending_.find(marker);
+  if (format_ == ToolFormat::kFunctionaryV32 && !recipient_seen_) {
+    // The reply opens with its recipient line: text for `all` (the line
+    // itself is not content), else the section from the start.
+    const size_t nl = pending_.find('\n');
+    if (nl == std::string::npos && pending_.size() <= 65) return out;
+    recipient_seen_ = true;
+    const std::string_view recipient =
+        nl == std::string::npos ? std::string_view() : Trim(std::string_view(pending_).substr(0, nl));
+    if (recipient == "all") {
+      pending_.erase(0, nl + 1);
+    } else if (IsToolName(recipient)) {
+      section_ = std::move(pending_);
+      pending_.clear();
+      in_section_ = true;
+      return out;
+    }
+  }
+  size_t m = std::string::npos;
+  for (std::string_view marker : markers) m = std::min(m, pending_.find(marker));
   if (m != std::string::npos) {
     out.content = pending_.substr(0, m);
     section_ = pending_.substr(m);
@@ -343,7 +522,8 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
   }
   // A reply that starts with the call's JSON (the marker was a control
   // token the detokenizer dropped, or the template writes none).
-  if (!content_started_ && (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral)) {
+  if (!content_started_ && (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
+                            format_ == ToolFormat::kCommandR7B)) {
     const size_t i = SkipSpace(pending_, 0);
     if (i == pending_.size()) return out;  // only whitespace so far
     if (pending_[i] == (format_ == ToolFormat::kLlama3 ? '{' : '[')) {
@@ -353,12 +533,14 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
       return out;
     }
   }
-  // Hold back the longest tail that may be the start of the marker.
+  // Hold back the longest tail that may be the start of a marker.
   size_t keep = 0;
-  for (size_t k = std::min(marker.size() - 1, pending_.size()); k > 0; --k) {
-    if (pending_.ends_with(marker.substr(0, k))) {
-      keep = k;
-      break;
+  for (std::string_view marker : markers) {
+    for (size_t k = std::min(marker.size() - 1, pending_.size()); k > keep; --k) {
+      if (pending_.ends_with(marker.substr(0, k))) {
+        keep = k;
+        break;
+      }
     }
   }
   out.content = pending_.substr(0, pending_.size() - keep);
@@ -368,14 +550,30 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
 }
 
 void ToolCallStream::DrainCompleteBlocks(Delta* out) {
-  if (format_ != ToolFormat::kHermes) return;
+  const auto block = Block(format_);
+  if (!block.has_value()) return;
+  const auto [open, close_tag] = *block;
   while (true) {
     const size_t i = SkipSpace(section_, 0);
-    if (section_.compare(i, kHermesOpen.size(), kHermesOpen) != 0) return;
-    const size_t close = section_.find(kHermesClose, i);
+    if (section_.compare(i, open.size(), open) != 0) return;
+    size_t from = i + open.size();
+    if (format_ == ToolFormat::kFunctionaryV31) {
+      // Its parser reads the JSON to its end (a close tag may sit in a
+      // string), so the block is complete at the tag after the JSON.
+      const size_t gt = section_.find('>', from);
+      if (gt == std::string::npos) return;
+      const size_t obj = SkipSpace(section_, gt + 1);
+      if (obj >= section_.size()) return;
+      from = obj;
+      if (section_[obj] == '{') {
+        from = JsonEnd(section_, obj);
+        if (from == std::string::npos) return;
+      }
+    }
+    const size_t close = section_.find(close_tag, from);
     if (close == std::string::npos) return;
-    const size_t after = close + kHermesClose.size();
-    ParsedOutput p = ParseHermes(std::string_view(section_).substr(0, after));
+    const size_t after = close + close_tag.size();
+    ParsedOutput p = ParseToolCalls(format_, std::string_view(section_).substr(0, after));
     out->content += p.content;
     for (ToolCall& c : p.calls) out->calls.push_back(std::move(c));
     calls_emitted_ += static_cast<int>(p.calls.size());

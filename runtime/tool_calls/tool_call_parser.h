@@ -7,10 +7,10 @@
 // stays content, nothing throws.
 //
 // Marker tokens that are control tokens in a real vocabulary
-// (<|python_tag|>, [TOOL_CALLS]) are dropped by the detokenizer, so the
-// Llama 3 and Mistral parsers also accept a reply that *starts* with the
-// call's JSON (`{"name"...` / `[{"name"...`), as vLLM's Llama 3 JSON
-// parser does.
+// (<|python_tag|>, [TOOL_CALLS], <|START_ACTION|>) are dropped by the
+// detokenizer, so the Llama 3, Mistral and Command R7B parsers also accept a
+// reply that *starts* with the call's JSON (`{"name"...` / `[{"name"...` /
+// `[{"tool_call_id"...`), as vLLM's Llama 3 JSON parser does.
 
 #include <string>
 #include <string_view>
@@ -66,6 +66,7 @@ class ToolCallStream {
   std::string section_;       // text from the first marker on
   bool in_section_ = false;
   bool content_started_ = false;  // non-whitespace content was emitted
+  bool recipient_seen_ = false;   // functionary v3.2: the first line decided
   int calls_emitted_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,10 +26,15 @@ TEST(DetectToolFormat, Markers) {
   EXPECT_EQ(DetectToolFormat("<|start_header_id|>user<|end_header_id|>"), ToolFormat::kNone);
   EXPECT_EQ(DetectToolFormat("<|im_start|>user"), ToolFormat::kNone);
   EXPECT_EQ(DetectToolFormat(""), ToolFormat::kNone);
-  // functionary v3.1 shares Llama 3's headers but writes <function=...>.
-  EXPECT_EQ(DetectToolFormat("<|start_header_id|>ipython <function="), ToolFormat::kNone);
-  EXPECT_EQ(DetectUnparsedFamily("<|start_header_id|>ipython <function="),
-            UnparsedFamily::kFunctionary);
+  // functionary shares Llama 3's headers but writes <function=...> / >>>.
+  EXPECT_EQ(DetectToolFormat("<|start_header_id|>ipython <function="),
+            ToolFormat::kFunctionaryV31);
+  EXPECT_EQ(DetectToolFormat("<|start_header_id|>ipython >>>all"), ToolFormat::kFunctionaryV32);
+  EXPECT_EQ(DetectToolFormat("<|START_OF_TURN_TOKEN|>Action:"), ToolFormat::kCommandR);
+  EXPECT_EQ(DetectToolFormat("<|START_OF_TURN_TOKEN|>Action: <|START_ACTION|>"),
+            ToolFormat::kCommandR7B);
+  EXPECT_EQ(DetectToolFormat("<|start|>assistant<|channel|>final <tool_call>"), ToolFormat::kNone);
+  EXPECT_EQ(DetectUnparsedFamily("<|start|>assistant<|channel|>final"), UnparsedFamily::kGptOss);
 }
 
 // The 18 real templates of the conformance data, each to its family.
@@ -40,9 +46,10 @@ TEST(DetectToolFormat, RealTemplates) {
     UnparsedFamily family;
   };
   const std::vector<Case> cases = {
-      {"CohereForAI-c4ai-command-r-plus-tool_use.jinja", ToolFormat::kNone, UnparsedFamily::kCommandR},
-      {"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", ToolFormat::kNone,
-       UnparsedFamily::kCommandR},
+      {"CohereForAI-c4ai-command-r-plus-tool_use.jinja", ToolFormat::kCommandR,
+       UnparsedFamily::kNone},
+      {"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", ToolFormat::kCommandR7B,
+       UnparsedFamily::kNone},
       {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", ToolFormat::kHermes,
        UnparsedFamily::kNone},
       {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", ToolFormat::kHermes,
@@ -54,8 +61,10 @@ TEST(DetectToolFormat, RealTemplates) {
       {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kDeepSeekR1,
        UnparsedFamily::kNone},
       {"google-gemma-2-2b-it.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
-      {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
-      {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kNone, UnparsedFamily::kFunctionary},
+      {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kFunctionaryV31,
+       UnparsedFamily::kNone},
+      {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kFunctionaryV32,
+       UnparsedFamily::kNone},
       {"meta-llama-Llama-3.1-8B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
       {"meta-llama-Llama-3.2-3B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
       {"meta-llama-Llama-3.3-70B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
@@ -223,6 +232,90 @@ ParsedOutput StreamAll(ToolFormat format, const std::string& text, size_t step,
   return out;
 }
 
+TEST(ParseToolCalls, FunctionaryV31) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kFunctionaryV31,
+      "Let me look.<function=get_weather>{\"location\": \"Paris\"}</function>"
+      "<function=get_time>{}</function>");
+  EXPECT_EQ(p.content, "Let me look.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  EXPECT_EQ(p.calls[1].arguments, "{}");
+  // Unclosed at the end still counts when the JSON is whole.
+  p = ParseToolCalls(ToolFormat::kFunctionaryV31, "<function=f>{\"a\": 1}");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.content, "");
+  // Bad name, bad JSON, non-object: content, nothing dropped.
+  for (const char* bad : {"<function=a b>{}</function>", "<function=f>{\"a\": }</function>",
+                          "<function=f>[1]</function>", "a <function= tag"}) {
+    p = ParseToolCalls(ToolFormat::kFunctionaryV31, bad);
+    EXPECT_TRUE(p.calls.empty()) << bad;
+    EXPECT_EQ(p.content, bad);
+  }
+}
+
+TEST(ParseToolCalls, FunctionaryV32) {
+  // The generation prompt ends in ">>>": the reply starts with a recipient.
+  ParsedOutput p = ParseToolCalls(ToolFormat::kFunctionaryV32, "all\nHello there");
+  EXPECT_EQ(p.content, "Hello there");
+  EXPECT_TRUE(p.calls.empty());
+  p = ParseToolCalls(ToolFormat::kFunctionaryV32,
+                     "all\nChecking.>>>get_weather\n{\"location\": \"Rome\"}>>>get_time\n{}");
+  EXPECT_EQ(p.content, "Checking.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Rome"})");
+  EXPECT_EQ(p.calls[1].name, "get_time");
+  p = ParseToolCalls(ToolFormat::kFunctionaryV32, "get_time\n{\"tz\": \"UTC\"}");
+  EXPECT_EQ(p.content, "");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"tz":"UTC"})");
+  // No recipient line, a body that is not JSON: content as written.
+  for (const char* bad : {"Hello", "Hello world\nmore", "f\nnot json", "all\nx>>>g\n[1]"}) {
+    p = ParseToolCalls(ToolFormat::kFunctionaryV32, bad);
+    EXPECT_TRUE(p.calls.empty()) << bad;
+  }
+  EXPECT_EQ(ParseToolCalls(ToolFormat::kFunctionaryV32, "f\nnot json").content, "f\nnot json");
+  EXPECT_EQ(ParseToolCalls(ToolFormat::kFunctionaryV32, "all\nx>>>g\n[1]").content,
+            "x>>>g\n[1]");
+}
+
+TEST(ParseToolCalls, CommandR) {
+  // Command R+ as its template renders an action list.
+  const std::string plus =
+      "I will search.\nAction:\n```json\n[\n    {\n        \"tool_name\": \"internet_search\",\n"
+      "        \"parameters\": {\n            \"query\": \"weather\"\n        }\n    }\n]```\n";
+  ParsedOutput p = ParseToolCalls(ToolFormat::kCommandR, plus);
+  EXPECT_EQ(p.content, "I will search.\n");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "internet_search");
+  EXPECT_EQ(p.calls[0].arguments, R"({"query":"weather"})");
+  // R7B, with and without its (control-token) markers.
+  const std::string list =
+      R"([{"tool_call_id": "0", "tool_name": "f", "parameters": {"a": 1}}, )"
+      R"({"tool_call_id": "1", "tool_name": "g", "parameters": {}}])";
+  for (const std::string& text : {"<|START_ACTION|>" + list + "<|END_ACTION|>", list}) {
+    p = ParseToolCalls(ToolFormat::kCommandR7B, text);
+    EXPECT_EQ(p.content, "") << text;
+    ASSERT_EQ(p.calls.size(), 2u) << text;
+    EXPECT_EQ(p.calls[0].name, "f");
+    EXPECT_EQ(p.calls[0].arguments, R"({"a":1})");
+    EXPECT_EQ(p.calls[1].name, "g");
+  }
+  // directly-answer is no call; malformed lists stay content.
+  const std::string direct =
+      "Action: ```json\n[{\"tool_name\": \"directly-answer\", \"parameters\": {}}]\n```";
+  for (const std::string& text :
+       {direct, std::string("Action: [{\"name\": \"f\"}]"), std::string("[1, 2]"),
+        std::string("Action: none")}) {
+    p = ParseToolCalls(ToolFormat::kCommandR, text);
+    EXPECT_TRUE(p.calls.empty()) << text;
+    EXPECT_EQ(p.content, text);
+  }
+}
+
 TEST(ToolCallStream, MatchesWholeParse) {
   const std::vector<std::pair<ToolFormat, std::string>> cases = {
       {ToolFormat::kHermes,
@@ -238,6 +331,20 @@ TEST(ToolCallStream, MatchesWholeParse) {
       {ToolFormat::kMistral, "[1] is a citation"},
       {ToolFormat::kNone, "anything <tool_call>"},
       {ToolFormat::kDeepSeekR1, "Hi " + kDsBegin + DsCall("f", "{\"a\": [1]}") + kDsEnd + " bye"},
+      {ToolFormat::kFunctionaryV31,
+       "Hm <func <function=f>{\"a\": \"</function>\"}</function> x <function=g>{}</function>"},
+      {ToolFormat::kFunctionaryV31, "<function=f>{bad</function> and text"},
+      {ToolFormat::kFunctionaryV32, "all\nSure, >> checking.>>>f\n{\"a\": 1}>>>g\n{}"},
+      {ToolFormat::kFunctionaryV32, "f\n{\"a\": 1}"},
+      {ToolFormat::kFunctionaryV32, "all\nonly text"},
+      {ToolFormat::kFunctionaryV32, "No recipient line at all, a long reply of plain text."},
+      {ToolFormat::kFunctionaryV32, "hello world\nf>>>g\n{}"},
+      {ToolFormat::kCommandR,
+       "Plan: Act.\nAction:\n```json\n[{\"tool_name\": \"f\", \"parameters\": {}}]\n```"},
+      {ToolFormat::kCommandR, "Action: maybe later"},
+      {ToolFormat::kCommandR7B,
+       "[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"x\": [1]}}]"},
+      {ToolFormat::kCommandR7B, "text <|START_ACTION|>[{\"tool_name\": \"f\"}]<|END_ACTION|>"},
   };
   for (const auto& [format, text] : cases) {
     const ParsedOutput whole = ParseToolCalls(format, text);
@@ -332,6 +439,64 @@ TEST(ToolCallConstraint, DeepSeekR1NamedOnly) {
   // Several tools cannot be chosen among (the name is outside the JSON).
   EXPECT_FALSE(ToolCallConstraint(ToolFormat::kDeepSeekR1, tools, std::nullopt).ok());
   EXPECT_TRUE(ToolCallConstraint(ToolFormat::kDeepSeekR1, {tools[1]}, std::nullopt).ok());
+}
+
+// Functionary and Command R: the constraint's text parses back into the
+// call; functionary needs a named function when there are several tools.
+TEST(ToolCallConstraint, FunctionaryAndCommandR) {
+  const std::vector<ToolDef> tools = {{"get_weather", kWeatherParams}, {"get_time", ""}};
+  struct Case {
+    ToolFormat format;
+    std::optional<std::string> only;
+    std::string body;  // between prefix and suffix
+    std::string name;
+    std::string arguments;
+  };
+  const std::vector<Case> cases = {
+      {ToolFormat::kFunctionaryV31, "get_weather", R"({"location":"Paris"})", "get_weather",
+       R"({"location":"Paris"})"},
+      {ToolFormat::kFunctionaryV32, "get_weather", R"({"location":"Paris"})", "get_weather",
+       R"({"location":"Paris"})"},
+      {ToolFormat::kCommandR, std::nullopt,
+       R"([{"tool_name":"get_time","parameters":{"x":1}}])", "get_time", R"({"x":1})"},
+      {ToolFormat::kCommandR, "get_weather",
+       R"([{"tool_name":"get_weather","parameters":{"location":"Oslo"}}])", "get_weather",
+       R"({"location":"Oslo"})"},
+      {ToolFormat::kCommandR7B, std::nullopt,
+       R"([{"tool_call_id":"0","tool_name":"get_weather","parameters":{"location":"Oslo"}}])",
+       "get_weather", R"({"location":"Oslo"})"},
+  };
+  for (const Case& k : cases) {
+    auto c = ToolCallConstraint(k.format, tools, k.only);
+    ASSERT_TRUE(c.ok()) << ToolFormatName(k.format) << c.status();
+    auto g = grammar::CompileConstraint(*c);
+    ASSERT_TRUE(g.ok()) << ToolFormatName(k.format) << g.status();
+    const std::string text = c->prefix + k.body + c->suffix;
+    grammar::Matcher m(*g);
+    ASSERT_TRUE(m.Advance(text)) << text;
+    EXPECT_TRUE(m.IsComplete()) << text;
+    const ParsedOutput p = ParseToolCalls(k.format, text);
+    ASSERT_EQ(p.calls.size(), 1u) << text;
+    EXPECT_EQ(p.calls[0].name, k.name);
+    EXPECT_EQ(p.calls[0].arguments, k.arguments);
+    EXPECT_EQ(p.content, "") << text;
+    // A second action, or an undeclared tool, is refused.
+    if (k.format == ToolFormat::kCommandR || k.format == ToolFormat::kCommandR7B) {
+      grammar::Matcher two(*g);
+      EXPECT_FALSE(two.Advance(c->prefix + k.body.substr(0, k.body.size() - 1) + ",{"));
+      grammar::Matcher unknown(*g);
+      EXPECT_FALSE(unknown.Advance(c->prefix + (k.format == ToolFormat::kCommandR7B
+                                                    ? R"([{"tool_call_id":"0","tool_name":"nope")"
+                                                    : R"([{"tool_name":"nope")")));
+    }
+  }
+  EXPECT_EQ(ToolCallConstraint(ToolFormat::kFunctionaryV31, tools, std::string("get_time"))->prefix,
+            "<function=get_time>");
+  EXPECT_EQ(ToolCallConstraint(ToolFormat::kFunctionaryV32, tools, std::string("get_time"))->prefix,
+            "get_time\n");
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kFunctionaryV31, tools, std::nullopt).ok());
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kFunctionaryV32, tools, std::nullopt).ok());
+  EXPECT_TRUE(ToolCallConstraint(ToolFormat::kFunctionaryV32, {tools[1]}, std::nullopt).ok());
 }
 
 TEST(ToolCallConstraint, Errors) {

@@ -38,6 +38,14 @@ const char* ToolFormatName(ToolFormat format) {
       return "mistral";
     case ToolFormat::kDeepSeekR1:
       return "deepseek_r1";
+    case ToolFormat::kFunctionaryV31:
+      return "functionary_v3_1";
+    case ToolFormat::kFunctionaryV32:
+      return "functionary_v3_2";
+    case ToolFormat::kCommandR:
+      return "command_r";
+    case ToolFormat::kCommandR7B:
+      return "command_r7b";
     case ToolFormat::kNone:
       break;
   }
@@ -46,10 +54,6 @@ const char* ToolFormatName(ToolFormat format) {
 
 const char* UnparsedFamilyName(UnparsedFamily family) {
   switch (family) {
-    case UnparsedFamily::kFunctionary:
-      return "functionary";
-    case UnparsedFamily::kCommandR:
-      return "Command R";
     case UnparsedFamily::kGptOss:
       return "gpt-oss";
     case UnparsedFamily::kNone:
@@ -60,10 +64,6 @@ const char* UnparsedFamilyName(UnparsedFamily family) {
 
 UnparsedFamily DetectUnparsedFamily(std::string_view t) {
   if (Has(t, "<|channel|>")) return UnparsedFamily::kGptOss;
-  if (Has(t, "<|START_ACTION|>") || (Has(t, "<|START_OF_TURN_TOKEN|>") && Has(t, "Action:"))) {
-    return UnparsedFamily::kCommandR;
-  }
-  if (Has(t, ">>>") || Has(t, "<function=")) return UnparsedFamily::kFunctionary;
   return UnparsedFamily::kNone;
 }
 
@@ -71,6 +71,10 @@ ToolFormat DetectToolFormat(std::string_view t) {
   // Families that share Llama 3's header tokens or ChatML's markers but
   // write calls their own way come first.
   if (DetectUnparsedFamily(t) != UnparsedFamily::kNone) return ToolFormat::kNone;
+  if (Has(t, "<|START_ACTION|>")) return ToolFormat::kCommandR7B;
+  if (Has(t, "<|START_OF_TURN_TOKEN|>") && Has(t, "Action:")) return ToolFormat::kCommandR;
+  if (Has(t, "<function=")) return ToolFormat::kFunctionaryV31;
+  if (Has(t, ">>>")) return ToolFormat::kFunctionaryV32;
   if (Has(t, "<tool_call>")) return ToolFormat::kHermes;
   if (Has(t, "[TOOL_CALLS]")) return ToolFormat::kMistral;
   if (Has(t, "tool\xe2\x96\x81" "calls\xe2\x96\x81" "begin")) return ToolFormat::kDeepSeekR1;
@@ -95,6 +99,38 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
   }
   grammar::OutputConstraint c;
   c.kind = grammar::ConstraintKind::kJsonSchema;
+  if (format == ToolFormat::kCommandR || format == ToolFormat::kCommandR7B) {
+    // A list of one action; the tool name is inside the JSON, so several
+    // tools are an anyOf.
+    ordered_json any_of = ordered_json::array();
+    for (const ToolDef* t : candidates) {
+      ordered_json props = ordered_json::object();
+      ordered_json required = ordered_json::array();
+      if (format == ToolFormat::kCommandR7B) {
+        props["tool_call_id"] = {{"const", "0"}};
+        required.push_back("tool_call_id");
+      }
+      props["tool_name"] = {{"const", t->name}};
+      props["parameters"] = ParametersSchema(*t);
+      required.push_back("tool_name");
+      required.push_back("parameters");
+      any_of.push_back({{"type", "object"},
+                        {"properties", std::move(props)},
+                        {"required", std::move(required)}});
+    }
+    ordered_json items = any_of.size() == 1 ? any_of[0] : ordered_json{{"anyOf", any_of}};
+    c.schema_json = ordered_json{{"type", "array"},
+                                 {"items", std::move(items)},
+                                 {"minItems", 1},
+                                 {"maxItems", 1}}
+                        .dump();
+    if (format == ToolFormat::kCommandR) {
+      // The layout Command R+'s template renders an action list in.
+      c.prefix = "Action:\n```json\n";
+      c.suffix = "\n```";
+    }
+    return c;
+  }
   const char* args_key = ArgumentsKey(format);
   if (candidates.size() == 1) {
     // The envelope up to the arguments is fixed text, in the layout the
@@ -126,16 +162,30 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
             "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "end\xef\xbd\x9c>";
         c.schema_json = ParametersSchema(t).dump();
         return c;
+      case ToolFormat::kFunctionaryV31:
+        c.prefix = absl::StrCat("<function=", t.name, ">");
+        c.suffix = "</function>";
+        c.schema_json = ParametersSchema(t).dump();
+        return c;
+      case ToolFormat::kFunctionaryV32:
+        // After the generation prompt's ">>>": the recipient line.
+        c.prefix = absl::StrCat(t.name, "\n");
+        c.schema_json = ParametersSchema(t).dump();
+        return c;
+      case ToolFormat::kCommandR:
+      case ToolFormat::kCommandR7B:
       case ToolFormat::kNone:
         break;
     }
     c.schema_json = ParametersSchema(t).dump();
     return c;
   }
-  if (format == ToolFormat::kDeepSeekR1) {
-    return absl::InvalidArgumentError(
-        "tool_choice \"required\" with several tools is not supported for DeepSeek R1's "
-        "tool-call format (the function name is outside the JSON): name one function");
+  if (format == ToolFormat::kDeepSeekR1 || format == ToolFormat::kFunctionaryV31 ||
+      format == ToolFormat::kFunctionaryV32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tool_choice \"required\" with several tools is not supported for the ",
+        ToolFormatName(format),
+        " tool-call format (the function name is outside the JSON): name one function"));
   }
   ordered_json any_of = ordered_json::array();
   for (const ToolDef* t : candidates) {

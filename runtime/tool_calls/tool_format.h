@@ -33,25 +33,43 @@ enum class ToolFormat {
   // and its distills). "required" with several tools is refused: the name
   // is outside the JSON, which the constraint cannot choose among.
   kDeepSeekR1,
+  // <function=name>{...}</function> per call (functionary v3.1). "required"
+  // with several tools is refused (the name is outside the JSON).
+  kFunctionaryV31,
+  // The generation prompt ends in ">>>", so the reply starts with its
+  // recipient: `all\n` + text, or `name\n{...}`; further segments each
+  // after ">>>" (functionary v3.2). "required" with several tools is
+  // refused (the name is outside the JSON).
+  kFunctionaryV32,
+  // Action:\n```json\n[{"tool_name": ..., "parameters": {...}}, ...]\n```
+  // (Command R+; a `directly-answer` action is no call).
+  kCommandR,
+  // <|START_ACTION|>[{"tool_call_id": "0", "tool_name": ..., "parameters":
+  // {...}}, ...]<|END_ACTION|> (Command R7B); the markers are control
+  // tokens, so a reply that starts with the list counts too.
+  kCommandR7B,
 };
 
 // Formats that are recognised but whose output is not parsed (tools are
-// then a 400 naming the family).
-enum class UnparsedFamily { kNone, kFunctionary, kCommandR, kGptOss };
+// then a 400 naming the family). gpt-oss writes calls in control tokens
+// (<|channel|>, <|message|>, <|call|>) that the detokenizer drops.
+enum class UnparsedFamily { kNone, kGptOss };
 
-// "hermes", "llama3", "mistral", "deepseek_r1", "none".
+// "hermes", "llama3", "mistral", "deepseek_r1", "functionary_v3_1",
+// "functionary_v3_2", "command_r", "command_r7b", "none".
 const char* ToolFormatName(ToolFormat format);
 const char* UnparsedFamilyName(UnparsedFamily family);
 
-// The format of a Jinja chat template, by markers: `<tool_call>` -> Hermes;
+// The format of a Jinja chat template, by markers: `<|START_ACTION|>` ->
+// Command R7B; `Action:` with `<|START_OF_TURN_TOKEN|>` -> Command R+;
+// `<function=` -> functionary v3.1; `>>>` -> functionary v3.2 (these
+// first: they share Llama 3's header tokens); `<tool_call>` -> Hermes;
 // `[TOOL_CALLS]` -> Mistral; `tool▁calls▁begin` -> DeepSeek R1;
-// `<|start_header_id|>` with `ipython` or
-// `"parameters"` -> Llama 3 (after the families below, which share some
-// of these markers); otherwise kNone.
+// `<|start_header_id|>` with `ipython` or `"parameters"` -> Llama 3;
+// otherwise (and for gpt-oss) kNone.
 ToolFormat DetectToolFormat(std::string_view chat_template);
 // For a kNone template: the tool-calling family it belongs to, when known
-// (functionary `>>>`/`<function=`, Command R `Action:`/`<|START_ACTION|>`,
-// gpt-oss `<|channel|>`).
+// (gpt-oss `<|channel|>`).
 UnparsedFamily DetectUnparsedFamily(std::string_view chat_template);
 
 // A declared tool: its function name and its parameters JSON Schema as
@@ -63,7 +81,9 @@ struct ToolDef {
 
 // The constraint under which a model writes exactly one call in `format`
 // (kHermes: the <tool_call> block; kLlama3: the JSON object; kMistral: the
-// JSON array) to `only` when set, else to one of `tools`. With one
+// JSON array; functionary: the <function=...> block or the `name\n{...}`
+// segment; Command R: a one-action list, after `Action:` for R+) to `only`
+// when set, else to one of `tools`. With one
 // possible tool the envelope is literal text up to the arguments (the
 // layout the templates render: `{"name": "f", "arguments": ` ... `}`); with
 // several the call is a JSON object matching one of them (keys in the
