@@ -461,10 +461,6 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
                                           ". This server allows at most ", options_.max_n,
                                           " choices (--max-n)."));
   }
-  if (request.n > 1 && request.tools.active()) {
-    // The streaming tool-call parser holds one choice's state.
-    return InvalidParam("n", "n > 1 cannot be combined with tools yet");
-  }
   out.n = static_cast<int>(request.n);
   out.sampling = request.sampling;
   if (!request.has_seed) out.sampling.seed = RandomSeed();
@@ -481,7 +477,8 @@ absl::Status GatewayCore::CheckToolSupport(const ToolRequest& tools) const {
   }
   constexpr char kSupported[] =
       "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, Mistral "
-      "[TOOL_CALLS], DeepSeek R1; tool_choice \"none\" still renders the tools";
+      "[TOOL_CALLS], DeepSeek R1, functionary v3.1 <function=> and v3.2 >>>, Command R+ "
+      "Action: and R7B <|START_ACTION|>; tool_choice \"none\" still renders the tools";
   if (!model_->uses_jinja_template()) {
     return InvalidParam("tools", absl::StrCat("tool calling needs the model's own chat template, "
                                               "and this GGUF has none (pass --chat-template "

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -450,7 +451,7 @@ class ToolCallingTest : public GatewayTest {
     ASSERT_TRUE(in) << name;
     std::stringstream text;
     text << in.rdbuf();
-    // A random model with a 4k context (the template's system prompt
+    // A random model with an 8k context (the template's system prompt
     // alone outgrows stories260K's 128 tokens); the backend is scripted.
     tools::GenModelOptions o;
     // Per process: ctest runs these cases in parallel processes, and a file
@@ -463,7 +464,7 @@ class ToolCallingTest : public GatewayTest {
     o.heads = 2;
     o.kv_heads = 1;
     o.ffn = 64;
-    o.ctx = 4096;
+    o.ctx = 8192;  // Command R7B's system prompt is 5k tokens here
     o.num_threads = 1;
     ASSERT_TRUE(tools::WriteRandomLlama(o).ok());
     model_path_ = o.out;
@@ -581,6 +582,67 @@ TEST_F(ToolCallingTest, RequiredAndNamedConstrainTheOutput) {
   EXPECT_EQ(requests[1].constraint.suffix, "}\n</tool_call>");
 }
 
+// n > 1 with tools: each choice is parsed on its own, whole and streamed
+// (interleaved events of two choices; one calls, one answers).
+TEST_F(ToolCallingTest, EveryChoiceParsesItsOwnCalls) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto piece = [](int index, std::string text, FinishReason finish = FinishReason::kNone) {
+    BackendEvent e;
+    e.index = index;
+    e.tokens = {100 + index};
+    e.text = std::move(text);
+    e.finish = finish;
+    if (finish != FinishReason::kNone) e.usage = {40, 3, 0};
+    return e;
+  };
+  const std::vector<BackendEvent> script = {
+      piece(0, "<tool_call>\n{\"name\": \"get_weather\", "), piece(1, "Sunny"),
+      piece(0, "\"arguments\": {\"location\": \"Paris\"}}"), piece(1, " today.", FinishReason::kStop),
+      piece(0, "\n</tool_call>", FinishReason::kStop)};
+  backend_->SetScript(script);
+  ClientResponse r = Post("/v1/chat/completions", Chat(R"(,"n":2)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  ASSERT_EQ(j["choices"].size(), 2u);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            R"({"location":"Paris"})");
+  EXPECT_EQ(j["choices"][1]["finish_reason"], "stop");
+  EXPECT_EQ(j["choices"][1]["message"]["content"], "Sunny today.");
+  EXPECT_FALSE(j["choices"][1]["message"].contains("tool_calls"));
+
+  backend_->SetScript(script);
+  r = Post("/v1/chat/completions", Chat(R"(,"n":2,"stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::map<int, std::string> content, finish;
+  std::map<int, std::vector<json>> calls;
+  std::vector<std::string> data = SseData(r.body);
+  for (size_t i = 0; i + 1 < data.size(); ++i) {
+    json c = json::parse(data[i]);
+    if (c["choices"].empty()) continue;
+    const int index = c["choices"][0]["index"];
+    const json& delta = c["choices"][0]["delta"];
+    if (delta.contains("content")) content[index] += delta["content"].get<std::string>();
+    if (delta.contains("tool_calls")) {
+      for (const json& t : delta["tool_calls"]) calls[index].push_back(t);
+    }
+    if (!c["choices"][0]["finish_reason"].is_null()) finish[index] = c["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(content, (std::map<int, std::string>{{0, ""}, {1, "Sunny today."}}));
+  ASSERT_EQ(calls[0].size(), 1u);
+  EXPECT_EQ(calls[0][0]["index"], 0);  // the call's index within its choice
+  EXPECT_EQ(calls[0][0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(calls[1].empty());
+  EXPECT_EQ(finish, (std::map<int, std::string>{{0, "tool_calls"}, {1, "stop"}}));
+  // required with n = 2: every choice is constrained (the engine copies the
+  // matcher into each forked choice).
+  backend_->SetScript(script);
+  ASSERT_EQ(Post("/v1/chat/completions", Chat(R"(,"n":2,"tool_choice":"required")")).status, 200);
+  EXPECT_EQ(backend_->requests().back().n, 2);
+  EXPECT_TRUE(backend_->requests().back().constraint.active());
+}
+
 TEST_F(ToolCallingTest, FollowUpWithToolResultsRenders) {
   TRIPTYCH_REQUIRE_CONFORMANCE(dir);
   StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
@@ -615,6 +677,118 @@ TEST_F(ToolCallingTest, UnsupportedCombinationsAre400s) {
   backend_->SetScript(FakeBackend::TextEvents({"ok"}, FinishReason::kStop, 3));
   EXPECT_EQ(Post("/v1/chat/completions", tools + "}").status, 200);
 }
+
+// functionary v3.1 / v3.2 and Command R+ / R7B: a reply in the template's
+// own format parses into the call (whole and streamed), the constraint
+// takes the template's layout, and the follow-up renders the call back.
+struct FormatCase {
+  const char* file;
+  std::vector<std::string> reply;  // scripted model output, in pieces
+  const char* content;             // parsed content ("" = null)
+  const char* named_prefix;        // constraint prefix for get_weather
+  const char* rendered;            // the call as the follow-up renders it
+};
+
+class ToolFormatsTest : public ToolCallingTest,
+                        public ::testing::WithParamInterface<FormatCase> {
+ protected:
+  // Every field the Command R templates print is given (they raise on an
+  // undefined parameter description or parameters object, as in jinja2).
+  static constexpr char kFullTools[] =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","description":"Weather.",)"
+      R"("parameters":{"type":"object","properties":{"location":{"type":"string",)"
+      R"("description":"City."}},"required":["location"]}}},{"type":"function","function":{)"
+      R"("name":"get_time","description":"Time.","parameters":{"type":"object",)"
+      R"("properties":{}}}}])";
+  static std::string FullChat(const std::string& extra) {
+    return std::string(R"({"model":"stories","max_tokens":64,)") +
+           R"("messages":[{"role":"user","content":"Weather in Paris?"}],)" + kFullTools + extra +
+           "}";
+  }
+};
+
+TEST_P(ToolFormatsTest, ParsesConstrainsAndRendersBack) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  const FormatCase& k = GetParam();
+  StartWithTemplate(dir, k.file);
+  for (bool stream : {false, true}) {
+    backend_->SetScript(FakeBackend::TextEvents(k.reply, FinishReason::kStop, 40));
+    ClientResponse r =
+        Post("/v1/chat/completions", FullChat(stream ? R"(,"stream":true)" : ""));
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::string content;
+    std::vector<json> calls;
+    std::string finish;
+    if (stream) {
+      std::vector<std::string> data = SseData(r.body);
+      for (size_t i = 0; i + 1 < data.size(); ++i) {
+        json c = json::parse(data[i]);
+        const json& delta = c["choices"][0]["delta"];
+        if (delta.contains("content") && delta["content"].is_string()) {
+          content += delta["content"].get<std::string>();
+        }
+        if (delta.contains("tool_calls")) {
+          for (const json& t : delta["tool_calls"]) calls.push_back(t);
+        }
+        if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
+      }
+    } else {
+      json j = json::parse(r.body);
+      const json& m = j["choices"][0]["message"];
+      if (m["content"].is_string()) content = m["content"];
+      if (m.contains("tool_calls")) calls = m["tool_calls"].get<std::vector<json>>();
+      finish = j["choices"][0]["finish_reason"];
+    }
+    EXPECT_EQ(content, k.content) << k.file << " stream " << stream;
+    ASSERT_EQ(calls.size(), 1u) << k.file << " stream " << stream << r.body;
+    EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+    EXPECT_EQ(calls[0]["function"]["arguments"], R"({"location":"Paris"})");
+    EXPECT_EQ(finish, "tool_calls");
+  }
+  backend_->SetScript(FakeBackend::TextEvents({"x"}, FinishReason::kStop, 3));
+  ASSERT_EQ(Post("/v1/chat/completions",
+                 FullChat(R"(,"tool_choice":{"type":"function","function":{"name":"get_weather"}})"))
+                .status,
+            200);
+  EXPECT_EQ(backend_->requests().back().constraint.prefix, k.named_prefix);
+  ClientResponse r = Post("/v1/chat/completions", std::string(R"({"model":"stories",)") +
+      R"("max_tokens":8,"messages":[{"role":"user","content":"Weather in Paris?"},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
+      R"("function":{"name":"get_weather","arguments":"{\"location\": \"Paris\"}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"18C, sunny"}],)" + kFullTools + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string prompt = info_->tokenizer().Decode(backend_->requests().back().prompt);
+  EXPECT_THAT(prompt, HasSubstr(k.rendered));
+  EXPECT_THAT(prompt, HasSubstr("18C, sunny"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, ToolFormatsTest,
+    ::testing::Values(
+        FormatCase{"meetkai-functionary-medium-v3.1.jinja",
+                   {"Checking.<func", "tion=get_weather>{\"location\": ", "\"Paris\"}</function>"},
+                   "Checking.", "<function=get_weather>",
+                   "<function=get_weather>{\"location\": \"Paris\"}</function>"},
+        FormatCase{"meetkai-functionary-medium-v3.2.jinja",
+                   {"al", "l\nChecking.>", ">>get_weather\n{\"location\": \"Paris\"}"},
+                   "Checking.", "get_weather\n", ">>>get_weather\n{\"location\": \"Paris\"}"},
+        FormatCase{"CohereForAI-c4ai-command-r-plus-tool_use.jinja",
+                   {"Action:\n```json\n[{\"tool_name\": \"get_weather\", ",
+                    "\"parameters\": {\"location\": \"Paris\"}}]\n```"},
+                   "", "Action:\n```json\n",
+                   "Action:\n```json\n[\n    {\n        \"tool_name\": \"get_weather\",\n"},
+        FormatCase{"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
+                   {"[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", ",
+                    "\"parameters\": {\"location\": \"Paris\"}}]"},
+                   "", "",
+                   "\"tool_name\": \"get_weather\", \"parameters\": {\"location\": \"Paris\"}}"}),
+    [](const auto& info) {
+      const std::string f = info.param.file;
+      if (f.find("v3.1") != std::string::npos) return std::string("FunctionaryV31");
+      if (f.find("v3.2") != std::string::npos) return std::string("FunctionaryV32");
+      if (f.find("r7b") != std::string::npos) return std::string("CommandR7B");
+      return std::string("CommandRPlus");
+    });
 
 TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {
   TRIPTYCH_REQUIRE_CONFORMANCE(dir);

@@ -69,7 +69,8 @@ std::string NewToolCallId(tool_calls::ToolFormat format) {
 void ResponseBuilder::EnableToolCalls(tool_calls::ToolFormat format, bool parallel) {
   tool_format_ = format;
   parallel_tool_calls_ = parallel;
-  tool_stream_ = std::make_unique<tool_calls::ToolCallStream>(format);
+  tool_calls_ = true;
+  for (Choice& c : choices_) c.tool_stream = std::make_unique<tool_calls::ToolCallStream>(format);
 }
 
 json ResponseBuilder::ToolCallJson(const tool_calls::ToolCall& call) const {
@@ -147,7 +148,7 @@ std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) cons
     json choice = {{"index", i},
                    {"logprobs", logprobs_ ? LogprobsJson(c.logprobs, 0) : json(nullptr)},
                    {"finish_reason", FinishReasonString(f)}};
-    if (chat && tool_stream_ != nullptr && f != FinishReason::kError) {
+    if (chat && tool_calls_ && f != FinishReason::kError) {
       tool_calls::ParsedOutput parsed = tool_calls::ParseToolCalls(tool_format_, c.text);
       if (!parallel_tool_calls_ && parsed.calls.size() > 1) parsed.calls.resize(1);
       if (parsed.calls.empty()) {
@@ -203,7 +204,7 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
           {"finish_reason", nullptr}});
   }
   const json logprobs = has_logprobs ? LogprobsJson(event.logprobs, offset) : json(nullptr);
-  if (chat && tool_stream_ != nullptr) {
+  if (chat && tool_calls_) {
     ToolChunks(event, logprobs, emit);
   } else if (chat) {
     if (!event.text.empty() || has_logprobs) {
@@ -230,30 +231,32 @@ std::string ResponseBuilder::Chunk(const BackendEvent& event, bool with_usage_nu
 void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs,
                                  const std::function<void(json)>& emit) {
   const bool finished = event.finish != FinishReason::kNone;
-  tool_calls::ToolCallStream::Delta d = tool_stream_->Push(event.text);
+  const int index = event.index;  // checked by Chunk
+  Choice& choice = choices_[index];
+  tool_calls::ToolCallStream::Delta d = choice.tool_stream->Push(event.text);
   if (finished) {
-    tool_calls::ToolCallStream::Delta rest = tool_stream_->Finish();
+    tool_calls::ToolCallStream::Delta rest = choice.tool_stream->Finish();
     d.content += rest.content;
     for (tool_calls::ToolCall& c : rest.calls) d.calls.push_back(std::move(c));
   }
   if (!d.content.empty() || !logprobs.is_null()) {
-    emit({{"index", 0},
+    emit({{"index", index},
           {"delta", {{"content", d.content}}},
           {"logprobs", logprobs},
           {"finish_reason", nullptr}});
   }
   for (const tool_calls::ToolCall& c : d.calls) {
-    if (!parallel_tool_calls_ && tool_calls_sent_ > 0) break;
+    if (!parallel_tool_calls_ && choice.tool_calls_sent > 0) break;
     json call = ToolCallJson(c);
-    call["index"] = tool_calls_sent_++;
-    emit({{"index", 0},
+    call["index"] = choice.tool_calls_sent++;
+    emit({{"index", index},
           {"delta", {{"tool_calls", json::array({std::move(call)})}}},
           {"logprobs", nullptr},
           {"finish_reason", nullptr}});
   }
   if (finished) {
-    const bool called = tool_calls_sent_ > 0 && event.finish != FinishReason::kError;
-    emit({{"index", 0},
+    const bool called = choice.tool_calls_sent > 0 && event.finish != FinishReason::kError;
+    emit({{"index", index},
           {"delta", json::object()},
           {"logprobs", nullptr},
           {"finish_reason", called ? "tool_calls" : FinishReasonString(event.finish)}});

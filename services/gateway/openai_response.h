@@ -53,7 +53,7 @@ class ResponseBuilder {
   // The complete non-streaming response body, every choice in index order;
   // a choice whose finish no event brought gets `finish`. Tool calls (with
   // EnableToolCalls) are parsed per choice; the streaming tool-call state
-  // is choice 0's (the gateway refuses tools with n > 1).
+  // is per choice as well.
   std::string Final(FinishReason finish, const Usage& usage) const;
 
   // One SSE event ("data: {...}\n\n") carrying `event`'s text/logprobs and,
@@ -92,6 +92,9 @@ class ResponseBuilder {
     std::vector<TokenLogprob> logprobs;
     FinishReason finish = FinishReason::kNone;
     bool sent_role = false;
+    // Streams with tool calls: this choice's parser and calls sent.
+    std::unique_ptr<tool_calls::ToolCallStream> tool_stream;
+    int tool_calls_sent = 0;
   };
   std::vector<Choice> choices_;  // n of them
   nlohmann::json sources_;
@@ -99,8 +102,7 @@ class ResponseBuilder {
   // Tool calls (EnableToolCalls).
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
   bool parallel_tool_calls_ = true;
-  std::unique_ptr<tool_calls::ToolCallStream> tool_stream_;  // streams only
-  int tool_calls_sent_ = 0;
+  bool tool_calls_ = false;  // EnableToolCalls was called
 };
 
 // A fresh tool-call id: "call_" + 24 random hex digits; for Mistral
