@@ -97,7 +97,7 @@ std::optional<ordered_json> ParseJson(std::string_view s) {
 }
 
 // {"name": "f", "arguments" | "parameters": {...}} -> a call. Arguments
-// given as a JSON string are unwrapped when the string is JSON.
+// given as a JSON string are unwrapped (not JSON: no call).
 std::optional<ToolCall> CallFromJson(const ordered_json& j) {
   if (!j.is_object()) return std::nullopt;
   auto name = j.find("name");
@@ -111,8 +111,11 @@ std::optional<ToolCall> CallFromJson(const ordered_json& j) {
     auto args = j.find(key);
     if (args == j.end() || args->is_null()) continue;
     if (args->is_string()) {
+      // Arguments reach clients as JSON text: a string that is not JSON
+      // makes this no call (it stays content).
       std::optional<ordered_json> inner = ParseJson(args->get<std::string>());
-      call.arguments = inner.has_value() ? Dump(*inner) : args->get<std::string>();
+      if (!inner.has_value()) return std::nullopt;
+      call.arguments = Dump(*inner);
     } else {
       call.arguments = Dump(*args);
     }
@@ -303,7 +306,10 @@ bool IsToolName(std::string_view s) {
   return true;
 }
 
-// <function=NAME>{...}</function>, any number, with text around them.
+// <function=NAME>{...}</function>, any number, with text around them. A
+// block whose name or JSON is bad stays content and parsing goes on after
+// it; one that cannot be delimited (no '>', no whole JSON object) ends the
+// calls.
 ParsedOutput ParseFunctionaryV31(std::string_view text) {
   ParsedOutput out;
   std::string content;
@@ -316,20 +322,20 @@ ParsedOutput ParseFunctionaryV31(std::string_view text) {
     if (gt == std::string_view::npos) break;
     const std::string_view name = text.substr(name_begin, gt - name_begin);
     const size_t obj = SkipSpace(text, gt + 1);
-    if (!IsToolName(name) || obj >= text.size() || text[obj] != '{') break;
+    if (obj >= text.size() || text[obj] != '{') break;
     const size_t end = JsonEnd(text, obj);
     if (end == std::string_view::npos) break;
-    std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
-    if (!j.has_value() || !j->is_object()) break;
+    size_t after = SkipSpace(text, end);
+    after = StartsWithAt(text, after, kFunctionClose) ? after + kFunctionClose.size() : end;
     const std::string_view before = text.substr(pos, open - pos);
     if (pos == 0 || !AllSpace(before)) content.append(before);
-    out.calls.push_back({std::string(name), Dump(*j)});
-    pos = SkipSpace(text, end);
-    if (StartsWithAt(text, pos, kFunctionClose)) {
-      pos += kFunctionClose.size();
+    std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
+    if (IsToolName(name) && j.has_value() && j->is_object()) {
+      out.calls.push_back({std::string(name), Dump(*j)});
     } else {
-      pos = end;
+      content.append(text.substr(open, after - open));
     }
+    pos = after;
   }
   if (out.calls.empty() || !AllSpace(text.substr(pos))) content.append(text.substr(pos));
   out.content = Content(std::move(content));
@@ -556,23 +562,33 @@ void ToolCallStream::DrainCompleteBlocks(Delta* out) {
   while (true) {
     const size_t i = SkipSpace(section_, 0);
     if (section_.compare(i, open.size(), open) != 0) return;
-    size_t from = i + open.size();
+    size_t after;
     if (format_ == ToolFormat::kFunctionaryV31) {
-      // Its parser reads the JSON to its end (a close tag may sit in a
-      // string), so the block is complete at the tag after the JSON.
-      const size_t gt = section_.find('>', from);
+      // Delimited as its parser does: the JSON read to its end (a close tag
+      // may sit in a string), then the close tag if one follows.
+      const size_t gt = section_.find('>', i + open.size());
       if (gt == std::string::npos) return;
       const size_t obj = SkipSpace(section_, gt + 1);
-      if (obj >= section_.size()) return;
-      from = obj;
-      if (section_[obj] == '{') {
-        from = JsonEnd(section_, obj);
-        if (from == std::string::npos) return;
+      // Not an object: the parser stops there, so the rest waits for
+      // Finish() (parsed whole).
+      if (obj >= section_.size() || section_[obj] != '{') return;
+      const size_t end = JsonEnd(section_, obj);
+      if (end == std::string::npos) return;
+      const size_t k = SkipSpace(section_, end);
+      if (k == section_.size()) return;  // a close tag may follow
+      const std::string_view rest = std::string_view(section_).substr(k);
+      if (rest.starts_with(close_tag)) {
+        after = k + close_tag.size();
+      } else if (close_tag.starts_with(rest)) {
+        return;
+      } else {
+        after = end;
       }
+    } else {
+      const size_t close = section_.find(close_tag, i + open.size());
+      if (close == std::string::npos) return;
+      after = close + close_tag.size();
     }
-    const size_t close = section_.find(close_tag, from);
-    if (close == std::string::npos) return;
-    const size_t after = close + close_tag.size();
     ParsedOutput p = ParseToolCalls(format_, std::string_view(section_).substr(0, after));
     out->content += p.content;
     for (ToolCall& c : p.calls) out->calls.push_back(std::move(c));

@@ -232,6 +232,21 @@ ParsedOutput StreamAll(ToolFormat format, const std::string& text, size_t step,
   return out;
 }
 
+// Arguments go to clients as JSON text: a JSON string holding JSON is
+// unwrapped, one that is not JSON makes no call (found by the fuzzer).
+TEST(ParseToolCalls, StringArgumentsMustBeJson) {
+  ParsedOutput p = ParseToolCalls(ToolFormat::kLlama3,
+                                  R"({"name": "f", "parameters": "{\"a\": 1}"})");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"a":1})");
+  const std::string bad = R"({"name": "f", "parameters": "f"})";
+  p = ParseToolCalls(ToolFormat::kLlama3, bad);
+  EXPECT_TRUE(p.calls.empty());
+  EXPECT_EQ(p.content, bad);
+  p = ParseToolCalls(ToolFormat::kHermes, R"(<tool_call>{"name": "f", "arguments": "x"}</tool_call>)");
+  EXPECT_TRUE(p.calls.empty());
+}
+
 TEST(ParseToolCalls, FunctionaryV31) {
   ParsedOutput p = ParseToolCalls(
       ToolFormat::kFunctionaryV31,
