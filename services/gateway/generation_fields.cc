@@ -171,6 +171,22 @@ absl::Status ParseResponseFormat(const json& body, ParsedRequest* req) {
   return absl::OkStatus();
 }
 
+void KeepSchemaKeyOrder(std::string_view body, ParsedRequest* req) {
+  if (req->constraint.kind != grammar::ConstraintKind::kJsonSchema) return;
+  const nlohmann::ordered_json j =
+      nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return;
+  auto rf = j.find("response_format");
+  if (rf == j.end() || !rf->is_object()) return;
+  auto spec = rf->find("json_schema");
+  if (spec == rf->end() || !spec->is_object()) return;
+  auto schema = spec->find("schema");
+  // Only what ParseResponseFormat accepted (a body with duplicate keys may
+  // hold another value here): otherwise the sorted dump stays.
+  if (schema == spec->end() || !(schema->is_object() || schema->is_boolean())) return;
+  req->constraint.schema_json = schema->dump();
+}
+
 absl::Status RejectUnsupportedFields(const json& body, Endpoint endpoint) {
   for (const Unsupported& f : UnsupportedFields()) {
     auto it = body.find(f.name);

@@ -7,6 +7,8 @@
 // never silently ignored; the list is in the README). Pure functions,
 // thread-safe.
 
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/openai_request.h"
@@ -25,6 +27,10 @@ absl::Status ParseLogitBias(const nlohmann::json& body, ParsedRequest* req);
 // GatewayCore, so unsupported schema features are reported there).
 // Errors: kInvalidArgument with param "response_format...".
 absl::Status ParseResponseFormat(const nlohmann::json& body, ParsedRequest* req);
+// After ParseResponseFormat: the json_schema schema again from the raw
+// `body`, with its keys in the order sent (nlohmann::json sorts them, and
+// the grammar writes properties in schema order, as OpenAI does).
+void KeepSchemaKeyOrder(std::string_view body, ParsedRequest* req);
 
 // A 400 naming the first field of `body` that changes the output and that
 // Triptych does not implement (e.g. "guided_json", "min_tokens",

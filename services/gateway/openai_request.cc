@@ -478,6 +478,7 @@ absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view b
   try {
     RETURN_IF_ERROR(Parse(j, &req));
     RETURN_IF_ERROR(ParseToolFieldsIfAny(j, body, &req));
+    KeepSchemaKeyOrder(body, &req);
   } catch (const json::exception& e) {
     // Defensive: the typed getters check types first, so this is not
     // expected; a bad body must still never take the process down.

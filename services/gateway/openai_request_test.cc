@@ -209,6 +209,20 @@ TEST(ParseRequest, ResponseFormatJson) {
   EXPECT_EQ(r->constraint.kind, grammar::ConstraintKind::kJsonObject);
 }
 
+// The grammar writes properties in schema order, so the schema keeps the
+// order the client sent (nlohmann::json alone would sort the keys).
+TEST(ParseRequest, ResponseFormatSchemaKeepsKeyOrder) {
+  auto r = ParseRequest(Endpoint::kChat,
+                        R"({"model":"m","messages":[{"role":"user","content":"x"}],)"
+                        R"("response_format":{"type":"json_schema","json_schema":{"name":"n",)"
+                        R"("schema":{"type":"object","properties":{"zeta":{"type":"string"},)"
+                        R"("alpha":{"type":"integer"}},"required":["zeta","alpha"]}}}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->constraint.schema_json,
+            R"({"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"}},)"
+            R"("required":["zeta","alpha"]})");
+}
+
 TEST(ParseRequest, DeeplyNestedJsonDoesNotCrash) {
   std::string body = R"({"model":"m","prompt":)" + std::string(100000, '[') +
                      std::string(100000, ']') + "}";
