@@ -168,16 +168,16 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
   // by id: with short requests nothing is ever in flight when the next one
   // is routed, and an id tie-break would send all of it to the first node
   // (a restarted or newly added node would never warm up).
-  auto rotate_ties = [&](auto better) {
+  auto rotate_ties = [&](const std::vector<Candidate>& from, uint64_t& turn, auto better) {
     std::vector<const Candidate*> best;
-    for (const Candidate& c : pool) {
+    for (const Candidate& c : from) {
       if (best.empty() || better(c, *best.front())) {
         best.assign(1, &c);
       } else if (!better(*best.front(), c)) {
         best.push_back(&c);
       }
     }
-    return best[tie_next_++ % best.size()];
+    return best[turn++ % best.size()];
   };
   switch (policy) {
     case Policy::kRoundRobin:
@@ -185,7 +185,7 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
       decode_reason = "round_robin";
       break;
     case Policy::kLeastLoaded:
-      chosen = rotate_ties(LessLoaded);
+      chosen = rotate_ties(pool, decode_turn_, LessLoaded);
       decode_reason = "least_loaded";
       break;
     case Policy::kKvAware: {
@@ -193,7 +193,7 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
         return options_.kv_overlap_weight * c.overlap_blocks -
                options_.load_weight * c.active;
       };
-      chosen = rotate_ties([&](const Candidate& a, const Candidate& b) {
+      chosen = rotate_ties(pool, decode_turn_, [&](const Candidate& a, const Candidate& b) {
         const double diff = score(a) - score(b);
         if (std::abs(diff) > 1e-9) return diff > 0;
         return LessLoaded(a, b);
@@ -224,18 +224,25 @@ absl::StatusOr<RouteDecision> Router::Route(const RouteRequest& request) {
   } else if (d.uncached_tokens < options_.disagg_threshold_tokens) {
     prefill_reason = d.cached_tokens > 0 ? "local_cached" : "local_short";
   } else {
-    std::optional<Candidate> best;
+    std::vector<Candidate> prefill_pool;
     for (const NodeView* n : prefill_nodes) {
       Candidate c = make_candidate(n);
       c.est_ttft = load_->EstimateTtft(
           n->info.id,
           prompt_len -
               std::min(prompt_len, c.reusable_blocks * n->info.block_size));
-      if (!best.has_value() || c.est_ttft < best->est_ttft ||
-          (c.est_ttft == best->est_ttft && LessLoaded(c, *best))) {
-        best = c;
-      }
+      prefill_pool.push_back(c);
     }
+    std::sort(prefill_pool.begin(), prefill_pool.end(),
+              [](const Candidate& a, const Candidate& b) {
+                return a.node->info.id < b.node->info.id;
+              });
+    // Soonest first token, then least loaded; equal nodes take turns.
+    const Candidate* best = rotate_ties(
+        prefill_pool, prefill_turn_, [](const Candidate& a, const Candidate& b) {
+          if (a.est_ttft != b.est_ttft) return a.est_ttft < b.est_ttft;
+          return LessLoaded(a, b);
+        });
     if (best->est_ttft > ttft_target) {
       prefill_reason = "local_prefill_over_ttft";
     } else {

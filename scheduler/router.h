@@ -16,7 +16,8 @@
 //                           - load_weight * active_requests
 //                  (overlap = leading prompt blocks the node holds, from the
 //                  global block index), ties -> least_loaded.
-// Prefill: remote only when a prefill node exists, the prompt tokens the
+// Prefill node: the soonest estimated first token, then least loaded; equal
+// ones take turns. Remote only when a prefill node exists, the prompt tokens the
 // decode node does not hold are >= disagg_threshold_tokens, and the best
 // prefill node's estimated TTFT meets the target; otherwise local.
 
@@ -97,7 +98,10 @@ class Router {
 
   mutable absl::Mutex mu_;
   uint64_t round_robin_next_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t tie_next_ ABSL_GUARDED_BY(mu_) = 0;  // rotates equal candidates
+  // Turns among equal candidates (decode and prefill apart, so that one
+  // does not skew the other's rotation).
+  uint64_t decode_turn_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t prefill_turn_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::pair<std::string, std::string>, int64_t> counts_
       ABSL_GUARDED_BY(mu_);
 };

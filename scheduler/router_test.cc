@@ -190,6 +190,22 @@ TEST_F(RouterTest, EquallyIdleNodesTakeTurns) {
   }
 }
 
+TEST_F(RouterTest, EquallyIdlePrefillNodesTakeTurns) {
+  Build(Policy::kKvAware, /*threshold=*/8);
+  AddNode("d", NodeRole::kDecode, 64);
+  AddNode("p2", NodeRole::kPrefill);
+  AddNode("p1", NodeRole::kPrefill);
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) {
+    auto d = Route(Tokens(16, 100 * i + 1));
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->prefill.has_value()) << d->reason;
+    got.push_back(d->prefill->id);
+    d_->load().OnReleased(d->decode.id, d->prefill->id, d->uncached_tokens, std::nullopt);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"p1", "p2", "p1", "p2"}));
+}
+
 TEST_F(RouterTest, SkipsDrainingDeadExcludedAndPrefersHealthyOverSuspect) {
   Build(Policy::kLeastLoaded);
   for (const char* id : {"a", "b", "c", "d"}) AddNode(id, NodeRole::kDecode);
