@@ -27,10 +27,16 @@ namespace triptych::kernels {
 inline constexpr int64_t kPackRows = 8;
 
 // True when `type` has a packed layout and this process should use it: the
-// best ISA of this CPU is AVX2, which has packed kernels for every m.
-// (AVX-512 CPUs keep the row-major layout and its VNNI / register-tiled
-// kernels, which have no packed variant yet.)
+// CPU has AVX2 (AVX-512 CPUs included). AVX2 runs the packed kernels for
+// every m; AVX-512 runs them below kUnpackMinTokens tokens (decode, where
+// they are about 1.7x faster than its row-major kernels) and unpacks rows
+// into its row-major VNNI / register-tiled kernels from there (prefill).
 bool UsePackedLayout(GgmlType type);
+
+// AVX-512: tokens from which PackedMatMulRows unpacks rows, up to
+// kUnpackBytes of them at a time per thread, into the row-major kernels.
+inline constexpr int64_t kUnpackMinTokens = 16;
+inline constexpr int64_t kUnpackBytes = int64_t{2} << 20;
 
 // True when `type` has a packed layout at all (Q8_0, Q4_0, Q4_K).
 bool HasPackedLayout(GgmlType type);

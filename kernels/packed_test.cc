@@ -130,6 +130,34 @@ TEST_P(PackedIsaTest, MatMulIsBitExactWithScalarRowMajor) {
   }
 }
 
+// Prefill-sized m on AVX-512 unpacks the rows kUnpackBytes at a time into
+// the row-major kernels: a matrix of several such chunks, a range that
+// starts and ends inside chunks, still bit-exact.
+TEST_P(PackedIsaTest, ManyTokensAcrossUnpackChunksAreBitExact) {
+  const GgmlType t = GgmlType::kQ8_0;
+  const GgmlType at = VecDotType(t);
+  const int64_t n = 64;
+  const int64_t chunk_rows = kUnpackBytes / RowBytes(t, n);
+  const int64_t rows = 2 * chunk_rows + 40;
+  const std::vector<uint8_t> w = RandomWeights(t, rows, n, 11);
+  std::vector<uint8_t> packed(PackedBytes(t, rows, n));
+  PackWeights(t, w.data(), rows, n, packed.data());
+  const int64_t m = kUnpackMinTokens + 1;
+  const int64_t act_stride = RowBytes(at, n);
+  std::vector<uint8_t> act(act_stride * m);
+  const std::vector<float> af = Normal(n * m, 77);
+  for (int64_t k = 0; k < m; ++k) {
+    QuantizeRow(at, af.data() + k * n, act.data() + k * act_stride, n, Isa::kScalar);
+  }
+  const int64_t row_begin = 8, row_end = rows - 3;
+  std::vector<float> want(rows * m, -7.0f), got(rows * m, -7.0f);
+  MatMulRows(t, w.data(), n, row_begin, row_end, act.data(), act_stride, m, want.data(), rows,
+             Isa::kScalar);
+  PackedMatMulRows(t, packed.data(), n, row_begin, row_end, act.data(), act_stride, m,
+                   got.data(), rows, GetParam());
+  ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllIsas, PackedIsaTest,
     ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
