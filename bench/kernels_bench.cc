@@ -6,6 +6,8 @@
 //     The matrix is replicated into >= 512 MiB of copies that are cycled, so
 //     weights come from DRAM as in decoding a real model, not from cache.
 //   BM_VecDot/<type>: one 2048-element row (in L1): kernel compute speed.
+//   BM_PackedMatMul/<type>/<isa>/m:<m>: the packed layout (kernels/packed.h)
+//     of a 256 x 2048 matrix (in L2: compute speed) times m tokens, per ISA.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 
 namespace triptych::kernels {
@@ -81,6 +84,27 @@ void BM_VecDot(benchmark::State& state, GgmlType type, Isa isa) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
 }
 
+void BM_PackedMatMul(benchmark::State& state, GgmlType type, Isa isa, int64_t m) {
+  if (!IsaAvailable(isa)) {
+    state.SkipWithError("ISA not available on this CPU");
+    return;
+  }
+  constexpr int64_t kRows = 256;
+  const std::vector<uint8_t> w = Quantized(type, kRows, kCols, 6);
+  std::vector<uint8_t> packed(PackedBytes(type, kRows, kCols));
+  PackWeights(type, w.data(), kRows, kCols, packed.data());
+  const GgmlType at = VecDotType(type);
+  const int64_t act_stride = RowBytes(at, kCols);
+  const std::vector<uint8_t> act = Quantized(at, m, kCols, 7);
+  std::vector<float> y(kRows * m);
+  for (auto _ : state) {
+    PackedMatMulRows(type, packed.data(), kCols, 0, kRows, act.data(), act_stride, m, y.data(),
+                     kRows, isa);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+}
+
 void BM_QuantizeActivations(benchmark::State& state, GgmlType type) {
   const std::vector<float> x = RandomFloats(kCols, 5);
   std::vector<uint8_t> q(RowBytes(type, kCols));
@@ -111,6 +135,16 @@ int Register() {
       benchmark::RegisterBenchmark(
           ("BM_VecDot/" + name + "/" + IsaName(isa)).c_str(), BM_VecDot, t,
           isa);
+    }
+  }
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      for (int64_t m : {1, 4}) {
+        benchmark::RegisterBenchmark(("BM_PackedMatMul/" + std::string(TypeName(t)) + "/" +
+                                      IsaName(isa) + "/m:" + std::to_string(m))
+                                         .c_str(),
+                                     BM_PackedMatMul, t, isa, m);
+      }
     }
   }
   for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ8_K, GgmlType::kF16}) {

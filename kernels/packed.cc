@@ -99,8 +99,14 @@ void PackedMatMulRows(GgmlType type, const void* packed, int64_t n,
     }
     return;
   }
-  // Fewer tokens (decode): the AVX2 packed kernels, on AVX-512 CPUs too (no
-  // 512-bit variant yet; they beat the row-major AVX-512 ones at m = 1).
+  // Fewer tokens (decode): the packed kernels, with VNNI on AVX-512 CPUs
+  // (they beat the row-major AVX-512 ones at m = 1).
+  if (isa == Isa::kAvx512) {
+    if (cpu::MatMulFn fn = cpu::PackedMatMulAvx512(idx)) {
+      fn(packed, n, row_begin, row_end, act, act_stride, m, y, y_stride);
+      return;
+    }
+  }
   if (isa != Isa::kScalar) {
     if (cpu::MatMulFn fn = cpu::PackedMatMulAvx2(idx)) {
       fn(packed, n, row_begin, row_end, act, act_stride, m, y, y_stride);

@@ -66,6 +66,9 @@ void PackedMatMulScalar(int type_idx, const void* packed, int64_t n,
 // AVX2 packed matmuls (packed_avx2.cc), indexed like KernelTable; null for
 // types without one. Only callable on CPUs with AVX2.
 MatMulFn PackedMatMulAvx2(int type_idx);
+// The same kernels with VNNI (packed_avx512.cc); only callable on CPUs with
+// AVX-512 VL + VNNI (Isa::kAvx512). Same results, bit for bit.
+MatMulFn PackedMatMulAvx512(int type_idx);
 
 }  // namespace triptych::kernels::cpu
 
