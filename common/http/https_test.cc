@@ -2,6 +2,8 @@
 // a plaintext client gets none, and bad certificate options fail Start().
 // The certificate is made here with the openssl command line.
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -29,7 +31,9 @@ struct Cert {
 };
 
 Cert MakeCert() {
-  const std::string dir = ::testing::TempDir() + "/triptych_https";
+  // Per process: ctest runs the two cases at once, and one rewriting the
+  // key under the other's Start() made the pair mismatch.
+  const std::string dir = ::testing::TempDir() + "/triptych_https_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/san.ext") << "subjectAltName=IP:127.0.0.1\n";
   const std::string cmd = absl::StrCat(
