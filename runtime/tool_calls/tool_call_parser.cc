@@ -124,36 +124,55 @@ std::optional<ToolCall> CallFromJson(const ordered_json& j) {
   return call;
 }
 
-ParsedOutput ParseHermes(std::string_view text) {
+// One delimited call block at or after `pos`: its bytes [open, after) and
+// the call it holds (none: the block stays content as written).
+struct Block {
+  size_t open = 0;
+  size_t after = 0;
+  std::optional<ToolCall> call;
+};
+
+// Outputs made of call blocks with text around them (Hermes, functionary
+// v3.1): `next(text, pos)` finds the next block or nullopt (no more: the
+// rest is text). Whitespace between and after calls is layout, not content.
+template <typename NextBlock>
+ParsedOutput ParseBlocks(std::string_view text, NextBlock next) {
   ParsedOutput out;
   std::string content;
   size_t pos = 0;
-  while (true) {
-    const size_t open = text.find(kHermesOpen, pos);
-    if (open == std::string_view::npos) break;
-    const size_t body = open + kHermesOpen.size();
-    const size_t close = text.find(kHermesClose, body);
-    // An unclosed block at the end (the model stopped at its end-of-turn
-    // token) still counts when its JSON is whole.
-    const std::string_view inner =
-        text.substr(body, close == std::string_view::npos ? std::string_view::npos : close - body);
-    const size_t after = close == std::string_view::npos ? text.size() : close + kHermesClose.size();
-    // Whitespace between and after calls is layout, not content.
-    const std::string_view before = text.substr(pos, open - pos);
+  while (std::optional<Block> b = next(text, pos)) {
+    const std::string_view before = text.substr(pos, b->open - pos);
     if (pos == 0 || !AllSpace(before)) content.append(before);
-    std::optional<ordered_json> j = ParseJson(Trim(inner));
-    std::optional<ToolCall> call = j.has_value() ? CallFromJson(*j) : std::nullopt;
-    if (call.has_value()) {
-      out.calls.push_back(*std::move(call));
+    if (b->call.has_value()) {
+      out.calls.push_back(*std::move(b->call));
     } else {
-      content.append(text.substr(open, after - open));
+      content.append(text.substr(b->open, b->after - b->open));
     }
-    pos = after;
+    pos = b->after;
   }
   if (out.calls.empty() || !AllSpace(text.substr(pos))) content.append(text.substr(pos));
   out.content = Content(std::move(content));
   return out;
 }
+
+// <tool_call>{...}</tool_call>. An unclosed block at the end (the model
+// stopped at its end-of-turn token) still counts when its JSON is whole.
+std::optional<Block> NextHermesBlock(std::string_view text, size_t pos) {
+  const size_t open = text.find(kHermesOpen, pos);
+  if (open == std::string_view::npos) return std::nullopt;
+  const size_t body = open + kHermesOpen.size();
+  const size_t close = text.find(kHermesClose, body);
+  const std::string_view inner =
+      text.substr(body, close == std::string_view::npos ? std::string_view::npos : close - body);
+  Block b;
+  b.open = open;
+  b.after = close == std::string_view::npos ? text.size() : close + kHermesClose.size();
+  std::optional<ordered_json> j = ParseJson(Trim(inner));
+  if (j.has_value()) b.call = CallFromJson(*j);
+  return b;
+}
+
+ParsedOutput ParseHermes(std::string_view text) { return ParseBlocks(text, NextHermesBlock); }
 
 ParsedOutput ParseLlama3(std::string_view text) {
   std::string content;
@@ -306,40 +325,33 @@ bool IsToolName(std::string_view s) {
   return true;
 }
 
-// <function=NAME>{...}</function>, any number, with text around them. A
-// block whose name or JSON is bad stays content and parsing goes on after
-// it; one that cannot be delimited (no '>', no whole JSON object) ends the
-// calls.
-ParsedOutput ParseFunctionaryV31(std::string_view text) {
-  ParsedOutput out;
-  std::string content;
-  size_t pos = 0;
-  while (true) {
-    const size_t open = text.find(kFunctionOpen, pos);
-    if (open == std::string_view::npos) break;
-    const size_t name_begin = open + kFunctionOpen.size();
-    const size_t gt = text.find('>', name_begin);
-    if (gt == std::string_view::npos) break;
-    const std::string_view name = text.substr(name_begin, gt - name_begin);
-    const size_t obj = SkipSpace(text, gt + 1);
-    if (obj >= text.size() || text[obj] != '{') break;
-    const size_t end = JsonEnd(text, obj);
-    if (end == std::string_view::npos) break;
-    size_t after = SkipSpace(text, end);
-    after = StartsWithAt(text, after, kFunctionClose) ? after + kFunctionClose.size() : end;
-    const std::string_view before = text.substr(pos, open - pos);
-    if (pos == 0 || !AllSpace(before)) content.append(before);
-    std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
-    if (IsToolName(name) && j.has_value() && j->is_object()) {
-      out.calls.push_back({std::string(name), Dump(*j)});
-    } else {
-      content.append(text.substr(open, after - open));
-    }
-    pos = after;
+// <function=NAME>{...}</function>. A block whose name or JSON is bad stays
+// content and parsing goes on after it; one that cannot be delimited (no
+// '>', no whole JSON object) ends the calls.
+std::optional<Block> NextFunctionaryV31Block(std::string_view text, size_t pos) {
+  const size_t open = text.find(kFunctionOpen, pos);
+  if (open == std::string_view::npos) return std::nullopt;
+  const size_t name_begin = open + kFunctionOpen.size();
+  const size_t gt = text.find('>', name_begin);
+  if (gt == std::string_view::npos) return std::nullopt;
+  const std::string_view name = text.substr(name_begin, gt - name_begin);
+  const size_t obj = SkipSpace(text, gt + 1);
+  if (obj >= text.size() || text[obj] != '{') return std::nullopt;
+  const size_t end = JsonEnd(text, obj);
+  if (end == std::string_view::npos) return std::nullopt;
+  Block b;
+  b.open = open;
+  const size_t k = SkipSpace(text, end);
+  b.after = StartsWithAt(text, k, kFunctionClose) ? k + kFunctionClose.size() : end;
+  std::optional<ordered_json> j = ParseJson(text.substr(obj, end - obj));
+  if (IsToolName(name) && j.has_value() && j->is_object()) {
+    b.call = ToolCall{std::string(name), Dump(*j)};
   }
-  if (out.calls.empty() || !AllSpace(text.substr(pos))) content.append(text.substr(pos));
-  out.content = Content(std::move(content));
-  return out;
+  return b;
+}
+
+ParsedOutput ParseFunctionaryV31(std::string_view text) {
+  return ParseBlocks(text, NextFunctionaryV31Block);
 }
 
 // The reply after the generation prompt's ">>>": segments `recipient\nbody`
