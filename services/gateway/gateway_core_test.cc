@@ -483,6 +483,42 @@ class ToolCallingTest : public GatewayTest {
     return std::string(R"({"model":"stories","max_tokens":64,)") +
            R"("messages":[{"role":"user","content":"Weather in Paris?"}],)" + kTools + extra + "}";
   }
+  // A chat stream with tool calls, gathered per choice index.
+  struct Streamed {
+    std::map<int, std::string> content, finish;
+    std::map<int, std::vector<json>> calls;
+    std::vector<std::string> content_deltas;  // every content piece, in order
+  };
+  static Streamed GatherStream(const std::string& body) {
+    Streamed out;
+    const std::vector<std::string> data = SseData(body);
+    EXPECT_FALSE(data.empty() || data.back() != "[DONE]") << body;
+    for (size_t i = 0; i + 1 < data.size(); ++i) {
+      const json c = json::parse(data[i]);
+      if (c["choices"].empty()) continue;  // the usage chunk
+      const int index = c["choices"][0]["index"];
+      const json& delta = c["choices"][0]["delta"];
+      if (delta.contains("content") && delta["content"].is_string()) {
+        out.content[index] += delta["content"].get<std::string>();
+        out.content_deltas.push_back(delta["content"]);
+      }
+      if (delta.contains("tool_calls")) {
+        for (const json& t : delta["tool_calls"]) out.calls[index].push_back(t);
+      }
+      if (!c["choices"][0]["finish_reason"].is_null()) {
+        out.finish[index] = c["choices"][0]["finish_reason"];
+      }
+    }
+    return out;
+  }
+  // A follow-up chat: the assistant's get_weather call and its tool result.
+  static std::string FollowUp(const std::string& tools) {
+    return std::string(R"({"model":"stories",)") +
+           R"("max_tokens":8,"messages":[{"role":"user","content":"Weather in Paris?"},)"
+           R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
+           R"("function":{"name":"get_weather","arguments":"{\"location\": \"Paris\"}"}}]},)"
+           R"({"role":"tool","tool_call_id":"call_1","content":"18C, sunny"}],)" + tools + "}";
+  }
   static std::vector<BackendEvent> CallScript() {
     return FakeBackend::TextEvents({"I'll check.\n<tool", "_call>\n{\"name\": \"get_weather\", ",
                                     "\"arguments\": {\"location\": \"Paris\"}}\n</tool_call>"},
@@ -533,33 +569,19 @@ TEST_F(ToolCallingTest, StreamSendsContentThenToolCallDeltas) {
   backend_->SetScript(CallScript());
   ClientResponse r = Post("/v1/chat/completions", Chat(R"(,"stream":true)"));
   ASSERT_EQ(r.status, 200) << r.body;
-  std::vector<std::string> data = SseData(r.body);
-  ASSERT_GE(data.size(), 4u);
-  EXPECT_EQ(data.back(), "[DONE]");
-  std::string content;
-  std::vector<json> calls;
-  std::string finish;
-  for (size_t i = 0; i + 1 < data.size(); ++i) {
-    json c = json::parse(data[i]);
-    const json& delta = c["choices"][0]["delta"];
-    if (delta.contains("content")) {
-      content += delta["content"].get<std::string>();
-      // Text that may start a marker is never sent as content.
-      EXPECT_FALSE(absl::StrContains(delta["content"].get<std::string>(), "<tool")) << data[i];
-    }
-    if (delta.contains("tool_calls")) {
-      for (const json& t : delta["tool_calls"]) calls.push_back(t);
-    }
-    if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
-  }
-  EXPECT_EQ(content, "I'll check.\n");
+  ASSERT_GE(SseData(r.body).size(), 4u);
+  Streamed st = GatherStream(r.body);
+  // Text that may start a marker is never sent as content.
+  for (const std::string& d : st.content_deltas) EXPECT_FALSE(absl::StrContains(d, "<tool")) << d;
+  EXPECT_EQ(st.content[0], "I'll check.\n");
+  const std::vector<json>& calls = st.calls[0];
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["index"], 0);
   EXPECT_TRUE(absl::StartsWith(calls[0]["id"].get<std::string>(), "call_"));
   EXPECT_EQ(calls[0]["type"], "function");
   EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
   EXPECT_EQ(calls[0]["function"]["arguments"], R"({"location":"Paris"})");
-  EXPECT_EQ(finish, "tool_calls");
+  EXPECT_EQ(st.finish[0], "tool_calls");
 }
 
 TEST_F(ToolCallingTest, RequiredAndNamedConstrainTheOutput) {
@@ -615,20 +637,10 @@ TEST_F(ToolCallingTest, EveryChoiceParsesItsOwnCalls) {
   backend_->SetScript(script);
   r = Post("/v1/chat/completions", Chat(R"(,"n":2,"stream":true)"));
   ASSERT_EQ(r.status, 200) << r.body;
-  std::map<int, std::string> content, finish;
-  std::map<int, std::vector<json>> calls;
-  std::vector<std::string> data = SseData(r.body);
-  for (size_t i = 0; i + 1 < data.size(); ++i) {
-    json c = json::parse(data[i]);
-    if (c["choices"].empty()) continue;
-    const int index = c["choices"][0]["index"];
-    const json& delta = c["choices"][0]["delta"];
-    if (delta.contains("content")) content[index] += delta["content"].get<std::string>();
-    if (delta.contains("tool_calls")) {
-      for (const json& t : delta["tool_calls"]) calls[index].push_back(t);
-    }
-    if (!c["choices"][0]["finish_reason"].is_null()) finish[index] = c["choices"][0]["finish_reason"];
-  }
+  Streamed st = GatherStream(r.body);
+  std::map<int, std::string>& content = st.content;
+  std::map<int, std::string>& finish = st.finish;
+  std::map<int, std::vector<json>>& calls = st.calls;
   EXPECT_EQ(content, (std::map<int, std::string>{{0, ""}, {1, "Sunny today."}}));
   ASSERT_EQ(calls[0].size(), 1u);
   EXPECT_EQ(calls[0][0]["index"], 0);  // the call's index within its choice
@@ -647,11 +659,7 @@ TEST_F(ToolCallingTest, FollowUpWithToolResultsRenders) {
   TRIPTYCH_REQUIRE_CONFORMANCE(dir);
   StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
   backend_->SetScript(FakeBackend::TextEvents({"Sunny, 18C."}, FinishReason::kStop, 40));
-  ClientResponse r = Post("/v1/chat/completions", std::string(R"({"model":"stories",)") +
-      R"("max_tokens":8,"messages":[{"role":"user","content":"Weather in Paris?"},)"
-      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
-      R"("function":{"name":"get_weather","arguments":"{\"location\": \"Paris\"}"}}]},)"
-      R"({"role":"tool","tool_call_id":"call_1","content":"18C, sunny"}],)" + kTools + "}");
+  ClientResponse r = Post("/v1/chat/completions", FollowUp(kTools));
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string prompt = info_->tokenizer().Decode(backend_->requests().at(0).prompt);
   EXPECT_THAT(prompt, HasSubstr("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
@@ -720,18 +728,10 @@ TEST_P(ToolFormatsTest, ParsesConstrainsAndRendersBack) {
     std::vector<json> calls;
     std::string finish;
     if (stream) {
-      std::vector<std::string> data = SseData(r.body);
-      for (size_t i = 0; i + 1 < data.size(); ++i) {
-        json c = json::parse(data[i]);
-        const json& delta = c["choices"][0]["delta"];
-        if (delta.contains("content") && delta["content"].is_string()) {
-          content += delta["content"].get<std::string>();
-        }
-        if (delta.contains("tool_calls")) {
-          for (const json& t : delta["tool_calls"]) calls.push_back(t);
-        }
-        if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
-      }
+      Streamed st = GatherStream(r.body);
+      content = st.content[0];
+      calls = st.calls[0];
+      finish = st.finish[0];
     } else {
       json j = json::parse(r.body);
       const json& m = j["choices"][0]["message"];
@@ -751,11 +751,7 @@ TEST_P(ToolFormatsTest, ParsesConstrainsAndRendersBack) {
                 .status,
             200);
   EXPECT_EQ(backend_->requests().back().constraint.prefix, k.named_prefix);
-  ClientResponse r = Post("/v1/chat/completions", std::string(R"({"model":"stories",)") +
-      R"("max_tokens":8,"messages":[{"role":"user","content":"Weather in Paris?"},)"
-      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
-      R"("function":{"name":"get_weather","arguments":"{\"location\": \"Paris\"}"}}]},)"
-      R"({"role":"tool","tool_call_id":"call_1","content":"18C, sunny"}],)" + kFullTools + "}");
+  ClientResponse r = Post("/v1/chat/completions", FollowUp(kFullTools));
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string prompt = info_->tokenizer().Decode(backend_->requests().back().prompt);
   EXPECT_THAT(prompt, HasSubstr(k.rendered));
