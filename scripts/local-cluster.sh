@@ -7,6 +7,7 @@
 #                                  [--disagg-threshold TOKENS] [--kv-blocks N]
 #                                  [--no-memory] [--memory-ram-blocks N]
 #                                  [--prefill-device cpu|gpu] [--decode-device cpu|gpu]
+#                                  [--kv-staging auto|on|off]
 #   scripts/local-cluster.sh stop
 #   scripts/local-cluster.sh status
 #
@@ -79,6 +80,7 @@ cmd_status() {
 cmd_start() {
   local model="" prefill=1 decode=1 port=8000 policy=kv_aware threads=1 tls="" kv_blocks=1024
   local threshold="" memory=1 memory_ram=4096 prefill_device=cpu decode_device=cpu
+  local kv_staging=auto
   while (($#)); do
     case $1 in
       --model) model=$2; shift 2 ;;
@@ -94,6 +96,7 @@ cmd_start() {
       --memory-ram-blocks) memory_ram=$2; shift 2 ;;
       --prefill-device) prefill_device=$2; shift 2 ;;
       --decode-device) decode_device=$2; shift 2 ;;
+      --kv-staging) kv_staging=$2; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -136,13 +139,14 @@ cmd_start() {
   for ((i = 0; i < prefill; i++)); do
     spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port 0 \
       --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      --device "$prefill_device" "${mem[@]}" "${ucx[@]}"
+      --device "$prefill_device" --kv-staging "$kv_staging" "${mem[@]}" "${ucx[@]}"
     names+=("prefill-$i")
   done
   for ((i = 0; i < decode; i++)); do
     spawn "decode-$i" "$BIN/triptych-decode" --model "$model" --port 0 --admin-port 0 \
       --node-id "decode-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      --kv-blocks "$kv_blocks" --device "$decode_device" "${mem[@]}" "${ucx[@]}"
+      --kv-blocks "$kv_blocks" --device "$decode_device" --kv-staging "$kv_staging" \
+      "${mem[@]}" "${ucx[@]}"
     names+=("decode-$i")
   done
   local admins=() mem_admin=""

@@ -109,6 +109,13 @@ class KvTransport {
                            absl::Duration timeout) = 0;
 
   virtual TransferStats stats() const = 0;
+
+  // Whether Register and the transfers take device memory of that GPU
+  // runtime ("cuda", "hip") directly; otherwise device KV goes through host
+  // staging memory (kv::StagingArea).
+  virtual bool HandlesDeviceMemory(const std::string& /*gpu_runtime*/) const {
+    return false;
+  }
 };
 
 }  // namespace triptych::transport

@@ -33,6 +33,9 @@ class UcxKvTransport : public KvTransport {
                    const std::string& packed_rkey,
                    absl::Duration timeout) override;
   TransferStats stats() const override;
+  bool HandlesDeviceMemory(const std::string& gpu_runtime) const override {
+    return node_->HandlesDeviceMemory(gpu_runtime);
+  }
 
   UcxNode& node() { return *node_; }
 

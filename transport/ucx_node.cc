@@ -122,6 +122,15 @@ PeerAddress UcxNode::address() const {
 
 uint16_t UcxNode::listen_port() const { return worker_->listen_port(); }
 
+bool UcxNode::HandlesDeviceMemory(const std::string& gpu_runtime) const {
+  const uint64_t types = worker_->memory_types();
+  if (gpu_runtime == "cuda")
+    return (types & (uint64_t{1} << UCS_MEMORY_TYPE_CUDA)) != 0;
+  if (gpu_runtime == "hip")
+    return (types & (uint64_t{1} << UCS_MEMORY_TYPE_ROCM)) != 0;
+  return false;
+}
+
 TransferStats UcxNode::stats() const { return worker_->stats(); }
 
 }  // namespace triptych::transport

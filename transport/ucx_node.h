@@ -143,6 +143,9 @@ class UcxNode {
   // Actual bound listener port (resolves listen_port 0); 0 without listener.
   uint16_t listen_port() const;
   TransferStats stats() const;
+  // Whether UCX can register and move memory of that kind ("cuda" or
+  // "hip"; anything else: false).
+  bool HandlesDeviceMemory(const std::string& gpu_runtime) const;
 
  private:
   explicit UcxNode(std::shared_ptr<UcxWorker> worker);

@@ -96,6 +96,9 @@ class UcxWorker {
 
   const UcxOptions& options() const { return options_; }
   const std::string& wrapped_address() const { return wrapped_address_; }
+  // UCS_MEMORY_TYPE_* bits of the memory UCX can register and move (host
+  // always; CUDA / ROCm only in a UCX built with them).
+  uint64_t memory_types() const { return memory_types_; }
   uint16_t listen_port() const { return listen_port_; }
 
   // ucp_mem_map + ucp_rkey_pack of existing memory; remembered for the
@@ -198,6 +201,7 @@ class UcxWorker {
 
   const UcxOptions options_;
   ucp_context_h context_ = nullptr;
+  uint64_t memory_types_ = uint64_t{1} << UCS_MEMORY_TYPE_HOST;
   ucp_worker_h worker_ = nullptr;
   ucp_listener_h listener_ = nullptr;
   int worker_fd_ = -1;

@@ -5,6 +5,12 @@
 namespace triptych::testing {
 
 std::string ConformanceDir() {
+  // A bundle carried to another machine (bench/gpu.sh) names it.
+  if (const char* env = std::getenv("TRIPTYCH_CONFORMANCE_DIR");
+      env != nullptr && *env) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(env, ec)) return env;
+  }
   // Tests run with the source root as working directory (see
   // triptych_test()); TRIPTYCH_SOURCE_DIR covers running a binary by hand.
   for (const std::string base : {std::string("."), std::string(TRIPTYCH_SOURCE_DIR)}) {

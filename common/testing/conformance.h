@@ -9,8 +9,9 @@
 
 namespace triptych::testing {
 
-// Directory of the shared conformance data (`../shared/conformance` relative
-// to the source root). Empty when it does not exist.
+// Directory of the shared conformance data: $TRIPTYCH_CONFORMANCE_DIR when
+// set (a test bundle on another machine), else `../shared/conformance`
+// relative to the source root. Empty when it does not exist.
 std::string ConformanceDir();
 
 // True when running under CI (environment CI=true), where missing shared data

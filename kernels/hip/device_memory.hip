@@ -117,4 +117,62 @@ std::string GpuBuffer::CopyToHost(void* host, size_t bytes, size_t offset,
               hipMemcpyDeviceToHost, stream);
 }
 
+GpuEvent GpuEvent::Create(std::string* error) {
+  GpuEvent ev;
+  hipEvent_t h = nullptr;
+  const hipError_t e = hipEventCreateWithFlags(&h, hipEventDisableTiming);
+  if (e != hipSuccess) {
+    *error = ErrorText(e, "hipEventCreate");
+    return ev;
+  }
+  ev.event_ = h;
+  return ev;
+}
+
+GpuEvent::~GpuEvent() {
+  if (event_ != nullptr) (void)hipEventDestroy(static_cast<hipEvent_t>(event_));
+}
+
+GpuEvent::GpuEvent(GpuEvent&& other) noexcept
+    : event_(std::exchange(other.event_, nullptr)) {}
+
+GpuEvent& GpuEvent::operator=(GpuEvent&& other) noexcept {
+  if (this != &other) {
+    if (event_ != nullptr)
+      (void)hipEventDestroy(static_cast<hipEvent_t>(event_));
+    event_ = std::exchange(other.event_, nullptr);
+  }
+  return *this;
+}
+
+std::string GpuEvent::Record(StreamHandle stream) {
+  const hipError_t e = hipEventRecord(static_cast<hipEvent_t>(event_),
+                                      static_cast<hipStream_t>(stream));
+  return e == hipSuccess ? std::string() : ErrorText(e, "hipEventRecord");
+}
+
+std::string GpuEvent::Synchronize() const {
+  const hipError_t e = hipEventSynchronize(static_cast<hipEvent_t>(event_));
+  return e == hipSuccess ? std::string() : ErrorText(e, "hipEventSynchronize");
+}
+
+std::string GpuCopyBatch(const GpuCopy* copies, size_t count, bool to_host,
+                         StreamHandle stream) {
+  const hipStream_t s = static_cast<hipStream_t>(stream);
+  for (size_t i = 0; i < count; ++i) {
+    const GpuCopy& c = copies[i];
+    if (c.bytes == 0) continue;
+    const hipError_t e = to_host ? hipMemcpyAsync(c.host, c.device, c.bytes,
+                                                  hipMemcpyDeviceToHost, s)
+                                 : hipMemcpyAsync(c.device, c.host, c.bytes,
+                                                  hipMemcpyHostToDevice, s);
+    if (e != hipSuccess) {
+      (void)hipStreamSynchronize(s);  // the copies already enqueued finish
+      return ErrorText(e, "copy");
+    }
+  }
+  const hipError_t e = hipStreamSynchronize(s);
+  return e == hipSuccess ? std::string() : ErrorText(e, "copy");
+}
+
 }  // namespace triptych::kernels::hip

@@ -92,6 +92,40 @@ class GpuBuffer {
   size_t bytes_ = 0;
 };
 
+// Owns a device event (RAII, move-only): recorded on a stream, it completes
+// when the work enqueued there before it has; the host waits for it.
+class GpuEvent {
+ public:
+  GpuEvent() = default;
+  // On failure returns an empty object (valid() false) and sets *error.
+  static GpuEvent Create(std::string* error);
+  ~GpuEvent();
+  GpuEvent(GpuEvent&& other) noexcept;
+  GpuEvent& operator=(GpuEvent&& other) noexcept;
+  GpuEvent(const GpuEvent&) = delete;
+  GpuEvent& operator=(const GpuEvent&) = delete;
+
+  bool valid() const { return event_ != nullptr; }
+  std::string Record(StreamHandle stream);
+  // Waits until the work before the last Record has completed.
+  std::string Synchronize() const;
+
+ private:
+  void* event_ = nullptr;
+};
+
+// One copy of a batch between device memory and host memory.
+struct GpuCopy {
+  void* device = nullptr;
+  void* host = nullptr;
+  size_t bytes = 0;
+};
+// Enqueues every copy (device -> host when `to_host`, else host -> device)
+// on `stream`, ordered after the work already there, and waits for all of
+// them once. Pointers are not checked.
+std::string GpuCopyBatch(const GpuCopy* copies, size_t count, bool to_host,
+                         StreamHandle stream);
+
 // "NAME, N GiB, M compute units" of device `device`, or the runtime's error.
 std::string GpuDeviceDescription(int device);
 

@@ -53,6 +53,25 @@ std::string GpuBuffer::CopyToHost(void*, size_t, size_t, StreamHandle) const {
   return kNoGpu;
 }
 
+GpuEvent GpuEvent::Create(std::string* error) {
+  *error = kNoGpu;
+  return GpuEvent();
+}
+GpuEvent::~GpuEvent() = default;
+GpuEvent::GpuEvent(GpuEvent&& other) noexcept : event_(other.event_) {
+  other.event_ = nullptr;
+}
+GpuEvent& GpuEvent::operator=(GpuEvent&& other) noexcept {
+  event_ = other.event_;
+  other.event_ = nullptr;
+  return *this;
+}
+std::string GpuEvent::Record(StreamHandle) { return kNoGpu; }
+std::string GpuEvent::Synchronize() const { return kNoGpu; }
+std::string GpuCopyBatch(const GpuCopy*, size_t, bool, StreamHandle) {
+  return kNoGpu;
+}
+
 std::string GpuRmsNorm(const float*, const float*, int64_t, int64_t, float,
                        float*, StreamHandle) {
   return kNoGpu;

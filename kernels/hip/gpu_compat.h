@@ -50,6 +50,12 @@ using hipMemcpyKind = cudaMemcpyKind;
 #define hipDeviceProp_t cudaDeviceProp
 #define hipGetDeviceProperties cudaGetDeviceProperties
 #define hipGetDevice cudaGetDevice
+using hipEvent_t = cudaEvent_t;
+#define hipEventCreateWithFlags cudaEventCreateWithFlags
+#define hipEventDisableTiming cudaEventDisableTiming
+#define hipEventDestroy cudaEventDestroy
+#define hipEventRecord cudaEventRecord
+#define hipEventSynchronize cudaEventSynchronize
 #define hipLaunchKernelGGL(kernel, grid, block, shmem, stream, ...) \
   kernel<<<grid, block, shmem, stream>>>(__VA_ARGS__)
 #else

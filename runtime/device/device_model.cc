@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "kernels/hip/gpu_ops.h"
 
 namespace triptych::device {
 namespace {
@@ -28,17 +29,57 @@ absl::Status DeviceError(const std::string& what) {
 
 }  // namespace
 
-// A KV pool in device memory; tells the model when it goes away.
+// A KV pool in device memory; tells the model when it goes away. Copies to
+// and from the host run on the pool's own stream, so a layer's KV leaves
+// the device while the model's stream computes the next layers.
 class DeviceModel::Pool : public kv::PoolMemory {
  public:
-  Pool(const DeviceModel* model, gpu::GpuBuffer buffer)
-      : model_(model), buffer_(std::move(buffer)) {}
+  Pool(const DeviceModel* model, gpu::GpuBuffer buffer,
+       gpu::GpuStream copy_stream)
+      : model_(model),
+        buffer_(std::move(buffer)),
+        copy_stream_(std::move(copy_stream)) {}
   ~Pool() override { model_->ForgetPool(buffer_.data()); }
   uint8_t* data() override { return buffer_.as<uint8_t>(); }
+  // Only the HIP CPU Runtime's device memory is host memory.
+  bool host_accessible() const override {
+    return std::string(gpu::GpuRuntimeName()) == "hip-cpu";
+  }
+  absl::Status CopyOut(absl::Span<const kv::PoolCopy> copies) override {
+    return Copy(copies, /*to_host=*/true);
+  }
+  absl::Status CopyIn(absl::Span<const kv::PoolCopy> copies) override {
+    return Copy(copies, /*to_host=*/false);
+  }
+  absl::Status Zero(size_t bytes) override {
+    // Host zeros through a bounded chunk: the pool may be larger than the
+    // host wants to allocate at once.
+    constexpr size_t kChunk = size_t{16} << 20;
+    std::vector<uint8_t> zeros(std::min(bytes, kChunk), 0);
+    std::vector<kv::PoolCopy> copies;
+    for (size_t off = 0; off < bytes; off += kChunk) {
+      copies.push_back({off, zeros.data(), std::min(kChunk, bytes - off)});
+    }
+    return CopyIn(copies);
+  }
 
  private:
+  absl::Status Copy(absl::Span<const kv::PoolCopy> copies, bool to_host) {
+    std::vector<gpu::GpuCopy> batch;
+    batch.reserve(copies.size());
+    for (const kv::PoolCopy& c : copies) {
+      batch.push_back({buffer_.as<uint8_t>() + c.pool_offset, c.host, c.bytes});
+    }
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_DEVICE_ERROR(gpu::GpuCopyBatch(batch.data(), batch.size(),
+                                             to_host, copy_stream_.get()));
+    return absl::OkStatus();
+  }
+
   const DeviceModel* model_;
   gpu::GpuBuffer buffer_;
+  absl::Mutex mu_;  // one batch at a time on the copy stream
+  gpu::GpuStream copy_stream_ ABSL_GUARDED_BY(mu_);
 };
 
 DeviceModel::~DeviceModel() = default;
@@ -123,11 +164,14 @@ absl::StatusOr<std::unique_ptr<kv::PoolMemory>> DeviceModel::NewKvPool(
         absl::StrCat("cannot allocate a KV pool of ", bytes,
                      " bytes on the device: ", error));
   }
+  gpu::GpuStream copy_stream = gpu::GpuStream::Create(&error);
+  RETURN_IF_DEVICE_ERROR(error);
   {
     absl::MutexLock lock(&pools_mu_);
     pools_.insert(b.data());
   }
-  return std::unique_ptr<kv::PoolMemory>(new Pool(this, std::move(b)));
+  return std::unique_ptr<kv::PoolMemory>(
+      new Pool(this, std::move(b), std::move(copy_stream)));
 }
 
 void DeviceModel::ForgetPool(const void* base) const {
@@ -274,6 +318,17 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
   rope.neox = c.rope_type != model::RopeType::kNormal;
   rope.freq_factors = rope_freqs_;
 
+  // Layer-wise KV streaming: an event after each layer's KV write; the host
+  // waits for them in order once the whole pass is enqueued, so each
+  // layer's callback (its transfer) runs while the device computes the
+  // layers after it.
+  const bool stream_layers = on_layer_kv != nullptr && *on_layer_kv;
+  while (stream_layers &&
+         static_cast<int64_t>(layer_events_.size()) < c.num_layers) {
+    std::string error;
+    layer_events_.push_back(gpu::GpuEvent::Create(&error));
+    RETURN_IF_DEVICE_ERROR(error);
+  }
   RETURN_IF_DEVICE_ERROR(gpu::GpuGetRows(token_embd_.type, token_embd_.data,
                                          dim, d_tokens, T, f(kX), s));
   for (int64_t li = 0; li < c.num_layers; ++li) {
@@ -299,6 +354,7 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
     RETURN_IF_DEVICE_ERROR(gpu::GpuWriteKv(kv_pool, layout,
                                            static_cast<int>(li), f(kK), f(kV),
                                            T, d_wblock, d_wslot, s));
+    if (stream_layers) RETURN_IF_DEVICE_ERROR(layer_events_[li].Record(s));
     gpu::GpuAttentionBatch ab;
     ab.num_tokens = T;
     ab.num_heads = static_cast<int>(c.num_heads);
@@ -328,12 +384,15 @@ absl::StatusOr<std::vector<float>> DeviceModel::Forward(
   RETURN_IF_DEVICE_ERROR(
       gpu::GpuRmsNorm(f(kRows), output_norm_, R, dim, c.rms_eps, f(kRows), s));
   RETURN_IF_ERROR(MatMul(output_, f(kRows), R, f(kLogits)));
+  if (stream_layers) {
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      RETURN_IF_DEVICE_ERROR(layer_events_[l].Synchronize());
+      (*on_layer_kv)(l);
+    }
+  }
   std::vector<float> logits(static_cast<size_t>(R * c.vocab_size));
   RETURN_IF_DEVICE_ERROR(scratch_[kLogits].CopyToHost(
       logits.data(), logits.size() * sizeof(float), 0, s));
-  if (on_layer_kv != nullptr && *on_layer_kv) {
-    for (int64_t l = 0; l < c.num_layers; ++l) (*on_layer_kv)(l);
-  }
   return logits;
 }
 

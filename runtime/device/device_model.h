@@ -21,11 +21,11 @@
 // reordered (tree reductions); see docs/GPU_FORWARD.md.
 //
 // Limits: sparse attention runs dense here; key summaries are not made.
-// Host code that touches pool bytes (kv::KvCache Export/ImportBlocks, a UCX
-// registration of the pool, key summaries) needs host-accessible memory:
-// true with hip-cpu, whose device memory is host memory; on a discrete GPU
-// only the forward pass may touch the pool (triptych-run), the nodes' KV
-// transfer would need the staging copy docs/GPU_FORWARD.md describes.
+// The pool's memory (kv::PoolMemory) copies to and from the host on its own
+// stream; it is host-accessible only with hip-cpu, whose device memory is
+// host memory. On a discrete GPU the nodes move KV through host staging
+// slots (kv::StagingArea) unless the transport handles device memory
+// (docs/TRANSPORT.md).
 //
 // Thread safety: all methods are thread-safe; Forward calls are serialised
 // (one stream, one set of scratch buffers).
@@ -63,8 +63,9 @@ class DeviceModel : public model::ForwardModel {
       int64_t bytes) const override;
   // As model::Model::Forward; also kFailedPrecondition when `cache`'s pool
   // is not one of this model's (NewKvPool), kInternal on a device error.
-  // `on_layer_kv` runs for every layer after the pass (the stream has
-  // finished then), not layer by layer.
+  // `on_layer_kv(l)` runs, in layer order on the calling thread, as soon as
+  // layer l's KV writes have completed on the device, while the later
+  // layers still compute (an event per layer).
   absl::StatusOr<std::vector<float>> Forward(
       absl::Span<const model::SequenceBatch> batch, kv::KvCache* cache, ThreadPool* pool,
       const model::LayerKvDoneFn* on_layer_kv = nullptr) const override;
@@ -103,6 +104,8 @@ class DeviceModel : public model::ForwardModel {
 
   mutable absl::Mutex mu_;  // serialises Forward: stream and scratch
   mutable std::vector<kernels::hip::GpuBuffer> scratch_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<kernels::hip::GpuEvent> layer_events_
+      ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex pools_mu_;
   mutable absl::flat_hash_set<const void*> pools_ ABSL_GUARDED_BY(pools_mu_);
 };

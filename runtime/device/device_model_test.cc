@@ -166,6 +166,80 @@ TEST(DeviceModel, RefusesAHostCache) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// The per-layer callback runs in layer order, while Forward is still on the
+// call, and when it runs that layer's KV is complete on the device: what
+// the pool's copy stream reads then equals the layer after the whole pass.
+// The pool's CopyOut / CopyIn round-trip, and a device pool is
+// host-accessible only with hip-cpu.
+TEST(DeviceModel, LayerCallbacksSeeCompletedKvAndPoolCopiesRoundTrip) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  REQUIRE_GPU(dev);
+  auto bundle = engine::ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok());
+  auto gpu = DeviceModel::Create(*(*bundle)->model, *dev);
+  ASSERT_TRUE(gpu.ok());
+  kv::KvCacheOptions ko = (*gpu)->KvOptions(8, 16, kv::KvDtype::kF16);
+  ko.enable_prefix_cache = false;
+  auto cache = model::NewKvCache(**gpu, ko);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  kv::KvCache* c = cache->get();
+  EXPECT_EQ(c->host_accessible(), std::string(GpuRuntime()) == "hip-cpu");
+  const int64_t layers = ko.num_layers;
+  const uint64_t bb = static_cast<uint64_t>(c->block_bytes());
+  const uint64_t stride = static_cast<uint64_t>(c->layer_stride_bytes());
+  kv::SequenceKv kv(c);
+  ASSERT_TRUE(kv.Reserve(40).ok());
+  const std::vector<int32_t> t =
+      Tokens(40, (*bundle)->model->config().vocab_size, 3);
+  model::SequenceBatch sb;
+  sb.tokens = t;
+  sb.kv = &kv;
+  // At layer l's callback: layer l of the three blocks, copied out.
+  std::vector<int64_t> order;
+  std::vector<std::vector<uint8_t>> at_callback(layers);
+  model::LayerKvDoneFn on_layer = [&](int64_t l) {
+    order.push_back(l);
+    std::vector<uint8_t>& out = at_callback[l];
+    out.resize(3 * stride);
+    std::vector<kv::PoolCopy> copies;
+    for (int b = 0; b < 3; ++b) {
+      copies.push_back(
+          {kv.blocks()[b] * bb + l * stride, out.data() + b * stride, stride});
+    }
+    EXPECT_TRUE(c->CopyOut(copies).ok());
+  };
+  ThreadPool pool(1);
+  auto logits = (*gpu)->Forward({&sb, 1}, c, &pool, &on_layer);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  ASSERT_EQ(static_cast<int64_t>(order.size()), layers);
+  for (int64_t l = 0; l < layers; ++l) EXPECT_EQ(order[l], l);
+  std::vector<uint8_t> all(3 * bb);
+  ASSERT_TRUE(c->ExportBlocks(absl::MakeConstSpan(kv.blocks()).subspan(0, 3),
+                              absl::MakeSpan(all))
+                  .ok());
+  for (int64_t l = 0; l < layers; ++l) {
+    for (int b = 0; b < 3; ++b) {
+      const uint8_t* want = all.data() + b * bb + l * stride;
+      const uint8_t* got = at_callback[l].data() + b * stride;
+      EXPECT_TRUE(std::equal(got, got + stride, want))
+          << "layer " << l << " block " << b;
+      // Written: some element of the used slots is non-zero.
+      EXPECT_TRUE(
+          std::any_of(want, want + stride, [](uint8_t x) { return x != 0; }));
+    }
+  }
+  // CopyIn then CopyOut of one block returns the bytes.
+  std::vector<uint8_t> pattern(bb), back(bb);
+  for (uint64_t i = 0; i < bb; ++i)
+    pattern[i] = static_cast<uint8_t>(i * 31 + 7);
+  const uint64_t off = static_cast<uint64_t>(kv.blocks()[2]) * bb;
+  ASSERT_TRUE(c->CopyIn({{off, pattern.data(), bb}}).ok());
+  ASSERT_TRUE(c->CopyOut({{off, back.data(), bb}}).ok());
+  EXPECT_EQ(back, pattern);
+  EXPECT_EQ(c->CopyOut({{8 * bb - 1, back.data(), 2}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // Eight prompts decoded greedily in one continuous batch on the device (with
 // chunked prefill mixed in) give, token for token, what each gives alone.
 TEST(DeviceModel, BatchedDecodeEqualsAlone) {

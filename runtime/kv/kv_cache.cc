@@ -87,8 +87,14 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
     if (memory->data() == nullptr) {
       return absl::InvalidArgumentError("KV pool memory has no data");
     }
+    if (!memory->host_accessible() && options.key_summaries) {
+      return absl::InvalidArgumentError(
+          "key summaries need a host-accessible KV pool");
+    }
     // Zeroed as the host pool is (the owner of `memory` may not have).
-    std::memset(memory->data(), 0, static_cast<size_t>(bytes));
+    if (absl::Status st = memory->Zero(static_cast<size_t>(bytes)); !st.ok()) {
+      return st;
+    }
     cache->pool_ = memory->data();
     cache->pool_memory_ = std::move(memory);
   } else {
@@ -107,6 +113,65 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
     cache->summary_ready_.assign(static_cast<size_t>(options.num_blocks), 0);
   }
   return cache;
+}
+
+absl::Status PoolMemory::CopyOut(absl::Span<const PoolCopy> copies) {
+  for (const PoolCopy& c : copies)
+    std::memcpy(c.host, data() + c.pool_offset, c.bytes);
+  return absl::OkStatus();
+}
+
+absl::Status PoolMemory::CopyIn(absl::Span<const PoolCopy> copies) {
+  for (const PoolCopy& c : copies)
+    std::memcpy(data() + c.pool_offset, c.host, c.bytes);
+  return absl::OkStatus();
+}
+
+absl::Status PoolMemory::Zero(size_t bytes) {
+  std::memset(data(), 0, bytes);
+  return absl::OkStatus();
+}
+
+bool KvCache::host_accessible() const {
+  return pool_memory_ == nullptr || pool_memory_->host_accessible();
+}
+
+namespace {
+
+absl::Status CheckCopies(absl::Span<const PoolCopy> copies,
+                         uint64_t pool_bytes) {
+  for (const PoolCopy& c : copies) {
+    if (c.host == nullptr || c.pool_offset > pool_bytes ||
+        c.bytes > pool_bytes - c.pool_offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("KV pool copy of ", c.bytes, " bytes at ", c.pool_offset,
+                       " is outside the pool (", pool_bytes,
+                       " bytes) or has no host memory"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status KvCache::CopyOut(absl::Span<const PoolCopy> copies) const {
+  const uint64_t pool_bytes =
+      static_cast<uint64_t>(block_bytes() * options_.num_blocks);
+  if (absl::Status st = CheckCopies(copies, pool_bytes); !st.ok()) return st;
+  if (pool_memory_ != nullptr) return pool_memory_->CopyOut(copies);
+  for (const PoolCopy& c : copies)
+    std::memcpy(c.host, pool_ + c.pool_offset, c.bytes);
+  return absl::OkStatus();
+}
+
+absl::Status KvCache::CopyIn(absl::Span<const PoolCopy> copies) {
+  const uint64_t pool_bytes =
+      static_cast<uint64_t>(block_bytes() * options_.num_blocks);
+  if (absl::Status st = CheckCopies(copies, pool_bytes); !st.ok()) return st;
+  if (pool_memory_ != nullptr) return pool_memory_->CopyIn(copies);
+  for (const PoolCopy& c : copies)
+    std::memcpy(pool_ + c.pool_offset, c.host, c.bytes);
+  return absl::OkStatus();
 }
 
 KvCache::KvCache(const KvCacheOptions& options)
@@ -391,10 +456,12 @@ absl::Status KvCache::ExportBlocks(absl::Span<const BlockId> blocks,
       return absl::InvalidArgumentError(absl::StrCat("bad block id ", b));
     }
   }
+  std::vector<PoolCopy> copies;
   for (size_t i = 0; i < blocks.size(); ++i) {
-    std::memcpy(out.data() + i * bb, BlockData(blocks[i]), bb);
+    copies.push_back({static_cast<uint64_t>(blocks[i]) * bb,
+                      out.data() + i * bb, static_cast<size_t>(bb)});
   }
-  return absl::OkStatus();
+  return CopyOut(copies);
 }
 
 absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
@@ -426,11 +493,15 @@ absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
     }
   }
   // The caller owns the targets (checked above), so the copy needs no lock.
+  std::vector<PoolCopy> copies;
   for (size_t i = 0; i < blocks.size(); ++i) {
-    std::memcpy(BlockData(blocks[i]), in.data() + i * bb, bb);
+    // CopyIn only reads `host`; PoolCopy is one type for both directions.
+    copies.push_back({static_cast<uint64_t>(blocks[i]) * bb,
+                      const_cast<uint8_t*>(in.data() + i * bb),
+                      static_cast<size_t>(bb)});
     if (!summary_ready_.empty()) summary_ready_[blocks[i]] = 0;
   }
-  return absl::OkStatus();
+  return CopyIn(copies);
 }
 
 // ---------------------------------------------------------------------------
@@ -507,8 +578,24 @@ absl::Status SequenceKv::ForkFrom(const SequenceKv& parent, int64_t num_tokens) 
     absl::StatusOr<BlockId> b = cache_->Allocate();
     if (!b.ok()) return b.status();
     copy = *b;
-    std::memcpy(cache_->BlockData(copy), cache_->BlockData(parent.blocks_[full]),
-                static_cast<size_t>(cache_->block_bytes()));
+    if (cache_->host_accessible()) {
+      std::memcpy(cache_->BlockData(copy),
+                  cache_->BlockData(parent.blocks_[full]),
+                  static_cast<size_t>(cache_->block_bytes()));
+    } else {  // device memory: through the host
+      const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
+      std::vector<uint8_t> bytes(bb);
+      absl::Status st =
+          cache_->CopyOut({{static_cast<uint64_t>(parent.blocks_[full]) * bb,
+                            bytes.data(), bytes.size()}});
+      if (st.ok())
+        st = cache_->CopyIn(
+            {{static_cast<uint64_t>(copy) * bb, bytes.data(), bytes.size()}});
+      if (!st.ok()) {
+        cache_->Release(copy);
+        return st;
+      }
+    }
   }
   for (int64_t i = 0; i < full; ++i) {
     cache_->AddRef(parent.blocks_[i]);

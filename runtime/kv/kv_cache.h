@@ -65,17 +65,37 @@ struct BlockEvent {
   bool operator==(const BlockEvent&) const = default;
 };
 
+// One copy between a pool and host memory: `bytes` at byte `pool_offset`
+// of the pool (block * block_bytes() + offset in the block) and `host`.
+struct PoolCopy {
+  uint64_t pool_offset = 0;
+  uint8_t* host = nullptr;
+  size_t bytes = 0;
+};
+
 // Memory a pool lives in when it is not the cache's own host allocation:
 // a device model's KV pool in device memory (runtime/device). The cache
 // owns it. data() must stay valid and fixed for the object's lifetime and
-// hold at least the pool's bytes. Host code (ExportBlocks, ImportBlocks,
-// key summaries, a transport registering the pool) touches the bytes
-// directly, so only host-accessible memory can back a KvCache: with the HIP
-// CPU Runtime device memory is host memory.
+// hold at least the pool's bytes. When host_accessible() is false (a
+// discrete GPU), data() is a device address: only the device's kernels and
+// CopyOut/CopyIn touch the bytes, and the nodes move KV through host
+// staging memory (docs/TRANSPORT.md); ExportBlocks, ImportBlocks and key
+// summaries then fail or are off. With the HIP CPU Runtime device memory is
+// host memory, so it is host-accessible.
+//
+// Thread safety: CopyOut, CopyIn and Zero may be called from several
+// threads at once (implementations serialise what needs it).
 class PoolMemory {
  public:
   virtual ~PoolMemory() = default;
   virtual uint8_t* data() = 0;
+  virtual bool host_accessible() const { return true; }
+  // Pool -> host (CopyOut) or host -> pool (CopyIn) for every copy, and
+  // waits for all of them. Ranges are not checked here (KvCache does).
+  virtual absl::Status CopyOut(absl::Span<const PoolCopy> copies);
+  virtual absl::Status CopyIn(absl::Span<const PoolCopy> copies);
+  // Zeroes the first `bytes` bytes.
+  virtual absl::Status Zero(size_t bytes);
 };
 
 // Owns the block pool. Allocation, ref counts and the prefix index are
@@ -163,16 +183,28 @@ class KvCache {
   std::vector<BlockEvent> DrainEvents();
 
   // Copies the listed blocks, in order, into `out` (block_bytes() each), or
-  // writes them from `in`. Errors: kInvalidArgument on a bad block id or a
-  // size mismatch (the span must be exactly blocks.size() * block_bytes()).
-  // ImportBlocks also returns kFailedPrecondition, writing nothing, when a
-  // target block is unreferenced (free or merely cached) or already
-  // registered under a hash: registered full blocks may be shared and are
-  // immutable, so import into freshly allocated blocks and Commit afterwards.
+  // writes them from `in` (through CopyOut / CopyIn, so device pools too).
+  // Errors: kInvalidArgument on a bad block id or a size mismatch (the span
+  // must be exactly blocks.size() * block_bytes()). ImportBlocks also returns
+  // kFailedPrecondition, writing nothing, when a target block is unreferenced
+  // (free or merely cached) or already registered under a hash: registered full
+  // blocks may be shared and are immutable, so import into freshly allocated
+  // blocks and Commit afterwards.
   absl::Status ExportBlocks(absl::Span<const BlockId> blocks,
                             absl::Span<uint8_t> out) const;
   absl::Status ImportBlocks(absl::Span<const BlockId> blocks,
                             absl::Span<const uint8_t> in);
+
+  // Whether host code may touch the pool's bytes (BlockData) directly;
+  // false for a discrete GPU's device memory (see PoolMemory).
+  bool host_accessible() const;
+  // Pool <-> host copies through the pool's memory (device copies on a GPU,
+  // memcpy on the host), waiting for all of them. Errors: kInvalidArgument
+  // when a range leaves the pool (nothing is copied), the memory's error
+  // otherwise. Block data is not locked: as for BlockData, the caller owns
+  // the blocks it copies.
+  absl::Status CopyOut(absl::Span<const PoolCopy> copies) const;
+  absl::Status CopyIn(absl::Span<const PoolCopy> copies);
 
  private:
   explicit KvCache(const KvCacheOptions& options);

@@ -23,12 +23,36 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
   co.kv_history = !options.memory_address.empty();
   ASSIGN_OR_RETURN(s->core_, DecodeCore::Create(co));
 
-  // Register the whole KV pool once; prefill nodes put blocks straight into it.
+  // Register the whole KV pool once; prefill nodes put blocks straight into
+  // it. Or, when the pool is device memory this UCX cannot take, register a
+  // host staging area instead (docs/TRANSPORT.md).
   kv::KvCache* cache = s->core_->kv_cache();
-  ASSIGN_OR_RETURN(s->region_,
-                   s->transport_->Register(cache->BlockData(0),
-                                           static_cast<size_t>(cache->block_bytes() *
-                                                               cache->options().num_blocks)));
+  ASSIGN_OR_RETURN(
+      const bool staged,
+      prefill::UseKvStaging(
+          options.kv_staging, cache->host_accessible(),
+          s->transport_->HandlesDeviceMemory(device::GpuRuntime())));
+  KvStagingTarget staging;
+  if (staged) {
+    ASSIGN_OR_RETURN(s->staging_,
+                     kv::StagingArea::Create(options.kv_staging_blocks > 0
+                                                 ? options.kv_staging_blocks
+                                                 : cache->options().num_blocks,
+                                             cache->block_bytes()));
+    ASSIGN_OR_RETURN(s->region_, s->transport_->Register(s->staging_->base(),
+                                                         s->staging_->bytes()));
+    const kv::KvCacheOptions& o = cache->options();
+    staging = KvStagingTarget{
+        s->staging_.get(), cache,
+        prefill::BlockLayout{o.num_layers, o.block_size,
+                             static_cast<uint64_t>(cache->token_bytes())}};
+  } else {
+    ASSIGN_OR_RETURN(s->region_,
+                     s->transport_->Register(
+                         cache->BlockData(0),
+                         static_cast<size_t>(cache->block_bytes() *
+                                             cache->options().num_blocks)));
+  }
   KvTargetInfo target;
   target.address = s->transport_->address();
   // A sockaddr connection needs UCX's tcp transport; on shared-memory-only
@@ -47,8 +71,8 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
   target.geometry.set_head_dim(ko.head_dim);
   target.geometry.set_block_size(ko.block_size);
   target.geometry.set_dtype(ko.dtype == kv::KvDtype::kF16 ? "f16" : "f32");
-  auto client = std::make_unique<GrpcPrefillClient>(target, options.prefill_client_threads,
-                                                    options.prefill_timeout);
+  auto client = std::make_unique<GrpcPrefillClient>(
+      target, options.prefill_client_threads, options.prefill_timeout, staging);
   s->prefill_client_ = client.get();
   s->core_->SetPrefillClient(std::move(client));
   if (co.kv_history) {
@@ -62,8 +86,9 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
                                                       : kernels::memory::KeyDtype::kF32;
     ASSIGN_OR_RETURN(auto history_client,
                      memory_service::KvHistoryClient::Create(ho, s->transport_.get()));
-    auto history = std::make_unique<GrpcKvHistory>(std::move(history_client), cache,
-                                                   options.history_threads);
+    auto history = std::make_unique<GrpcKvHistory>(
+        std::move(history_client), cache, options.history_threads,
+        s->staging_.get());
     s->history_ = history.get();
     s->core_->SetKvHistory(std::move(history));
   }
@@ -80,11 +105,14 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
   }
   DecodeServer* self = s.get();
-  ASSIGN_OR_RETURN(s->admin_, node::StartAdminServer(
-                                  options.host, options.admin_port, &s->metrics_,
-                                  [self] { self->RefreshMetrics(); },
-                                  [self] { return !self->core_->draining(); },
-                                  node::DeviceHealthFields(s->core_->device(), device::GpuRuntime())));
+  ASSIGN_OR_RETURN(
+      s->admin_,
+      node::StartAdminServer(
+          options.host, options.admin_port, &s->metrics_,
+          [self] { self->RefreshMetrics(); },
+          [self] { return !self->core_->draining(); },
+          node::DeviceHealthFields(s->core_->device(), device::GpuRuntime(),
+                                   staged ? "staged" : "direct")));
 
   node::NodeAgentOptions ao;
   ao.scheduler_address = options.scheduler_address;
@@ -158,6 +186,11 @@ void DecodeServer::RefreshMetrics() {
   counter("triptych_forked_choices_total",
           "Choices (n > 1) forked from a computed prompt's KV blocks.", st.forked_choices);
   const PrefillClientStats ps = prefill_stats();
+  counter("triptych_kv_bytes_unstaged_total",
+          "KV bytes copied from host staging slots into the device pool after "
+          "a remote "
+          "prefill (device memory the transport cannot take).",
+          ps.kv_bytes_staged);
   counter("triptych_kv_bytes_received_total",
           "KV bytes prefill nodes wrote into this node over UCX (confirmed).",
           ps.kv_bytes_received);

@@ -39,6 +39,10 @@ struct DecodeServerOptions {
   // gRPC address of a memory node keeping KV history; empty = none.
   std::string memory_address;
   int history_threads = 2;
+  // KV arrives through host staging slots: "auto", "on", "off"
+  // (prefill::UseKvStaging); slots (0: as many as the pool has blocks).
+  std::string kv_staging = "auto";
+  int64_t kv_staging_blocks = 0;
   absl::Duration prefill_timeout = absl::Seconds(60);
 };
 
@@ -51,6 +55,8 @@ class DecodeServer {
   int admin_port() const { return admin_->port(); }
   DecodeCore* core() { return core_.get(); }
   transport::KvTransport* transport() { return transport_.get(); }
+  // Whether KV arrives through host staging slots (kv_staging).
+  bool kv_staged() const { return staging_ != nullptr; }
   PrefillClientStats prefill_stats() const;
   // Zeros without a memory node.
   KvHistoryStats history_stats() const;
@@ -67,7 +73,8 @@ class DecodeServer {
   metrics::Registry metrics_;
   std::unique_ptr<transport::KvTransport> transport_;
   std::unique_ptr<DecodeCore> core_;
-  std::unique_ptr<transport::KvRegion> region_;
+  std::unique_ptr<kv::StagingArea> staging_;     // null: the pool is the target
+  std::unique_ptr<transport::KvRegion> region_;  // of the pool or staging_
   GrpcPrefillClient* prefill_client_ = nullptr;  // owned by core_
   GrpcKvHistory* history_ = nullptr;             // owned by core_
   std::unique_ptr<DecodeService> service_;

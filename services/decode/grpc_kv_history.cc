@@ -6,9 +6,10 @@
 
 namespace triptych::decode {
 
-GrpcKvHistory::GrpcKvHistory(std::unique_ptr<memory_service::KvHistoryClient> client,
-                             kv::KvCache* cache, int num_threads)
-    : client_(std::move(client)), cache_(cache) {
+GrpcKvHistory::GrpcKvHistory(
+    std::unique_ptr<memory_service::KvHistoryClient> client, kv::KvCache* cache,
+    int num_threads, kv::StagingArea* staging)
+    : client_(std::move(client)), cache_(cache), staging_(staging) {
   for (int i = 0; i < std::max(1, num_threads); ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
@@ -49,8 +50,31 @@ void GrpcKvHistory::WorkerLoop() {
 void GrpcKvHistory::Fetch(engine::HistoryFetchJob job, engine::HistoryFetchDone done) {
   Enqueue([this, job = std::move(job), done = std::move(done)] {
     std::vector<uint8_t*> dest;
-    for (kv::BlockId b : job.blocks) dest.push_back(cache_->BlockData(b));
-    absl::StatusOr<int64_t> n = client_->Fetch(job.chain, dest);
+    kv::StagingSlots slots;
+    absl::StatusOr<int64_t> n = 0;
+    if (staging_ != nullptr) {
+      absl::StatusOr<kv::StagingSlots> got =
+          staging_->Acquire(static_cast<int64_t>(job.blocks.size()));
+      if (got.ok()) {
+        slots = std::move(*got);
+        for (size_t i = 0; i < slots.size(); ++i) dest.push_back(slots.data(i));
+      } else {
+        n = got.status();
+      }
+    } else {
+      for (kv::BlockId b : job.blocks) dest.push_back(cache_->BlockData(b));
+    }
+    if (n.ok()) n = client_->Fetch(job.chain, dest);
+    if (n.ok() && staging_ != nullptr) {
+      std::vector<kv::PoolCopy> in;
+      const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
+      for (int64_t i = 0; i < *n && i < static_cast<int64_t>(dest.size());
+           ++i) {
+        in.push_back({static_cast<uint64_t>(job.blocks[i]) * bb, dest[i],
+                      static_cast<size_t>(bb)});
+      }
+      if (absl::Status st = cache_->CopyIn(in); !st.ok()) n = st;
+    }
     if (!n.ok()) {
       {
         absl::MutexLock lock(&mu_);
@@ -66,11 +90,31 @@ void GrpcKvHistory::Fetch(engine::HistoryFetchJob job, engine::HistoryFetchDone 
 void GrpcKvHistory::Store(engine::HistoryStoreJob job, engine::HistoryStoreDone done) {
   Enqueue([this, job = std::move(job), done = std::move(done)] {
     std::vector<memory_service::StoreBlock> blocks;
-    for (size_t i = 0; i < job.blocks.size(); ++i) {
-      blocks.push_back({job.hashes[i], i == 0 ? 0 : job.hashes[i - 1],
-                        cache_->BlockData(job.blocks[i])});
+    kv::StagingSlots slots;
+    absl::StatusOr<int64_t> n = 0;
+    if (staging_ != nullptr) {
+      absl::StatusOr<kv::StagingSlots> got =
+          staging_->Acquire(static_cast<int64_t>(job.blocks.size()));
+      if (got.ok()) {
+        slots = std::move(*got);
+        std::vector<kv::PoolCopy> out;
+        const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
+        for (size_t i = 0; i < job.blocks.size(); ++i) {
+          out.push_back({static_cast<uint64_t>(job.blocks[i]) * bb,
+                         slots.data(i), static_cast<size_t>(bb)});
+        }
+        if (absl::Status st = cache_->CopyOut(out); !st.ok()) n = st;
+      } else {
+        n = got.status();
+      }
     }
-    absl::StatusOr<int64_t> n = client_->Store(blocks);
+    for (size_t i = 0; n.ok() && i < job.blocks.size(); ++i) {
+      blocks.push_back({job.hashes[i], i == 0 ? 0 : job.hashes[i - 1],
+                        staging_ != nullptr
+                            ? slots.data(i)
+                            : cache_->BlockData(job.blocks[i])});
+    }
+    if (n.ok()) n = client_->Store(blocks);
     if (!n.ok()) {
       {
         absl::MutexLock lock(&mu_);

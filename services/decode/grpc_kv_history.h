@@ -4,7 +4,10 @@
 // KvHistory over a memory node: fetches and stores run on a small pool of
 // worker threads (KvHistoryClient blocks on gRPC and UCX), never on the
 // engine's driver thread. Block ids are turned into addresses in this
-// node's KV pool, which must be registered with the client's transport.
+// node's KV pool, which must be registered with the client's transport; or,
+// with a staging area (a device pool the transport cannot take), blocks
+// pass through host staging slots registered instead: fetched into slots
+// and copied into the pool, copied out of the pool into slots and stored.
 // Stores are best effort: a failure is counted and logged, the blocks are
 // released either way.
 
@@ -17,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/kv/kv_cache.h"
+#include "runtime/kv/staging_area.h"
 #include "services/decode/decode_core.h"
 #include "services/memory/history_client.h"
 
@@ -31,8 +35,11 @@ struct KvHistoryStats {
 class GrpcKvHistory final : public KvHistory {
  public:
   // `cache` is not owned and must outlive the object.
+  // `staging` (may be null: blocks go straight from and into the pool) must
+  // outlive this object.
   GrpcKvHistory(std::unique_ptr<memory_service::KvHistoryClient> client,
-                kv::KvCache* cache, int num_threads);
+                kv::KvCache* cache, int num_threads,
+                kv::StagingArea* staging = nullptr);
   ~GrpcKvHistory() override;  // Shutdown()
 
   void Fetch(engine::HistoryFetchJob job, engine::HistoryFetchDone done) override;
@@ -46,6 +53,7 @@ class GrpcKvHistory final : public KvHistory {
 
   std::unique_ptr<memory_service::KvHistoryClient> client_;
   kv::KvCache* const cache_;
+  kv::StagingArea* const staging_;
   std::vector<std::thread> workers_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);

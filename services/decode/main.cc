@@ -46,6 +46,13 @@ int main(int argc, char** argv) {
   app.add_flag("--no-prefix-cache", no_prefix_cache, "Disable prefix caching");
   app.add_option("--ucx-tls", ucx_tls, "UCX transports (UCX_TLS), e.g. tcp,self");
   app.add_option("--ucx-host", o.ucx.listen_host, "UCX listener address");
+  app.add_option("--kv-staging", o.kv_staging,
+                 "KV arrives through host staging slots: auto (when the pool "
+                 "is device memory "
+                 "this UCX cannot register), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_option("--kv-staging-blocks", o.kv_staging_blocks,
+                 "Host staging slots, in KV blocks (0: as many as the pool)");
   bool no_peer_errors = false;
   app.add_flag("--ucx-no-peer-error-handling", no_peer_errors,
                "Let UCX use shared-memory lanes (UCX 1.13 wires peer error handling "
@@ -79,9 +86,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "decode: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "decode: listening on %s:%d admin %d device %s gpu_runtime %s\n",
+  std::fprintf(stderr,
+               "decode: listening on %s:%d admin %d device %s gpu_runtime %s "
+               "kv_transfer %s\n",
                o.host.c_str(), (*server)->port(), (*server)->admin_port(),
-               (*server)->core()->device().c_str(), triptych::device::GpuRuntime());
+               (*server)->core()->device().c_str(),
+               triptych::device::GpuRuntime(),
+               (*server)->kv_staged() ? "staged" : "direct");
   const int sig = triptych::node::WaitForTerminationSignal();
   std::fprintf(stderr, "decode: signal %d, draining\n", sig);
   (*server)->Shutdown(absl::Seconds(drain_seconds));

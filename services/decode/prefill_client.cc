@@ -10,8 +10,9 @@
 namespace triptych::decode {
 
 GrpcPrefillClient::GrpcPrefillClient(KvTargetInfo target, int num_threads,
-                                     absl::Duration timeout)
-    : target_(std::move(target)), timeout_(timeout) {
+                                     absl::Duration timeout,
+                                     KvStagingTarget staging)
+    : target_(std::move(target)), staging_(staging), timeout_(timeout) {
   for (int i = 0; i < std::max(1, num_threads); ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
@@ -75,7 +76,48 @@ void GrpcPrefillClient::WorkerLoop() {
   }
 }
 
+absl::Status GrpcPrefillClient::Unstage(const engine::RemotePrefillJob& job,
+                                        const kv::StagingSlots& slots,
+                                        uint64_t* bytes) {
+  std::vector<const uint8_t*> local;
+  for (size_t i = 0; i < slots.size(); ++i) local.push_back(slots.data(i));
+  // The ranges the prefill node wrote (positions from skip_tokens on, every
+  // layer), slot i -> pool block job.blocks[i]: AppendKvCopies with the pool
+  // as the "remote" region at offset 0.
+  std::vector<transport::Copy> copies;
+  *bytes = prefill::AppendKvCopies(
+      staging_.layout, 0, staging_.layout.num_layers, job.skip_tokens,
+      static_cast<int64_t>(job.tokens.size()), local, 0, job.blocks, &copies);
+  std::vector<kv::PoolCopy> in;
+  in.reserve(copies.size());
+  for (const transport::Copy& c : copies) {
+    in.push_back({c.remote_addr,
+                  const_cast<uint8_t*>(static_cast<const uint8_t*>(c.local)),
+                  c.length});
+  }
+  return staging_.cache->CopyIn(in);
+}
+
 void GrpcPrefillClient::Run(Call& call) {
+  kv::StagingSlots slots;
+  if (staging_.area != nullptr) {
+    absl::StatusOr<kv::StagingSlots> got =
+        staging_.area->Acquire(static_cast<int64_t>(call.job.blocks.size()));
+    if (!got.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.calls;
+        ++stats_.failures;
+      }
+      log::Warn("decode",
+                "no KV staging slots for a remote prefill; prefilling locally",
+                {{"request_id", call.job.request_id},
+                 {"error", std::string(got.status().message())}});
+      call.done(absl::ResourceExhaustedError(got.status().message()));
+      return;
+    }
+    slots = std::move(*got);
+  }
   triptych::v1::PrefillRequest req;
   req.set_request_id(call.job.request_id);
   req.mutable_tokens()->Add(call.job.tokens.begin(), call.job.tokens.end());
@@ -89,7 +131,11 @@ void GrpcPrefillClient::Run(Call& call) {
   t->set_pool_base(target_.pool_base);
   t->set_block_bytes(target_.block_bytes);
   t->set_layer_stride_bytes(target_.layer_stride_bytes);
-  t->mutable_block_ids()->Add(call.job.blocks.begin(), call.job.blocks.end());
+  if (staging_.area != nullptr) {
+    t->mutable_block_ids()->Add(slots.ids().begin(), slots.ids().end());
+  } else {
+    t->mutable_block_ids()->Add(call.job.blocks.begin(), call.job.blocks.end());
+  }
 
   triptych::v1::PrefillResponse resp;
   grpc::ClientContext ctx;
@@ -105,10 +151,17 @@ void GrpcPrefillClient::Run(Call& call) {
     std::memcpy(logits.data(), resp.last_logits().data(), resp.last_logits().size());
     result = std::move(logits);
   }
+  uint64_t staged = 0;
+  if (result.ok() && staging_.area != nullptr) {
+    if (absl::Status st = Unstage(call.job, slots, &staged); !st.ok())
+      result = st;
+  }
+  slots = kv::StagingSlots();
   {
     absl::MutexLock lock(&mu_);
     ++stats_.calls;
     if (result.ok()) {
+      stats_.kv_bytes_staged += staged;
       stats_.kv_bytes_received += resp.kv_bytes_sent();
       stats_.transfer_ms += resp.transfer_ms();
     } else {

@@ -6,6 +6,13 @@
 // logits into the engine's RemotePrefillDone. Calls run on a small pool of
 // worker threads (blocking stubs with deadlines), never on the engine's
 // driver thread.
+//
+// With staging (KvStagingTarget, when this node's pool is device memory
+// the transport cannot take): each call takes host staging slots for its
+// blocks, the prefill node writes into those (the staging area is the
+// registered target), and on success the written ranges are copied into
+// the pool before `done` runs. No free slots: the call fails with
+// kResourceExhausted and the engine prefills locally.
 
 #include <atomic>
 #include <deque>
@@ -17,7 +24,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "proto/triptych.grpc.pb.h"
+#include "runtime/kv/staging_area.h"
 #include "services/decode/decode_core.h"
+#include "services/prefill/kv_copies.h"
 #include "transport/types.h"
 
 namespace triptych::decode {
@@ -32,16 +41,27 @@ struct KvTargetInfo {
   triptych::v1::KvGeometry geometry;
 };
 
+// Staged receive: the area registered as the target, the pool the bytes go
+// to, and its block layout. area == nullptr: prefill nodes write the pool.
+struct KvStagingTarget {
+  kv::StagingArea* area = nullptr;
+  kv::KvCache* cache = nullptr;
+  prefill::BlockLayout layout;
+};
+
 struct PrefillClientStats {
   int64_t calls = 0;
   int64_t failures = 0;
   uint64_t kv_bytes_received = 0;  // bytes prefill nodes confirmed written here
+  uint64_t kv_bytes_staged =
+      0;  // of those, copied from staging slots into the pool
   double transfer_ms = 0;          // their reported transfer time
 };
 
 class GrpcPrefillClient final : public PrefillClient {
  public:
-  GrpcPrefillClient(KvTargetInfo target, int num_threads, absl::Duration timeout);
+  GrpcPrefillClient(KvTargetInfo target, int num_threads,
+                    absl::Duration timeout, KvStagingTarget staging = {});
   ~GrpcPrefillClient() override;
 
   void Prefill(engine::RemotePrefillJob job, engine::RemotePrefillDone done) override;
@@ -57,7 +77,12 @@ class GrpcPrefillClient final : public PrefillClient {
   void Run(Call& call);
   triptych::v1::PrefillNode::Stub* StubFor(const std::string& address);
 
+  // With staging: the written ranges, slots -> pool.
+  absl::Status Unstage(const engine::RemotePrefillJob& job,
+                       const kv::StagingSlots& slots, uint64_t* bytes);
+
   const KvTargetInfo target_;
+  const KvStagingTarget staging_;
   const absl::Duration timeout_;
   std::vector<std::thread> workers_;
   mutable absl::Mutex mu_;

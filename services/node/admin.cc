@@ -22,9 +22,11 @@ std::string JsonString(const std::string& s) {
 }  // namespace
 
 std::string DeviceHealthFields(const std::string& device,
-                               const std::string& gpu_runtime) {
+                               const std::string& gpu_runtime,
+                               const std::string& kv_transfer) {
   return "\"device\":" + JsonString(device) +
-         ",\"gpu_runtime\":" + JsonString(gpu_runtime);
+         ",\"gpu_runtime\":" + JsonString(gpu_runtime) +
+         ",\"kv_transfer\":" + JsonString(kv_transfer);
 }
 
 absl::StatusOr<std::unique_ptr<http::Server>> StartAdminServer(

@@ -16,9 +16,11 @@
 namespace triptych::node {
 
 // /health members naming where a node computes: `"device":"<device>",
-// "gpu_runtime":"<runtime>"` (JSON-escaped).
+// "gpu_runtime":"<runtime>","kv_transfer":"direct" or "staged"` (JSON-escaped;
+// staged: KV moves through host staging slots, see docs/TRANSPORT.md).
 std::string DeviceHealthFields(const std::string& device,
-                               const std::string& gpu_runtime);
+                               const std::string& gpu_runtime,
+                               const std::string& kv_transfer);
 
 absl::StatusOr<std::unique_ptr<http::Server>> StartAdminServer(
     const std::string& host, int port, metrics::Registry* registry,

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace triptych::prefill {
 
 uint64_t AppendKvCopies(const BlockLayout& layout, int64_t l0, int64_t l1, int64_t t0,
@@ -36,6 +38,25 @@ uint64_t AppendKvCopies(const BlockLayout& layout, int64_t l0, int64_t l1, int64
     }
   }
   return bytes;
+}
+
+absl::StatusOr<bool> UseKvStaging(const std::string& mode,
+                                  bool pool_host_accessible,
+                                  bool transport_handles_device_memory) {
+  const bool needed = !pool_host_accessible && !transport_handles_device_memory;
+  if (mode == "auto") return needed;
+  if (mode == "on") return true;
+  if (mode == "off") {
+    if (needed) {
+      return absl::FailedPreconditionError(
+          "--kv-staging off: the KV pool is device memory that this UCX cannot "
+          "register "
+          "(built without CUDA/ROCm memory support); use --kv-staging auto");
+    }
+    return false;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--kv-staging must be auto, on or off, not '", mode, "'"));
 }
 
 }  // namespace triptych::prefill

@@ -8,8 +8,10 @@
 // Pure functions, no model or transport.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "transport/types.h"
 
@@ -37,6 +39,16 @@ uint64_t AppendKvCopies(const BlockLayout& layout, int64_t l0, int64_t l1, int64
                         int64_t t1, absl::Span<const uint8_t* const> local_blocks,
                         uint64_t remote_base, absl::Span<const int32_t> remote_blocks,
                         std::vector<transport::Copy>* out);
+
+// Whether KV moves through host staging slots (kv::StagingArea) instead of
+// straight from / into the pool: `mode` "auto" stages exactly when the pool
+// is device memory the transport cannot take (a discrete GPU without a
+// CUDA/ROCm-enabled UCX); "on" always stages (the path a GPU takes, kept
+// testable on the host); "off" never, and is kFailedPrecondition when the
+// pool needs it. kInvalidArgument for another mode.
+absl::StatusOr<bool> UseKvStaging(const std::string& mode,
+                                  bool pool_host_accessible,
+                                  bool transport_handles_device_memory);
 
 }  // namespace triptych::prefill
 

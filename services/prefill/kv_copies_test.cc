@@ -123,5 +123,19 @@ TEST(KvCopies, EmptyRangesAddNothing) {
   EXPECT_TRUE(copies.empty());
 }
 
+TEST(UseKvStaging, StagesExactlyWhenThePoolNeedsIt) {
+  // auto: only a device pool the transport cannot take is staged.
+  EXPECT_EQ(*UseKvStaging("auto", /*host=*/true, /*ucx_gpu=*/false), false);
+  EXPECT_EQ(*UseKvStaging("auto", false, true), false);
+  EXPECT_EQ(*UseKvStaging("auto", false, false), true);
+  EXPECT_EQ(*UseKvStaging("on", true, false), true);
+  EXPECT_EQ(*UseKvStaging("off", true, false), false);
+  EXPECT_EQ(*UseKvStaging("off", false, true), false);
+  EXPECT_EQ(UseKvStaging("off", false, false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(UseKvStaging("yes", true, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace triptych::prefill

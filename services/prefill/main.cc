@@ -45,6 +45,14 @@ int main(int argc, char** argv) {
   app.add_flag("--no-layer-streaming", no_stream,
                "Put each prompt's KV after its last layer instead of layer by layer");
   app.add_flag("--no-prefix-cache", no_prefix_cache, "Disable prefix caching");
+  app.add_option("--kv-staging", o.core.kv_staging,
+                 "KV leaves through host staging slots: auto (when the pool is "
+                 "device memory "
+                 "this UCX cannot register), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_option(
+      "--kv-staging-blocks", o.core.kv_staging_blocks,
+      "Host staging slots, in KV blocks (0: as many as --kv-blocks)");
   app.add_option("--ucx-tls", ucx_tls, "UCX transports (UCX_TLS)");
   app.add_option("--ucx-host", o.ucx.listen_host, "UCX listener address");
   bool no_peer_errors = false;
@@ -69,9 +77,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prefill: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "prefill: listening on %s:%d admin %d device %s gpu_runtime %s\n",
+  std::fprintf(stderr,
+               "prefill: listening on %s:%d admin %d device %s gpu_runtime %s "
+               "kv_transfer %s\n",
                o.host.c_str(), (*server)->port(), (*server)->admin_port(),
-               (*server)->core()->device().c_str(), triptych::device::GpuRuntime());
+               (*server)->core()->device().c_str(),
+               triptych::device::GpuRuntime(),
+               (*server)->core()->kv_staged() ? "staged" : "direct");
   const int sig = triptych::node::WaitForTerminationSignal();
   std::fprintf(stderr, "prefill: signal %d, shutting down\n", sig);
   (*server)->Shutdown();

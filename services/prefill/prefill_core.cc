@@ -13,6 +13,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A put that failed before it started (its staging copy did).
+class FailedPut final : public transport::PendingPut {
+ public:
+  explicit FailedPut(absl::Status st) : status_(std::move(st)) {}
+  absl::Status Wait() override { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
@@ -28,8 +38,14 @@ struct PrefillCore::Pending {
   Clock::time_point admitted;
   Clock::time_point computed_at;
   bool compute_done = false;
-  // kv's block data, by block index (fixed once the blocks are reserved).
+  // Where puts read block i (fixed once the blocks are reserved): the
+  // pool's block, or with staging the prompt's slot i.
   std::vector<const uint8_t*> local_blocks;
+  // With staging: the pool's blocks (offsets only; device memory) and the
+  // slots, released after the puts that read them (declared before `puts`,
+  // so destroyed after them).
+  std::vector<const uint8_t*> pool_blocks;
+  kv::StagingSlots staging;
   // Puts in flight; their source is kv's blocks, so kv is released only
   // after every one has completed.
   std::vector<std::unique_ptr<transport::PendingPut>> puts;
@@ -63,11 +79,27 @@ absl::StatusOr<std::unique_ptr<PrefillCore>> PrefillCore::Create(
                                     (2 * static_cast<uint64_t>(o.num_layers * o.block_size))};
   }
   core->transport_ = std::move(transport);
-  ASSIGN_OR_RETURN(core->region_,
-                   core->transport_->Register(
-                       core->cache_->BlockData(0),
-                       static_cast<size_t>(core->cache_->block_bytes() *
-                                           options.num_kv_blocks)));
+  ASSIGN_OR_RETURN(
+      const bool staged,
+      UseKvStaging(
+          options.kv_staging, core->cache_->host_accessible(),
+          core->transport_->HandlesDeviceMemory(device::GpuRuntime())));
+  if (staged) {
+    ASSIGN_OR_RETURN(core->staging_,
+                     kv::StagingArea::Create(options.kv_staging_blocks > 0
+                                                 ? options.kv_staging_blocks
+                                                 : options.num_kv_blocks,
+                                             core->cache_->block_bytes()));
+    ASSIGN_OR_RETURN(core->region_,
+                     core->transport_->Register(core->staging_->base(),
+                                                core->staging_->bytes()));
+  } else {
+    ASSIGN_OR_RETURN(core->region_,
+                     core->transport_->Register(
+                         core->cache_->BlockData(0),
+                         static_cast<size_t>(core->cache_->block_bytes() *
+                                             options.num_kv_blocks)));
+  }
   core->pool_ = std::make_unique<ThreadPool>(options.num_threads);
   {
     absl::MutexLock lock(&core->mu_);
@@ -163,6 +195,7 @@ void PrefillCore::Fail(Pending* p, absl::Status st) {
   log::Warn("prefill", "prefill failed",
             {{"request_id", p->job.request_id}, {"error", std::string(st.message())}});
   p->puts.clear();  // waits: UCX may still read the blocks
+  p->staging = kv::StagingSlots();
   p->kv.reset();
   {
     absl::MutexLock lock(&mu_);
@@ -201,8 +234,36 @@ void PrefillCore::Admit() {
       queue_.push_front(std::move(p));
       return;
     }
+    if (staging_ != nullptr) {
+      absl::StatusOr<kv::StagingSlots> slots =
+          staging_->Acquire(static_cast<int64_t>(p->kv->blocks().size()));
+      if (!slots.ok() &&
+          (slots.status().code() != absl::StatusCode::kResourceExhausted ||
+           (live_.empty() &&
+            staging_->free_blocks() == staging_->num_blocks()))) {
+        Fail(p.get(), absl::ResourceExhaustedError(slots.status().message()));
+        continue;
+      }
+      if (!slots.ok()) {
+        // Slots come back as other prompts' transfers complete.
+        p->kv.reset();
+        absl::MutexLock lock(&mu_);
+        queue_.push_front(std::move(p));
+        if (live_.empty())
+          mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(1));
+        return;
+      }
+      p->staging = std::move(*slots);
+      for (size_t i = 0; i < p->staging.size(); ++i) {
+        p->local_blocks.push_back(p->staging.data(i));
+      }
+      for (kv::BlockId b : p->kv->blocks())
+        p->pool_blocks.push_back(cache_->BlockData(b));
+    } else {
+      for (kv::BlockId b : p->kv->blocks())
+        p->local_blocks.push_back(cache_->BlockData(b));
+    }
     FetchHistory(p.get());
-    for (kv::BlockId b : p->kv->blocks()) p->local_blocks.push_back(cache_->BlockData(b));
     // What the cache and the history supplied goes at once, all layers.
     if (options_.stream_kv_by_layer) {
       PutKv(p.get(), 0, cache_->options().num_layers, 0, p->computed);
@@ -220,6 +281,26 @@ void PrefillCore::PutKv(Pending* p, int64_t l0, int64_t l1, int64_t t0, int64_t 
   const uint64_t bytes = AppendKvCopies(layout_, l0, l1, t0, t1, p->local_blocks,
                                         p->job.target.pool_base,
                                         p->job.target.block_ids, &copies);
+  if (staging_ != nullptr) {
+    // The same ranges, pool -> the prompt's slots (AppendKvCopies with the
+    // slots as the "remote" blocks of a region at 0 yields them in order).
+    std::vector<transport::Copy> out;
+    AppendKvCopies(layout_, l0, l1, t0, t1, p->pool_blocks, 0, p->staging.ids(),
+                   &out);
+    std::vector<kv::PoolCopy> staged;
+    staged.reserve(out.size());
+    const uint8_t* pool = cache_->BlockData(0);
+    for (const transport::Copy& c : out) {
+      staged.push_back(
+          {static_cast<uint64_t>(static_cast<const uint8_t*>(c.local) - pool),
+           staging_->base() + c.remote_addr, c.length});
+    }
+    if (absl::Status st = cache_->CopyOut(staged); !st.ok()) {
+      p->puts.push_back(std::make_unique<FailedPut>(std::move(st)));
+      return;
+    }
+    p->result.kv_bytes_staged += bytes;
+  }
   p->puts.push_back(transport_->PutAsync(p->job.target.peer, copies, p->job.target.rkey,
                                          options_.transfer_timeout));
   p->result.kv_bytes_sent += bytes;
@@ -329,6 +410,7 @@ void PrefillCore::CompletionLoop() {
     }
     p->result.transfer_ms = MsSince(p->computed_at);
     p->puts.clear();
+    p->staging = kv::StagingSlots();
     p->kv.reset();  // blocks stay in the prefix cache
     {
       absl::MutexLock lock(&mu_);
@@ -338,17 +420,21 @@ void PrefillCore::CompletionLoop() {
       stats_.tokens_from_history += p->result.history_tokens;
       stats_.kv_bytes_sent += p->result.kv_bytes_sent;
       stats_.kv_bytes_streamed += p->result.kv_bytes_streamed;
+      stats_.kv_bytes_staged += p->result.kv_bytes_staged;
       stats_.transfer_tail_ms += p->result.transfer_ms;
     }
-    log::Info("prefill", "prefill finished",
-              {{"request_id", p->job.request_id},
-               {"computed_tokens", p->result.computed_tokens},
-               {"cached_tokens", p->result.cached_tokens},
-               {"history_tokens", p->result.history_tokens},
-               {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
-               {"kv_bytes_streamed", static_cast<int64_t>(p->result.kv_bytes_streamed)},
-               {"compute_ms", p->result.compute_ms},
-               {"transfer_ms", p->result.transfer_ms}});
+    log::Info(
+        "prefill", "prefill finished",
+        {{"request_id", p->job.request_id},
+         {"computed_tokens", p->result.computed_tokens},
+         {"cached_tokens", p->result.cached_tokens},
+         {"history_tokens", p->result.history_tokens},
+         {"kv_bytes_sent", static_cast<int64_t>(p->result.kv_bytes_sent)},
+         {"kv_bytes_streamed",
+          static_cast<int64_t>(p->result.kv_bytes_streamed)},
+         {"kv_bytes_staged", static_cast<int64_t>(p->result.kv_bytes_staged)},
+         {"compute_ms", p->result.compute_ms},
+         {"transfer_ms", p->result.transfer_ms}});
     p->done(std::move(p->result));
   }
 }
@@ -364,9 +450,23 @@ void PrefillCore::FetchHistory(Pending* p) {
   const std::vector<kv::BlockHash> hashes =
       kv::KvCache::ChainHashes(p->job.tokens, static_cast<int>(bs), last);
   const std::vector<uint64_t> chain(hashes.begin() + first, hashes.end());
+  // With staging the blocks land in the prompt's slots, then go to the pool.
   std::vector<uint8_t*> dest;
-  for (int64_t b = first; b < last; ++b) dest.push_back(cache_->BlockData(p->kv->blocks()[b]));
+  for (int64_t b = first; b < last; ++b) {
+    dest.push_back(staging_ != nullptr ? p->staging.data(static_cast<size_t>(b))
+                                       : cache_->BlockData(p->kv->blocks()[b]));
+  }
   absl::StatusOr<int64_t> got = options_.history_fetch(chain, dest);
+  if (got.ok() && *got > 0 && *got <= static_cast<int64_t>(chain.size()) &&
+      staging_ != nullptr) {
+    std::vector<kv::PoolCopy> in;
+    const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
+    for (int64_t i = 0; i < *got; ++i) {
+      in.push_back({static_cast<uint64_t>(p->kv->blocks()[first + i]) * bb,
+                    dest[static_cast<size_t>(i)], static_cast<size_t>(bb)});
+    }
+    if (absl::Status st = cache_->CopyIn(in); !st.ok()) got = st;
+  }
   if (!got.ok() || *got < 0 || *got > static_cast<int64_t>(chain.size())) {
     log::Warn("prefill", "KV history fetch failed; computing the prompt",
               {{"request_id", p->job.request_id},

@@ -18,6 +18,13 @@
 // With stream_kv_by_layer off, a prompt's KV is put in one transfer after
 // its last layer (the former behaviour, kept to measure against).
 //
+// Staging (kv_staging, see UseKvStaging): when the pool is device memory
+// the transport cannot take, each admitted prompt holds host staging slots
+// (kv::StagingArea, registered with the transport instead of the pool) for
+// its blocks; every put first copies its ranges out of the pool into the
+// slots (on the device's copy stream, while the next layers compute), and
+// KV history blocks land in the slots and are copied into the pool.
+//
 // Thread safety: Submit(), stats() and Shutdown() are thread-safe. `done`
 // callbacks run on the worker thread (jobs that fail before computing) or
 // the completion thread and must not block.
@@ -34,8 +41,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/thread_pool.h"
 #include "runtime/engine/model_bundle.h"
-#include "runtime/model/forward_model.h"
 #include "runtime/kv/kv_cache.h"
+#include "runtime/kv/staging_area.h"
+#include "runtime/model/forward_model.h"
 #include "services/prefill/kv_copies.h"
 #include "services/prefill/prefill_job.h"
 #include "transport/kv_transport.h"
@@ -51,6 +59,8 @@ struct PrefillResult {
   // Of those, bytes whose put started before the prompt's last layer was
   // computed (transfer overlapped with compute).
   uint64_t kv_bytes_streamed = 0;
+  // Of those, bytes copied out of the pool into host staging slots first.
+  uint64_t kv_bytes_staged = 0;
   double compute_ms = 0;   // admission to the last layer computed
   double transfer_ms = 0;  // last layer computed to every byte landed
 };
@@ -64,6 +74,7 @@ struct PrefillStats {
   int64_t history_fetch_failures = 0;
   uint64_t kv_bytes_sent = 0;
   uint64_t kv_bytes_streamed = 0;
+  uint64_t kv_bytes_staged = 0;
   double transfer_tail_ms = 0;  // sum over jobs of PrefillResult::transfer_ms
   int64_t queue_depth = 0;      // waiting + being computed + finishing
   int64_t live_jobs = 0;        // being computed
@@ -91,6 +102,10 @@ struct PrefillCoreOptions {
   int64_t max_batch_tokens = 1024;  // tokens per forward pass
   int max_live_jobs = 16;           // prompts computed together
   bool stream_kv_by_layer = true;   // see the file comment
+  // "auto", "on" or "off" (UseKvStaging); slots in the staging area (0: as
+  // many as the pool has blocks).
+  std::string kv_staging = "auto";
+  int64_t kv_staging_blocks = 0;
   absl::Duration transfer_timeout = absl::Seconds(10);
   // Optional: prompt blocks missing from this node's prefix cache are
   // fetched from here before computing (a failure only means computing).
@@ -130,6 +145,8 @@ class PrefillCore {
   // "cpu" or the GPU device model's description.
   std::string device() const { return forward_->device(); }
   transport::KvTransport* transport() { return transport_.get(); }
+  // Whether KV leaves through host staging slots (see the file comment).
+  bool kv_staged() const { return staging_ != nullptr; }
 
  private:
   struct Pending;
@@ -154,7 +171,8 @@ class PrefillCore {
   const model::ForwardModel* forward_ = nullptr;  // bundle's model or device_model_
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<transport::KvTransport> transport_;
-  std::unique_ptr<transport::KvRegion> region_;
+  std::unique_ptr<kv::StagingArea> staging_;     // null: puts read the pool
+  std::unique_ptr<transport::KvRegion> region_;  // of the pool or staging_
   BlockLayout layout_;  // of cache_'s blocks
   std::unique_ptr<ThreadPool> pool_;
   std::thread worker_;

@@ -45,11 +45,14 @@ absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
   }
   PrefillServer* self = s.get();
-  ASSIGN_OR_RETURN(s->admin_, node::StartAdminServer(
-                                  options.host, options.admin_port, &s->metrics_,
-                                  [self] { self->RefreshMetrics(); },
-                                  [self] { return !self->draining_.load(); },
-                                  node::DeviceHealthFields(s->core_->device(), device::GpuRuntime())));
+  ASSIGN_OR_RETURN(s->admin_,
+                   node::StartAdminServer(
+                       options.host, options.admin_port, &s->metrics_,
+                       [self] { self->RefreshMetrics(); },
+                       [self] { return !self->draining_.load(); },
+                       node::DeviceHealthFields(
+                           s->core_->device(), device::GpuRuntime(),
+                           s->core_->kv_staged() ? "staged" : "direct")));
   node::NodeAgentOptions ao;
   ao.scheduler_address = options.scheduler_address;
   ao.cluster_token = options.cluster_token;
@@ -106,6 +109,12 @@ void PrefillServer::RefreshMetrics() {
                       "KV bytes whose put started before the prompt's last layer was computed "
                       "(transfer overlapped with compute).")
       ->MirrorTo(static_cast<double>(st.kv_bytes_streamed));
+  metrics_
+      .GetCounter("triptych_prefill_kv_bytes_staged_total",
+                  "KV bytes copied out of the pool into host staging slots "
+                  "before their put "
+                  "(device memory the transport cannot take).")
+      ->MirrorTo(static_cast<double>(st.kv_bytes_staged));
   metrics_.GetCounter("triptych_prefill_transfer_tail_seconds_total",
                       "Time from a prompt's last layer computed to all its KV landed, summed.")
       ->MirrorTo(st.transfer_tail_ms / 1000.0);

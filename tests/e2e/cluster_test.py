@@ -29,14 +29,14 @@ from e2e_checks import ROOT, SHARED, check_cluster, metrics, reference_lines
 CLUSTER = os.path.join(ROOT, "scripts", "local-cluster.sh")
 
 
-def run_mode(model_file, lines, disaggregated, device="cpu"):
+def run_mode(model_file, lines, disaggregated, device="cpu", staging="auto"):
     state = tempfile.mkdtemp(prefix="triptych-e2e-")
     env = dict(os.environ, TRIPTYCH_CLUSTER_DIR=state)
     threshold = "0" if disaggregated else "1000000"
     start = subprocess.run(
         ["bash", CLUSTER, "start", "--model", os.path.join(SHARED, "models", model_file),
          "--prefill", "1", "--decode", "2", "--port", "0", "--disagg-threshold", threshold,
-         "--prefill-device", device, "--decode-device", device],
+         "--prefill-device", device, "--decode-device", device, "--kv-staging", staging],
         env=env, capture_output=True, text=True, timeout=180)
     failures = []
     try:
@@ -47,26 +47,47 @@ def run_mode(model_file, lines, disaggregated, device="cpu"):
         cfg = dict(l.split("=", 1) for l in open(os.path.join(state, "env")).read().split("\n") if "=" in l)
         admins = cfg["TRIPTYCH_NODE_ADMIN_PORTS"].strip('"').split()
         prefill_admin, decode_admins = admins[0], admins[1:]
-        failures += check_devices(model_file, admins, device)
+        failures += check_devices(model_file, admins, device, staging)
         more, _ = check_cluster(
             model_file, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prefill_admin}",
             [f"http://127.0.0.1:{a}" for a in decode_admins], lines, disaggregated)
         failures += more
+        if staging == "on" and disaggregated:
+            failures += check_staged(model_file, prefill_admin, decode_admins)
         failures += check_memory_node(model_file, f"http://127.0.0.1:{cfg['TRIPTYCH_MEMORY_ADMIN_PORT']}")
     finally:
         subprocess.run(["bash", CLUSTER, "stop"], env=env, capture_output=True, timeout=60)
     return failures
 
 
-def check_devices(label, admins, device):
-    """Every prefill and decode node says in /health where it computes."""
+def check_devices(label, admins, device, staging):
+    """Every prefill and decode node says in /health where it computes and how its KV
+    moves (this host's pools are host memory, so only --kv-staging on stages)."""
     failures = []
+    want_transfer = "staged" if staging == "on" else "direct"
     for a in admins:
         with urllib.request.urlopen(f"http://127.0.0.1:{a}/health", timeout=10) as r:
             h = json.loads(r.read())
         if not h.get("device", "").startswith(device) or not h.get("gpu_runtime"):
             failures.append(f"{label}: node admin {a} /health {h} is not on {device}")
+        if h.get("kv_transfer") != want_transfer:
+            failures.append(f"{label}: node admin {a} /health {h}: kv_transfer is not {want_transfer}")
     return failures
+
+
+def check_staged(label, prefill_admin, decode_admins):
+    """Staged: every KV byte the prefill node sent left its pool through host staging
+    slots, and the decode nodes copied exactly those bytes from their slots into their pools."""
+    p = metrics(f"http://127.0.0.1:{prefill_admin}")
+    sent = p.get("triptych_kv_bytes_sent_total", 0)
+    staged = p.get("triptych_prefill_kv_bytes_staged_total", 0)
+    unstaged = sum(metrics(f"http://127.0.0.1:{a}").get("triptych_kv_bytes_unstaged_total", 0)
+                   for a in decode_admins)
+    print(f"{label}: staged KV: sent {sent:.0f}, staged {staged:.0f}, unstaged {unstaged:.0f}")
+    if sent <= 0 or staged != sent or unstaged != sent:
+        return [f"{label}: staged KV bytes: sent {sent}, staged on prefill {staged}, "
+                f"unstaged on decode {unstaged} (all three must be equal and non-zero)"]
+    return []
 
 
 def check_memory_node(label, admin_url):
@@ -102,11 +123,15 @@ def main():
     # model (in CI the HIP CPU Runtime), disaggregated: KV from the prefill
     # node's device pool into the decode nodes' device pools over UCX.
     device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+    # --kv-staging on: KV leaves the prefill pool and enters the decode pools
+    # through host staging slots (the path of a discrete GPU whose UCX cannot
+    # register device memory; docs/TRANSPORT.md).
+    staging = sys.argv[sys.argv.index("--kv-staging") + 1] if "--kv-staging" in sys.argv else "auto"
     failures = []
     for model_file in ("stories260K.gguf", "stories260K-F16.gguf"):
         mine = reference_lines(model_file)
         for disagg in ((True,) if device != "cpu" else (True, False)):
-            failures += run_mode(model_file, mine, disagg, device)
+            failures += run_mode(model_file, mine, disagg, device, staging)
     for f in failures:
         print("FAIL:", f)
     print("PASS" if not failures else f"{len(failures)} failures")
