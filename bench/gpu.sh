@@ -6,6 +6,8 @@
 #                                   TRIPTYCH_GPU_RUNTIME=cuda) and pack the
 #                                   binaries, their shared libraries and the
 #                                   conformance data into build-cuda/gpu-bundle
+#                                   and build-cuda/gpu-bundle.tar.xz (what a
+#                                   device call carries)
 #   bash bench/gpu.sh run DIR       on a lent GPU machine (no Debian packages
 #                                   needed): run everything from a bundle
 #   bash bench/gpu.sh local         the same sequence here on the build/ tree
@@ -46,8 +48,14 @@ bundle() {
     awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux-x86-64|libpthread|libdl|librt)\.so' |
     xargs -r -I{} cp -L {} "$out/lib/"
-  du -sh "$out"
-  echo "on the GPU machine: bash gpu.sh run ."
+  # Stripped and xz-packed: a device call carries at most 64 MiB (OpenBLAS
+  # alone is 35 MB unpacked).
+  strip --strip-unneeded "$out"/runtime_bench "$out"/triptych-run "$out"/triptych-gen-model \
+    "$out"/device_model_test "$out"/hip_forward_ops_test "$out"/lib/*.so* 2>/dev/null
+  tar -C "$b" -cJf "$b/gpu-bundle.tar.xz" gpu-bundle
+  du -sh "$out" "$b/gpu-bundle.tar.xz"
+  echo "device call (carry $b/gpu-bundle.tar.xz):"
+  echo "  mkdir -p /tmp/g && tar -C /tmp/g -xJf $b/gpu-bundle.tar.xz && bash /tmp/g/gpu-bundle/gpu.sh run /tmp/g/gpu-bundle"
 }
 
 header() {
