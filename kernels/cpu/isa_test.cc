@@ -269,6 +269,41 @@ TEST_P(IsaTest, MatMulRowsManyTokensMatchesScalar) {
   }
 }
 
+// Float weights below the BLAS threshold: a batch of m tokens gives, bit for
+// bit, what each token gives alone (m = 1), on every ISA (so a decode
+// batch's results do not depend on which sequences share it). Covers the
+// AVX-512 widened-activation path for F16 / BF16 (groups of 8, 4, 2, 1
+// tokens) and odd n for its scalar tail.
+TEST_P(IsaTest, FloatWeightBatchesBelowBlasEqualEachTokenAlone) {
+  for (GgmlType wt : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
+    const GgmlType at = VecDotType(wt);
+    for (int64_t n : {int64_t{96}, int64_t{101}, int64_t{512}}) {
+      const int64_t rows = 19;
+      const std::vector<uint8_t> w = RandomWeightBytes(wt, n * rows, 41);
+      for (int64_t m = 2; m < 16; ++m) {
+        if (wt == GgmlType::kF32 && m >= 8) break;  // BLAS from 8 for F32
+        const int64_t act_stride = RowBytes(at, n);
+        std::vector<uint8_t> act(act_stride * m);
+        const std::vector<float> af = TestData(n * m, 50 + m);
+        for (int64_t t = 0; t < m; ++t) {
+          QuantizeRow(at, af.data() + t * n, act.data() + t * act_stride, n,
+                      Isa::kScalar);
+        }
+        std::vector<float> batch(rows * m), alone(rows);
+        MatMulRows(wt, w.data(), n, 0, rows, act.data(), act_stride, m,
+                   batch.data(), rows, isa());
+        for (int64_t t = 0; t < m; ++t) {
+          MatMulRows(wt, w.data(), n, 0, rows, act.data() + t * act_stride,
+                     act_stride, 1, alone.data(), rows, isa());
+          ASSERT_EQ(
+              std::memcmp(alone.data(), batch.data() + t * rows, rows * 4), 0)
+              << TypeName(wt) << " n=" << n << " m=" << m << " t=" << t;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllIsas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
     [](const auto& info) { return std::string(IsaName(info.param)); });
