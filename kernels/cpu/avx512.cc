@@ -56,6 +56,7 @@ void DotFloat512(int64_t n, const void* w, const void* const* act, float* out) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     const __m512 w0 = E::Load(x + i), w1 = E::Load(x + i + 16);
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       acc[0][t] = _mm512_fmadd_ps(w0, E::Load(y[t] + i), acc[0][t]);
       acc[1][t] = _mm512_fmadd_ps(w1, E::Load(y[t] + i + 16), acc[1][t]);
