@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "nlohmann/json.hpp"
+#include "runtime/tool_calls/harmony.h"
 
 namespace triptych::tool_calls {
 namespace {
@@ -457,6 +458,7 @@ std::vector<std::string_view> Markers(ToolFormat format) {
     case ToolFormat::kCommandR:
     case ToolFormat::kCommandR7B:
       return {kAction, kStartAction};
+    case ToolFormat::kGptOss:  // HarmonyStream
     case ToolFormat::kNone:
       break;
   }
@@ -490,6 +492,8 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
     case ToolFormat::kCommandR:
     case ToolFormat::kCommandR7B:
       return ParseCommandR(text);
+    case ToolFormat::kGptOss:
+      return ParseHarmony(text);
     case ToolFormat::kNone:
       break;
   }
@@ -498,7 +502,18 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
   return out;
 }
 
+ToolCallStream::ToolCallStream(ToolFormat format) : format_(format) {
+  if (format == ToolFormat::kGptOss) harmony_ = std::make_unique<HarmonyStream>();
+}
+
+ToolCallStream::~ToolCallStream() = default;
+
 ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
+  if (harmony_ != nullptr) {
+    Delta d = harmony_->Push(text);
+    calls_emitted_ += static_cast<int>(d.calls.size());
+    return d;
+  }
   Delta out;
   const std::vector<std::string_view> markers = Markers(format_);
   if (markers.empty()) {
@@ -610,6 +625,11 @@ void ToolCallStream::DrainCompleteBlocks(Delta* out) {
 }
 
 ToolCallStream::Delta ToolCallStream::Finish() {
+  if (harmony_ != nullptr) {
+    Delta d = harmony_->Finish();
+    calls_emitted_ += static_cast<int>(d.calls.size());
+    return d;
+  }
   Delta out;
   if (!in_section_) {
     out.content = std::move(pending_);

@@ -478,18 +478,12 @@ absl::Status GatewayCore::CheckToolSupport(const ToolRequest& tools) const {
   constexpr char kSupported[] =
       "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, Mistral "
       "[TOOL_CALLS], DeepSeek R1, functionary v3.1 <function=> and v3.2 >>>, Command R+ "
-      "Action: and R7B <|START_ACTION|>; tool_choice \"none\" still renders the tools";
+      "Action: and R7B <|START_ACTION|>, gpt-oss harmony channels; tool_choice \"none\" still "
+      "renders the tools";
   if (!model_->uses_jinja_template()) {
     return InvalidParam("tools", absl::StrCat("tool calling needs the model's own chat template, "
                                               "and this GGUF has none (pass --chat-template "
                                               "FILE to the gateway; ", kSupported, ")"));
-  }
-  const tool_calls::UnparsedFamily family = model_->unparsed_tool_family();
-  if (family != tool_calls::UnparsedFamily::kNone) {
-    return InvalidParam("tools", absl::StrCat("tool calls in the ",
-                                              tool_calls::UnparsedFamilyName(family),
-                                              " format are not parsed by this server yet (",
-                                              kSupported, ")"));
   }
   return InvalidParam("tools", absl::StrCat("this model's chat template has no tool-call format "
                                             "this server recognises (",

@@ -43,7 +43,6 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
     if (parsed.ok()) {
       jinja_ = std::move(parsed).value();
       tool_format_ = tool_calls::DetectToolFormat(source);
-      unparsed_family_ = tool_calls::DetectUnparsedFamily(source);
     } else if (!options.chat_template.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--chat-template: ", parsed.status().message()));

@@ -66,10 +66,8 @@ class ModelInfo {
   // True when chats are rendered by the Jinja template.
   bool uses_jinja_template() const { return jinja_ != nullptr; }
   // How the model writes tool calls, from the Jinja template's markers
-  // (kNone without a Jinja template); for a kNone template the known
-  // family whose calls are not parsed, if any (runtime/tool_calls).
+  // (kNone without a Jinja template; runtime/tool_calls).
   tool_calls::ToolFormat tool_format() const { return tool_format_; }
-  tool_calls::UnparsedFamily unparsed_tool_family() const { return unparsed_family_; }
   // The template prints tool-call arguments given as JSON strings, not
   // objects (found by rendering a probe call both ways at load time).
   bool tool_arguments_as_string() const { return arguments_as_string_; }
@@ -114,7 +112,6 @@ class ModelInfo {
   chat::SpecialTokens special_;
   std::unique_ptr<jinja::Template> jinja_;
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
-  tool_calls::UnparsedFamily unparsed_family_ = tool_calls::UnparsedFamily::kNone;
   bool arguments_as_string_ = false;
   std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
