@@ -503,7 +503,8 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
 }
 
 ToolCallStream::ToolCallStream(ToolFormat format) : format_(format) {
-  if (format == ToolFormat::kGptOss) harmony_ = std::make_unique<HarmonyStream>();
+  if (format == ToolFormat::kGptOss)
+    harmony_ = std::make_unique<HarmonyStream>();
 }
 
 ToolCallStream::~ToolCallStream() = default;

@@ -28,10 +28,11 @@ using triptych::tool_calls::ToolCallStream;
 using triptych::tool_calls::ToolFormat;
 
 constexpr ToolFormat kFormats[] = {
-    ToolFormat::kNone,           ToolFormat::kHermes,         ToolFormat::kLlama3,
-    ToolFormat::kMistral,        ToolFormat::kDeepSeekR1,     ToolFormat::kFunctionaryV31,
-    ToolFormat::kFunctionaryV32, ToolFormat::kCommandR,       ToolFormat::kCommandR7B,
-    ToolFormat::kGptOss,
+    ToolFormat::kNone,           ToolFormat::kHermes,
+    ToolFormat::kLlama3,         ToolFormat::kMistral,
+    ToolFormat::kDeepSeekR1,     ToolFormat::kFunctionaryV31,
+    ToolFormat::kFunctionaryV32, ToolFormat::kCommandR,
+    ToolFormat::kCommandR7B,     ToolFormat::kGptOss,
 };
 
 std::string NoSpace(std::string_view s) {

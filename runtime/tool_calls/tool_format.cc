@@ -60,7 +60,9 @@ std::vector<std::string> PreservedTokenTexts(ToolFormat format) {
           "<|end|>",   "<|call|>",    "<|return|>"};
 }
 
-bool ParsesWithoutTools(ToolFormat format) { return format == ToolFormat::kGptOss; }
+bool ParsesWithoutTools(ToolFormat format) {
+  return format == ToolFormat::kGptOss;
+}
 
 ToolFormat DetectToolFormat(std::string_view t) {
   // Families that share Llama 3's header tokens or ChatML's markers but
@@ -180,7 +182,8 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
     c.schema_json = ParametersSchema(t).dump();
     return c;
   }
-  if (format == ToolFormat::kDeepSeekR1 || format == ToolFormat::kFunctionaryV31 ||
+  if (format == ToolFormat::kDeepSeekR1 ||
+      format == ToolFormat::kFunctionaryV31 ||
       format == ToolFormat::kFunctionaryV32 || format == ToolFormat::kGptOss) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tool_choice \"required\" with several tools is not supported for the ",
@@ -212,7 +215,8 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
   return c;
 }
 
-std::string ConstrainedCallHeader(ToolFormat format, absl::Span<const ToolDef> tools,
+std::string ConstrainedCallHeader(ToolFormat format,
+                                  absl::Span<const ToolDef> tools,
                                   const std::optional<std::string>& only) {
   if (format != ToolFormat::kGptOss) return "";
   const ToolDef* call = nullptr;

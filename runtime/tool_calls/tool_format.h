@@ -19,7 +19,7 @@
 namespace triptych::tool_calls {
 
 enum class ToolFormat {
-  kNone,    // no tool-call format this library parses
+  kNone,  // no tool-call format this library parses
   // <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one block
   // per call (Hermes 2 Pro / 3, Qwen 2.5, Qwen 3).
   kHermes,
@@ -114,7 +114,8 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
 // and the name is a checked tool name) and read by the parser as the start
 // of the output. "" for the other formats. Call after ToolCallConstraint
 // succeeded (same arguments).
-std::string ConstrainedCallHeader(ToolFormat format, absl::Span<const ToolDef> tools,
+std::string ConstrainedCallHeader(ToolFormat format,
+                                  absl::Span<const ToolDef> tools,
                                   const std::optional<std::string>& only);
 
 }  // namespace triptych::tool_calls

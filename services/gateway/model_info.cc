@@ -68,6 +68,13 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
   }
   chat_stops_ = chat::EndOfTurnStrings(template_kind_, special_);
   if (jinja_ != nullptr) arguments_as_string_ = TemplateWantsStringArguments(*jinja_, bos_text_, eos_text_);
+  for (const std::string& text :
+       tool_calls::PreservedTokenTexts(tool_format_)) {
+    // Tokens the vocabulary lacks, or has as plain text, need nothing.
+    const std::optional<int32_t> id = tokenizer_->TokenId(text);
+    if (id.has_value() && tokenizer_->IsControl(*id))
+      preserved_tokens_.push_back(*id);
+  }
   name_ = file.GetString("general.name").value_or("");
   const std::string arch = file.GetString("general.architecture").value_or("llama");
   const int64_t ctx = file.GetInt(absl::StrCat(arch, ".context_length")).value_or(2048);
@@ -194,6 +201,15 @@ absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
     if (ctx["tools"].is_discarded()) return absl::InternalError("tools are not valid JSON");
   }
   ASSIGN_OR_RETURN(ctx["messages"], ChatMessagesJson(messages, arguments_as_string_));
+  if (tool_format_ == tool_calls::ToolFormat::kGptOss) {
+    // The harmony template checks `"content" in message` and then searches
+    // message.content for channel tags, which raises on a null content
+    // (jinja2 alike): an assistant turn with only tool_calls goes without
+    // the key.
+    for (ordered_json& m : ctx["messages"]) {
+      if (m.contains("content") && m["content"].is_null()) m.erase("content");
+    }
+  }
   // Messages and tools are untrusted (ChatContextFromJson); bos/eos are the
   // vocabulary's.
   auto text = jinja_->RenderWithProvenance(jinja::ChatContextFromJson(ctx));
@@ -222,8 +238,10 @@ std::vector<tokenizer::TextRange> TrustedRanges(const chat::RenderedPrompt& prom
 }  // namespace
 
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
-    absl::Span<const chat::Message> messages, std::string_view tools_json) const {
+    absl::Span<const chat::Message> messages, std::string_view tools_json,
+    std::string_view trusted_suffix) const {
   ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages, tools_json));
+  prompt.text.append(trusted_suffix);  // outside every untrusted range
   const std::string& text = prompt.text;
   // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
   // must not get a second one from the tokenizer. A message that merely
