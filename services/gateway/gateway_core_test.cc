@@ -855,6 +855,11 @@ TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
     EXPECT_EQ(r.reasoning, "Think.") << stream;
     EXPECT_EQ(r.finish, "stop") << stream;
     EXPECT_TRUE(r.calls.empty());
+    // Cut off (max_tokens) inside the analysis channel, on a tail that may
+    // have started an end marker: it is reasoning all the same.
+    r = ask({"<|channel|>analysis<|message|>Still ", "thinking <|"}, plain, stream);
+    EXPECT_EQ(r.reasoning, "Still thinking <|") << stream;
+    EXPECT_EQ(r.content, "") << stream;
     // tool_choice "none": a call the model writes anyway is not returned.
     r = ask(call, Chat(R"(,"tool_choice":"none")"), stream);
     EXPECT_TRUE(r.calls.empty()) << stream;

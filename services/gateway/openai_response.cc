@@ -256,6 +256,7 @@ void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs
   if (finished) {
     tool_calls::ToolCallStream::Delta rest = choice.tool_stream->Finish();
     d.content += rest.content;
+    d.reasoning += rest.reasoning;
     for (tool_calls::ToolCall& c : rest.calls) d.calls.push_back(std::move(c));
   }
   if (!d.reasoning.empty()) {
