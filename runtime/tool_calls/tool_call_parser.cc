@@ -555,8 +555,10 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
     return out;
   }
   // A reply that starts with the call's JSON (the marker was a control
-  // token the detokenizer dropped, or the template writes none).
+  // token the detokenizer dropped, or the template writes none). Command R+
+  // as well: ParseCommandR takes a bare list for both Command R formats.
   if (!content_started_ && (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
+                            format_ == ToolFormat::kCommandR ||
                             format_ == ToolFormat::kCommandR7B)) {
     const size_t i = SkipSpace(pending_, 0);
     if (i == pending_.size()) return out;  // only whitespace so far

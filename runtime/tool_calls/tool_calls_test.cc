@@ -452,6 +452,9 @@ TEST(ToolCallStream, MatchesWholeParse) {
       {ToolFormat::kCommandR,
        "Plan: Act.\nAction:\n```json\n[{\"tool_name\": \"f\", \"parameters\": {}}]\n```"},
       {ToolFormat::kCommandR, "Action: maybe later"},
+      // A bare list (found by the fuzzer: the stream did not take it).
+      {ToolFormat::kCommandR,
+       "\n[{\"x\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": [2]}}]"},
       {ToolFormat::kCommandR7B,
        "[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"x\": [1]}}]"},
       {ToolFormat::kCommandR7B, "text <|START_ACTION|>[{\"tool_name\": \"f\"}]<|END_ACTION|>"},
