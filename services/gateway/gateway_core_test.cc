@@ -26,6 +26,7 @@ namespace triptych::gateway {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using http::testing::ClientResponse;
 using http::testing::HttpRequest;
 using nlohmann::json;
@@ -911,6 +912,21 @@ TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
           "<|start|>functions.get_weather to=assistant<|channel|>commentary"
           "<|message|>\"18C, sunny\"<|end|>"));
   EXPECT_TRUE(absl::EndsWith(prompt, "<|start|>assistant")) << prompt;
+  EXPECT_THAT(prompt, Not(HasSubstr("<|channel|>analysis")));
+  // The call's reasoning, sent back as reasoning_content, is rendered as
+  // the analysis before it (the template's `thinking`).
+  std::string with_reasoning = FollowUp(kTools);
+  const std::string null_content = R"("content":null,"tool_calls")";
+  ASSERT_NE(with_reasoning.find(null_content), std::string::npos);
+  with_reasoning.replace(with_reasoning.find(null_content), null_content.size(),
+                         R"("content":null,"reasoning_content":"Need the weather.","tool_calls")");
+  backend_->SetScript(FakeBackend::TextEvents({"<|channel|>final<|message|>ok"},
+                                              FinishReason::kStop, 3));
+  r = Post("/v1/chat/completions", with_reasoning);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(info_->tokenizer().Decode(backend_->requests().back().prompt),
+              HasSubstr("<|start|>assistant<|channel|>analysis<|message|>Need the weather."
+                        "<|end|><|start|>assistant to=functions.get_weather"));
 }
 
 TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {

@@ -165,6 +165,7 @@ absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(
       }
       msg["tool_calls"] = std::move(calls);
     }
+    if (!m.reasoning.empty()) msg["reasoning_content"] = m.reasoning;
     if (m.role == "tool") {
       msg["tool_call_id"] = m.tool_call_id;
       if (!m.name.empty()) msg["name"] = m.name;
@@ -205,9 +206,17 @@ absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
     // The harmony template checks `"content" in message` and then searches
     // message.content for channel tags, which raises on a null content
     // (jinja2 alike): an assistant turn with only tool_calls goes without
-    // the key.
+    // the key. Its reasoning is `thinking` there (rendered, as the analysis
+    // before a call, while no final answer follows); a tool-call turn with
+    // content as well renders the content as that analysis and raises on
+    // both, so the reasoning then stays out.
     for (ordered_json& m : ctx["messages"]) {
       if (m.contains("content") && m["content"].is_null()) m.erase("content");
+      if (!m.contains("reasoning_content")) continue;
+      const bool has_content =
+          m.contains("content") && m["content"].is_string() && !m["content"].empty();
+      if (!(has_content && m.contains("tool_calls"))) m["thinking"] = m["reasoning_content"];
+      m.erase("reasoning_content");
     }
   }
   // Messages and tools are untrusted (ChatContextFromJson); bos/eos are the
