@@ -557,9 +557,10 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
   // A reply that starts with the call's JSON (the marker was a control
   // token the detokenizer dropped, or the template writes none). Command R+
   // as well: ParseCommandR takes a bare list for both Command R formats.
-  if (!content_started_ && (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
-                            format_ == ToolFormat::kCommandR ||
-                            format_ == ToolFormat::kCommandR7B)) {
+  if (!content_started_ &&
+      (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
+       format_ == ToolFormat::kCommandR ||
+       format_ == ToolFormat::kCommandR7B)) {
     const size_t i = SkipSpace(pending_, 0);
     if (i == pending_.size()) return out;  // only whitespace so far
     if (pending_[i] == (format_ == ToolFormat::kLlama3 ? '{' : '[')) {

@@ -25,12 +25,12 @@
 namespace triptych::gateway {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using http::testing::ClientResponse;
 using http::testing::HttpRequest;
 using nlohmann::json;
 using testing::FakeBackend;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
@@ -858,7 +858,8 @@ TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
     EXPECT_TRUE(r.calls.empty());
     // Cut off (max_tokens) inside the analysis channel, on a tail that may
     // have started an end marker: it is reasoning all the same.
-    r = ask({"<|channel|>analysis<|message|>Still ", "thinking <|"}, plain, stream);
+    r = ask({"<|channel|>analysis<|message|>Still ", "thinking <|"}, plain,
+            stream);
     EXPECT_EQ(r.reasoning, "Still thinking <|") << stream;
     EXPECT_EQ(r.content, "") << stream;
     // tool_choice "none": a call the model writes anyway is not returned.
@@ -918,15 +919,18 @@ TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
   std::string with_reasoning = FollowUp(kTools);
   const std::string null_content = R"("content":null,"tool_calls")";
   ASSERT_NE(with_reasoning.find(null_content), std::string::npos);
-  with_reasoning.replace(with_reasoning.find(null_content), null_content.size(),
-                         R"("content":null,"reasoning_content":"Need the weather.","tool_calls")");
+  with_reasoning.replace(
+      with_reasoning.find(null_content), null_content.size(),
+      R"("content":null,"reasoning_content":"Need the weather.","tool_calls")");
   backend_->SetScript(FakeBackend::TextEvents({"<|channel|>final<|message|>ok"},
                                               FinishReason::kStop, 3));
   r = Post("/v1/chat/completions", with_reasoning);
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_THAT(info_->tokenizer().Decode(backend_->requests().back().prompt),
-              HasSubstr("<|start|>assistant<|channel|>analysis<|message|>Need the weather."
-                        "<|end|><|start|>assistant to=functions.get_weather"));
+  EXPECT_THAT(
+      info_->tokenizer().Decode(backend_->requests().back().prompt),
+      HasSubstr(
+          "<|start|>assistant<|channel|>analysis<|message|>Need the weather."
+          "<|end|><|start|>assistant to=functions.get_weather"));
 }
 
 TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {

@@ -213,9 +213,11 @@ absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
     for (ordered_json& m : ctx["messages"]) {
       if (m.contains("content") && m["content"].is_null()) m.erase("content");
       if (!m.contains("reasoning_content")) continue;
-      const bool has_content =
-          m.contains("content") && m["content"].is_string() && !m["content"].empty();
-      if (!(has_content && m.contains("tool_calls"))) m["thinking"] = m["reasoning_content"];
+      const bool has_content = m.contains("content") &&
+                               m["content"].is_string() &&
+                               !m["content"].empty();
+      if (!(has_content && m.contains("tool_calls")))
+        m["thinking"] = m["reasoning_content"];
       m.erase("reasoning_content");
     }
   }

@@ -119,8 +119,9 @@ absl::Status ParseMessages(const json& j, ParsedRequest* req) {
       auto reasoning = m.find("reasoning_content");
       if (reasoning != m.end() && !reasoning->is_null()) {
         if (!reasoning->is_string()) {
-          return InvalidParam(param + ".reasoning_content",
-                              absl::StrCat(param, ".reasoning_content must be a string"));
+          return InvalidParam(
+              param + ".reasoning_content",
+              absl::StrCat(param, ".reasoning_content must be a string"));
         }
         msg.reasoning = reasoning->get<std::string>();
       }
