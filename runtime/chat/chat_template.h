@@ -40,6 +40,9 @@ struct Message {
                                 // function: {name, arguments (as sent)}}
   std::string tool_call_id;     // tool: the call this result answers
   std::string name;             // tool: the function's name, when given
+  // assistant: the turn's reasoning as a response gave it
+  // (reasoning_content), for templates that render it; "" = none.
+  std::string reasoning;
 };
 
 // Texts of the special tokens a family may write into the prompt (trusted:

@@ -39,7 +39,8 @@ struct Engine::Sequence {
         num_prompt(static_cast<int64_t>(req.prompt.size())),
         kv(cache),
         sampler(req.sampling),
-        decoder(tok, /*skip_special=*/true, /*continues_text=*/true),
+        decoder(tok, /*skip_special=*/true, /*continues_text=*/true,
+                req.preserved_tokens),
         stop(req.stop) {}
 
   GenerationRequest req;
@@ -124,6 +125,17 @@ absl::Status Engine::Add(GenerationRequest request) {
     return absl::InvalidArgumentError("sparse_budget must be >= 0");
   }
   RETURN_IF_ERROR(sampling::Validate(request.sampling));
+  if (request.preserved_tokens.size() >
+      static_cast<size_t>(kMaxPreservedTokens)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxPreservedTokens, " preserved tokens"));
+  }
+  for (int32_t t : request.preserved_tokens) {
+    if (t < 0 || t >= c.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("preserved token id ", t, " out of range"));
+    }
+  }
   for (const auto& [token, bias] : request.sampling.logit_bias) {
     if (token >= c.vocab_size) {
       return absl::InvalidArgumentError(

@@ -148,7 +148,16 @@ struct GenerationRequest {
   // The last constraint_replay prompt tokens were generated under
   // `constraint` before (a migrated request): the matcher starts after them.
   int64_t constraint_replay = 0;
+  // Control tokens kept in the output text (the detokenizer drops the
+  // others): the markers the gateway's tool-call / channel parser reads
+  // (gpt-oss's <|channel|>, <|message|>, ...). At most kMaxPreservedTokens
+  // ids, each in the vocabulary (kInvalidArgument otherwise). They do not
+  // change what may be sampled; an output constraint's mask never offers
+  // control tokens.
+  std::vector<int32_t> preserved_tokens;
 };
+
+inline constexpr int kMaxPreservedTokens = 64;
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
 const char* FinishReasonName(FinishReason reason);

@@ -230,8 +230,41 @@ TEST(Engine, RejectsBadRequests) {
   GenerationRequest bad = Greedy("a", {1, 5}, 4);
   bad.sampling.temperature = -1.0f;
   EXPECT_EQ((*engine)->Add(bad).code(), absl::StatusCode::kInvalidArgument);
+  GenerationRequest preserved = Greedy("a", {1, 5}, 4);
+  preserved.preserved_tokens = {1, 512};  // out of the 512-token vocabulary
+  EXPECT_EQ((*engine)->Add(preserved).code(),
+            absl::StatusCode::kInvalidArgument);
+  preserved.preserved_tokens = std::vector<int32_t>(kMaxPreservedTokens + 1, 1);
+  EXPECT_EQ((*engine)->Add(preserved).code(),
+            absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE((*engine)->Add(Greedy("a", {1, 5}, 4)).ok());
   EXPECT_EQ((*engine)->Add(Greedy("a", {1, 5}, 4)).code(), absl::StatusCode::kAlreadyExists);
+}
+
+// Preserved tokens: a control token the request names is kept in the text
+// (stories260K's only sampleable control token is BOS, forced here with a
+// logit bias); without it the same tokens give no text.
+TEST(Engine, PreservedControlTokensStayInTheText) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  auto bundle = ModelBundle::Load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EngineOptions eo;
+  eo.num_kv_blocks = 16;
+  auto engine =
+      Engine::Create((*bundle)->model.get(), (*bundle)->tokenizer.get(), eo);
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*bundle)->tokenizer->IsControl(1));
+  for (bool preserve : {false, true}) {
+    GenerationRequest r = Greedy(preserve ? "p" : "q", {1, 5, 6}, 3);
+    r.sampling.logit_bias = {{1, 100.0f}};
+    if (preserve) r.preserved_tokens = {1};
+    ASSERT_TRUE((*engine)->Add(r).ok());
+  }
+  auto results = RunToCompletion(engine->get());
+  EXPECT_EQ(results["p"].tokens, (std::vector<int32_t>{1, 1, 1}));
+  EXPECT_EQ(results["p"].text, "<s><s><s>");
+  EXPECT_EQ(results["q"].tokens, (std::vector<int32_t>{1, 1, 1}));
+  EXPECT_EQ(results["q"].text, "");
 }
 
 TEST(Engine, CancelFreesBlocks) {

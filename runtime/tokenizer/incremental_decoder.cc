@@ -1,18 +1,27 @@
 #include "runtime/tokenizer/incremental_decoder.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "runtime/tokenizer/unicode.h"
 
 namespace triptych::tokenizer {
 
 IncrementalDecoder::IncrementalDecoder(const Tokenizer* tokenizer,
-                                       bool skip_special,
-                                       bool continues_text)
+                                       bool skip_special, bool continues_text,
+                                       std::vector<int32_t> preserved)
     : tokenizer_(tokenizer),
       skip_special_(skip_special),
-      at_start_(!continues_text) {}
+      preserved_(std::move(preserved)),
+      at_start_(!continues_text) {
+  std::sort(preserved_.begin(), preserved_.end());
+}
 
 std::string IncrementalDecoder::Push(int32_t id) {
-  std::string piece = tokenizer_->TokenToPiece(id, /*special=*/!skip_special_);
+  const bool special =
+      !skip_special_ ||
+      std::binary_search(preserved_.begin(), preserved_.end(), id);
+  std::string piece = tokenizer_->TokenToPiece(id, special);
   if (piece.empty()) return std::string();
   // Same leading-space rule as Tokenizer::Decode.
   if (at_start_) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -18,11 +19,17 @@ namespace triptych::tokenizer {
 // completion after its prompt), so the SentencePiece leading-space strip that
 // applies at the start of a text must not remove the space between the prompt
 // and the first generated word.
+//
+// `preserved`: control tokens rendered as their text although
+// `skip_special` drops the others ("preserved tokens": the markers a
+// tool-call or channel parser reads, e.g. gpt-oss's <|channel|>). Ids that
+// are not control tokens render as always.
 class IncrementalDecoder {
  public:
   explicit IncrementalDecoder(const Tokenizer* tokenizer,
                               bool skip_special = true,
-                              bool continues_text = false);
+                              bool continues_text = false,
+                              std::vector<int32_t> preserved = {});
 
   std::string Push(int32_t id);
   std::string Flush();
@@ -30,6 +37,7 @@ class IncrementalDecoder {
  private:
   const Tokenizer* tokenizer_;
   bool skip_special_;
+  std::vector<int32_t> preserved_;  // sorted
   bool at_start_ = true;  // no non-empty piece seen yet
   std::string pending_;   // bytes of an incomplete trailing character
 };

@@ -95,6 +95,12 @@ constexpr std::string_view kEotTexts[] = {
     "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
     "<end_of_utterance>"};
 constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
+// OpenAI harmony (gpt-oss): a reply ends with <|return|> (the answer) or
+// <|call|> (a tool call); its <|end|> only closes one message (the
+// analysis channel before the final one) and must not end generation. As
+// llama.cpp does, a vocabulary with all three drops <|end|> from the
+// end-of-generation set.
+constexpr std::string_view kHarmonyEogTexts[] = {"<|return|>", "<|call|>"};
 // FIM pad / repo / file-separator tokens also end generation.
 constexpr std::string_view kFimEogTexts[] = {
     "<|fim_pad|>",   "<fim-pad>",  "<fim_pad>", "<PAD>",      "<|fim_repo|>",
@@ -209,7 +215,8 @@ absl::Status Tokenizer::Init(Vocab vocab) {
   };
   for (auto texts : {absl::Span<const std::string_view>(kEotTexts),
                      absl::Span<const std::string_view>(kEomTexts),
-                     absl::Span<const std::string_view>(kFimEogTexts)}) {
+                     absl::Span<const std::string_view>(kFimEogTexts),
+                     absl::Span<const std::string_view>(kHarmonyEogTexts)}) {
     for (std::string_view t : texts) {
       const int32_t id = table_.Find(t);
       if (id < 0) continue;
@@ -220,6 +227,12 @@ absl::Status Tokenizer::Init(Vocab vocab) {
   add_eog(eos_id_);
   add_eog(eot_id_);
   add_eog(eom_id_);
+  if (const int32_t end = table_.Find("<|end|>"),
+      ret = table_.Find(kHarmonyEogTexts[0]);
+      end >= 0 && ret >= 0 && table_.Find(kHarmonyEogTexts[1]) >= 0) {
+    eog_ids_.erase(end);
+    if (eot_id_ == end) eot_id_ = ret;
+  }
 
   // Tokens cut out of the text before segmentation, longest first. The
   // same (unstable) std::sort over ids in ascending order as llama.cpp, so

@@ -526,5 +526,50 @@ TEST(Tokenizer, BytePairMergesByRank) {
   EXPECT_FALSE((*tok)->add_bos());
 }
 
+// gpt-oss's vocabulary: <|return|> and <|call|> end a reply, <|end|> only
+// closes a message; preserved control tokens render in streamed text.
+TEST(Tokenizer, HarmonyEndTokensAndPreservedControlTokens) {
+  Vocab v = TinySpm();
+  for (const char* t : {"<|start|>", "<|channel|>", "<|message|>", "<|end|>",
+                        "<|return|>", "<|call|>"}) {
+    v.tokens.push_back(t);
+    v.token_types.push_back(3);
+    v.scores.push_back(0);
+  }
+  v.eos_id = static_cast<int32_t>(v.tokens.size()) - 2;  // <|return|>
+  auto tok = Tokenizer::Create(v);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  const int32_t channel = *(*tok)->TokenId("<|channel|>");
+  const int32_t message = *(*tok)->TokenId("<|message|>");
+  const int32_t end = *(*tok)->TokenId("<|end|>");
+  EXPECT_TRUE((*tok)->IsEog(*(*tok)->TokenId("<|return|>")));
+  EXPECT_TRUE((*tok)->IsEog(*(*tok)->TokenId("<|call|>")));
+  EXPECT_FALSE((*tok)->IsEog(end));
+  EXPECT_TRUE((*tok)->IsControl(end));
+  // Without <|return|> and <|call|> (Phi-3), <|end|> still ends a turn.
+  Vocab phi = TinySpm();
+  phi.tokens.push_back("<|end|>");
+  phi.token_types.push_back(3);
+  phi.scores.push_back(0);
+  auto phi_tok = Tokenizer::Create(phi);
+  ASSERT_TRUE(phi_tok.ok());
+  EXPECT_TRUE((*phi_tok)->IsEog(*(*phi_tok)->TokenId("<|end|>")));
+
+  const int32_t a = *(*tok)->TokenId("a");
+  const std::vector<int32_t> ids = {channel, a, message, a, end};
+  auto stream = [&](std::vector<int32_t> preserved) {
+    IncrementalDecoder d(tok->get(), /*skip_special=*/true,
+                         /*continues_text=*/true, std::move(preserved));
+    std::string out;
+    for (int32_t id : ids) out += d.Push(id);
+    return out + d.Flush();
+  };
+  EXPECT_EQ(stream({}), "aa");
+  EXPECT_EQ(stream({end, message, channel}), "<|channel|>a<|message|>a<|end|>");
+  EXPECT_EQ(stream({message}), "a<|message|>a");
+  // A preserved id that is a normal token renders as always.
+  EXPECT_EQ(stream({a}), "aa");
+}
+
 }  // namespace
 }  // namespace triptych::tokenizer

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "nlohmann/json.hpp"
+#include "runtime/tool_calls/harmony.h"
 
 namespace triptych::tool_calls {
 namespace {
@@ -457,6 +458,7 @@ std::vector<std::string_view> Markers(ToolFormat format) {
     case ToolFormat::kCommandR:
     case ToolFormat::kCommandR7B:
       return {kAction, kStartAction};
+    case ToolFormat::kGptOss:  // HarmonyStream
     case ToolFormat::kNone:
       break;
   }
@@ -490,6 +492,8 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
     case ToolFormat::kCommandR:
     case ToolFormat::kCommandR7B:
       return ParseCommandR(text);
+    case ToolFormat::kGptOss:
+      return ParseHarmony(text);
     case ToolFormat::kNone:
       break;
   }
@@ -498,7 +502,19 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
   return out;
 }
 
+ToolCallStream::ToolCallStream(ToolFormat format) : format_(format) {
+  if (format == ToolFormat::kGptOss)
+    harmony_ = std::make_unique<HarmonyStream>();
+}
+
+ToolCallStream::~ToolCallStream() = default;
+
 ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
+  if (harmony_ != nullptr) {
+    Delta d = harmony_->Push(text);
+    calls_emitted_ += static_cast<int>(d.calls.size());
+    return d;
+  }
   Delta out;
   const std::vector<std::string_view> markers = Markers(format_);
   if (markers.empty()) {
@@ -539,9 +555,12 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
     return out;
   }
   // A reply that starts with the call's JSON (the marker was a control
-  // token the detokenizer dropped, or the template writes none).
-  if (!content_started_ && (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
-                            format_ == ToolFormat::kCommandR7B)) {
+  // token the detokenizer dropped, or the template writes none). Command R+
+  // as well: ParseCommandR takes a bare list for both Command R formats.
+  if (!content_started_ &&
+      (format_ == ToolFormat::kLlama3 || format_ == ToolFormat::kMistral ||
+       format_ == ToolFormat::kCommandR ||
+       format_ == ToolFormat::kCommandR7B)) {
     const size_t i = SkipSpace(pending_, 0);
     if (i == pending_.size()) return out;  // only whitespace so far
     if (pending_[i] == (format_ == ToolFormat::kLlama3 ? '{' : '[')) {
@@ -610,6 +629,11 @@ void ToolCallStream::DrainCompleteBlocks(Delta* out) {
 }
 
 ToolCallStream::Delta ToolCallStream::Finish() {
+  if (harmony_ != nullptr) {
+    Delta d = harmony_->Finish();
+    calls_emitted_ += static_cast<int>(d.calls.size());
+    return d;
+  }
   Delta out;
   if (!in_section_) {
     out.content = std::move(pending_);

@@ -12,6 +12,7 @@
 // reply that *starts* with the call's JSON (`{"name"...` / `[{"name"...` /
 // `[{"tool_call_id"...`), as vLLM's Llama 3 JSON parser does.
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,8 @@
 #include "runtime/tool_calls/tool_format.h"
 
 namespace triptych::tool_calls {
+
+class HarmonyStream;
 
 struct ToolCall {
   std::string name;
@@ -29,6 +32,9 @@ struct ParsedOutput {
   // The text outside the calls; "" when that is only whitespace.
   std::string content;
   std::vector<ToolCall> calls;
+  // Reasoning the format keeps apart from the answer (gpt-oss's `analysis`
+  // channel); "" when that is only whitespace, and for the other formats.
+  std::string reasoning;
 };
 
 // Parses a complete output. With kNone (or no call found) everything is
@@ -47,9 +53,11 @@ class ToolCallStream {
   struct Delta {
     std::string content;
     std::vector<ToolCall> calls;  // complete calls, in order
+    std::string reasoning;        // see ParsedOutput::reasoning
   };
 
-  explicit ToolCallStream(ToolFormat format) : format_(format) {}
+  explicit ToolCallStream(ToolFormat format);
+  ~ToolCallStream();
 
   Delta Push(std::string_view text);
   // The end of the output: everything held back.
@@ -62,6 +70,7 @@ class ToolCallStream {
   void DrainCompleteBlocks(Delta* out);
 
   const ToolFormat format_;
+  std::unique_ptr<HarmonyStream> harmony_;  // kGptOss
   std::string pending_;       // held text that may start a marker
   std::string section_;       // text from the first marker on
   bool in_section_ = false;

@@ -7,8 +7,8 @@
 //      that are valid JSON;
 //   2. ToolCallStream fed the text in pieces of the given size yields the
 //      same calls (names and arguments, in order) as the whole parse, and
-//      the same content up to whitespace-only pieces (the stream's
-//      contract in tool_call_parser.h).
+//      the same content and reasoning (gpt-oss's analysis channel) up to
+//      whitespace-only pieces (the stream's contract in tool_call_parser.h).
 
 #include <cstddef>
 #include <cstdint>
@@ -28,9 +28,11 @@ using triptych::tool_calls::ToolCallStream;
 using triptych::tool_calls::ToolFormat;
 
 constexpr ToolFormat kFormats[] = {
-    ToolFormat::kNone,           ToolFormat::kHermes,         ToolFormat::kLlama3,
-    ToolFormat::kMistral,        ToolFormat::kDeepSeekR1,     ToolFormat::kFunctionaryV31,
-    ToolFormat::kFunctionaryV32, ToolFormat::kCommandR,       ToolFormat::kCommandR7B,
+    ToolFormat::kNone,           ToolFormat::kHermes,
+    ToolFormat::kLlama3,         ToolFormat::kMistral,
+    ToolFormat::kDeepSeekR1,     ToolFormat::kFunctionaryV31,
+    ToolFormat::kFunctionaryV32, ToolFormat::kCommandR,
+    ToolFormat::kCommandR7B,     ToolFormat::kGptOss,
 };
 
 std::string NoSpace(std::string_view s) {
@@ -65,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ParsedOutput streamed;
   auto take = [&](ToolCallStream::Delta d) {
     streamed.content += d.content;
+    streamed.reasoning += d.reasoning;
     for (auto& c : d.calls) streamed.calls.push_back(std::move(c));
   };
   for (size_t i = 0; i < text.size(); i += step) take(stream.Push(text.substr(i, step)));
@@ -77,5 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   if (NoSpace(streamed.content) != NoSpace(whole.content)) Fail("content differs", format, text);
+  if (NoSpace(streamed.reasoning) != NoSpace(whole.reasoning)) {
+    Fail("reasoning differs", format, text);
+  }
   return 0;
 }

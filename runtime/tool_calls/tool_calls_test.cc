@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -33,8 +34,9 @@ TEST(DetectToolFormat, Markers) {
   EXPECT_EQ(DetectToolFormat("<|START_OF_TURN_TOKEN|>Action:"), ToolFormat::kCommandR);
   EXPECT_EQ(DetectToolFormat("<|START_OF_TURN_TOKEN|>Action: <|START_ACTION|>"),
             ToolFormat::kCommandR7B);
-  EXPECT_EQ(DetectToolFormat("<|start|>assistant<|channel|>final <tool_call>"), ToolFormat::kNone);
-  EXPECT_EQ(DetectUnparsedFamily("<|start|>assistant<|channel|>final"), UnparsedFamily::kGptOss);
+  // gpt-oss comes first, whatever else its template mentions.
+  EXPECT_EQ(DetectToolFormat("<|start|>assistant<|channel|>final <tool_call>"),
+            ToolFormat::kGptOss);
 }
 
 // The 18 real templates of the conformance data, each to its family.
@@ -43,35 +45,26 @@ TEST(DetectToolFormat, RealTemplates) {
   struct Case {
     const char* file;
     ToolFormat format;
-    UnparsedFamily family;
   };
   const std::vector<Case> cases = {
-      {"CohereForAI-c4ai-command-r-plus-tool_use.jinja", ToolFormat::kCommandR,
-       UnparsedFamily::kNone},
-      {"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", ToolFormat::kCommandR7B,
-       UnparsedFamily::kNone},
-      {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", ToolFormat::kHermes,
-       UnparsedFamily::kNone},
-      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", ToolFormat::kHermes,
-       UnparsedFamily::kNone},
-      {"Qwen-Qwen2.5-7B-Instruct.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
-      {"Qwen-Qwen3-0.6B.jinja", ToolFormat::kHermes, UnparsedFamily::kNone},
-      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolFormat::kDeepSeekR1,
-       UnparsedFamily::kNone},
-      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kDeepSeekR1,
-       UnparsedFamily::kNone},
-      {"google-gemma-2-2b-it.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
-      {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kFunctionaryV31,
-       UnparsedFamily::kNone},
-      {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kFunctionaryV32,
-       UnparsedFamily::kNone},
-      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
-      {"meta-llama-Llama-3.2-3B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
-      {"meta-llama-Llama-3.3-70B-Instruct.jinja", ToolFormat::kLlama3, UnparsedFamily::kNone},
-      {"microsoft-Phi-3.5-mini-instruct.jinja", ToolFormat::kNone, UnparsedFamily::kNone},
-      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ToolFormat::kMistral, UnparsedFamily::kNone},
-      {"openai-gpt-oss-120b.jinja", ToolFormat::kNone, UnparsedFamily::kGptOss},
-      {"unsloth-mistral-Devstral-Small-2507.jinja", ToolFormat::kMistral, UnparsedFamily::kNone},
+      {"CohereForAI-c4ai-command-r-plus-tool_use.jinja", ToolFormat::kCommandR},
+      {"CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", ToolFormat::kCommandR7B},
+      {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", ToolFormat::kHermes},
+      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", ToolFormat::kHermes},
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", ToolFormat::kHermes},
+      {"Qwen-Qwen3-0.6B.jinja", ToolFormat::kHermes},
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolFormat::kDeepSeekR1},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolFormat::kDeepSeekR1},
+      {"google-gemma-2-2b-it.jinja", ToolFormat::kNone},
+      {"meetkai-functionary-medium-v3.1.jinja", ToolFormat::kFunctionaryV31},
+      {"meetkai-functionary-medium-v3.2.jinja", ToolFormat::kFunctionaryV32},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ToolFormat::kLlama3},
+      {"meta-llama-Llama-3.2-3B-Instruct.jinja", ToolFormat::kLlama3},
+      {"meta-llama-Llama-3.3-70B-Instruct.jinja", ToolFormat::kLlama3},
+      {"microsoft-Phi-3.5-mini-instruct.jinja", ToolFormat::kNone},
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ToolFormat::kMistral},
+      {"openai-gpt-oss-120b.jinja", ToolFormat::kGptOss},
+      {"unsloth-mistral-Devstral-Small-2507.jinja", ToolFormat::kMistral},
   };
   for (const Case& c : cases) {
     std::ifstream in(dir + c.file);
@@ -83,7 +76,6 @@ TEST(DetectToolFormat, RealTemplates) {
     std::stringstream text;
     text << in.rdbuf();
     EXPECT_EQ(DetectToolFormat(text.str()), c.format) << c.file;
-    EXPECT_EQ(DetectUnparsedFamily(text.str()), c.family) << c.file;
   }
 }
 
@@ -225,6 +217,7 @@ ParsedOutput StreamAll(ToolFormat format, const std::string& text, size_t step,
   auto take = [&](ToolCallStream::Delta d) {
     if (contents != nullptr && !d.content.empty()) contents->push_back(d.content);
     out.content += d.content;
+    out.reasoning += d.reasoning;
     for (ToolCall& c : d.calls) out.calls.push_back(std::move(c));
   };
   for (size_t i = 0; i < text.size(); i += step) take(s.Push(text.substr(i, step)));
@@ -331,6 +324,108 @@ TEST(ParseToolCalls, CommandR) {
   }
 }
 
+// gpt-oss (harmony): channels and calls as the model writes them.
+constexpr char kHarmonyCall[] =
+    "<|channel|>analysis<|message|>Need the weather.<|end|>"
+    "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
+    "<|message|>{\"location\": \"Paris\"}<|call|>";
+
+TEST(ParseToolCalls, GptOss) {
+  ParsedOutput p = ParseToolCalls(ToolFormat::kGptOss, kHarmonyCall);
+  EXPECT_EQ(p.content, "");
+  EXPECT_EQ(p.reasoning, "Need the weather.");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, R"({"location":"Paris"})");
+  // The engine ends at <|call|> / <|return|> (end-of-generation tokens):
+  // the text then stops before them.
+  p = ParseToolCalls(ToolFormat::kGptOss,
+                     "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant"
+                     "<|channel|>final<|message|>It is sunny.");
+  EXPECT_EQ(p.content, "It is sunny.");
+  EXPECT_EQ(p.reasoning, "Think.");
+  EXPECT_TRUE(p.calls.empty());
+  // The recipient before the channel (the template's own layout), a
+  // preamble in commentary, two calls, the final answer with <|return|>.
+  p = ParseToolCalls(ToolFormat::kGptOss,
+                     "<|channel|>commentary<|message|>Checking both.<|end|>"
+                     "<|start|>assistant to=functions.get_time<|channel|>commentary json"
+                     "<|message|>{}<|call|>"
+                     "<|start|>assistant<|channel|>commentary to=functions.get_weather"
+                     "<|message|> {\"location\": \"Oslo\"} <|call|>");
+  EXPECT_EQ(p.content, "Checking both.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].name, "get_time");
+  EXPECT_EQ(p.calls[0].arguments, "{}");
+  EXPECT_EQ(p.calls[1].name, "get_weather");
+  EXPECT_EQ(p.calls[1].arguments, R"({"location":"Oslo"})");
+  p = ParseToolCalls(ToolFormat::kGptOss, "<|channel|>final<|message|>Done.<|return|>");
+  EXPECT_EQ(p.content, "Done.");
+  // A message with no <|end|> before the next <|start|>.
+  p = ParseToolCalls(ToolFormat::kGptOss,
+                     "<|channel|>analysis<|message|>a<|start|>assistant<|channel|>final"
+                     "<|message|>b");
+  EXPECT_EQ(p.reasoning, "a");
+  EXPECT_EQ(p.content, "b");
+  // Not harmony, or broken: content as written, nothing dropped.
+  for (const std::string text :
+       {std::string("Plain text without channels."), std::string("a <|message|> b"),
+        std::string(300, 'x') + "<|channel|>final<|message|>late header"}) {
+    p = ParseToolCalls(ToolFormat::kGptOss, text);
+    EXPECT_EQ(p.content, text);
+    EXPECT_EQ(p.reasoning, "");
+    EXPECT_TRUE(p.calls.empty());
+  }
+  // A call whose body is not a JSON object stays content; other recipients
+  // (built-in tools this server does not run) are content too.
+  p = ParseToolCalls(ToolFormat::kGptOss,
+                     "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{bad"
+                     "<|call|>");
+  EXPECT_TRUE(p.calls.empty());
+  EXPECT_EQ(p.content, "{bad");
+  p = ParseToolCalls(ToolFormat::kGptOss,
+                     "<|channel|>analysis to=browser.search<|message|>{\"query\": \"x\"}");
+  EXPECT_TRUE(p.calls.empty());
+  EXPECT_EQ(p.content, R"({"query": "x"})");
+}
+
+TEST(ToolCallStream, GptOssStreamsChannelsAsTheyCome) {
+  ToolCallStream s(ToolFormat::kGptOss);
+  ToolCallStream::Delta d = s.Push("<|channel|>anal");
+  EXPECT_EQ(d.content, "");
+  EXPECT_EQ(d.reasoning, "");
+  d = s.Push("ysis<|message|>Think <|e");
+  EXPECT_EQ(d.reasoning, "Think ");  // "<|e" may start <|end|>
+  d = s.Push("nd|><|start|>assistant<|channel|>final<|message|>Sun");
+  EXPECT_EQ(d.reasoning, "");
+  EXPECT_EQ(d.content, "Sun");
+  d = s.Push("ny <|x");
+  EXPECT_EQ(d.content, "ny <|x");  // no end marker starts with "<|x"
+  d = s.Finish();
+  EXPECT_EQ(d.content, "");
+  EXPECT_EQ(s.calls_emitted(), 0);
+  // A call comes out when its body ends.
+  ToolCallStream c(ToolFormat::kGptOss);
+  d = c.Push("<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"a\": 1}");
+  EXPECT_TRUE(d.calls.empty());
+  d = c.Push("<|call|>");
+  ASSERT_EQ(d.calls.size(), 1u);
+  EXPECT_EQ(d.calls[0].arguments, R"({"a":1})");
+  EXPECT_EQ(c.calls_emitted(), 1);
+}
+
+TEST(PreservedTokenTexts, OnlyGptOssKeepsControlTokens) {
+  const std::vector<std::string> harmony = PreservedTokenTexts(ToolFormat::kGptOss);
+  for (const char* t : {"<|start|>", "<|channel|>", "<|message|>", "<|constrain|>", "<|end|>",
+                        "<|call|>", "<|return|>"}) {
+    EXPECT_NE(std::find(harmony.begin(), harmony.end(), t), harmony.end()) << t;
+  }
+  EXPECT_TRUE(PreservedTokenTexts(ToolFormat::kHermes).empty());
+  EXPECT_TRUE(PreservedTokenTexts(ToolFormat::kNone).empty());
+  EXPECT_TRUE(ParsesWithoutTools(ToolFormat::kGptOss));
+  EXPECT_FALSE(ParsesWithoutTools(ToolFormat::kHermes));
+}
+
 TEST(ToolCallStream, MatchesWholeParse) {
   const std::vector<std::pair<ToolFormat, std::string>> cases = {
       {ToolFormat::kHermes,
@@ -357,15 +452,31 @@ TEST(ToolCallStream, MatchesWholeParse) {
       {ToolFormat::kCommandR,
        "Plan: Act.\nAction:\n```json\n[{\"tool_name\": \"f\", \"parameters\": {}}]\n```"},
       {ToolFormat::kCommandR, "Action: maybe later"},
+      // A bare list (found by the fuzzer: the stream did not take it).
+      {ToolFormat::kCommandR,
+       "\n[{\"x\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": [2]}}]"},
       {ToolFormat::kCommandR7B,
        "[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"x\": [1]}}]"},
       {ToolFormat::kCommandR7B, "text <|START_ACTION|>[{\"tool_name\": \"f\"}]<|END_ACTION|>"},
+      {ToolFormat::kGptOss, kHarmonyCall},
+      {ToolFormat::kGptOss,
+       "<|channel|>analysis<|message|>Hm <|en <|end|><|start|>assistant<|channel|>final"
+       "<|message|>Answer <|ret <|return|>"},
+      {ToolFormat::kGptOss,
+       "<|channel|>commentary<|message|>pre<|end|><|start|>assistant to=functions.g"
+       "<|channel|>commentary json<|message|>{\"x\": [1]}<|call|><|start|>assistant"
+       "<|channel|>commentary to=functions.h <|constrain|>json<|message|>{bad}<|call|>"},
+      {ToolFormat::kGptOss, "Plain answer, no channels, long enough to pass a few pieces."},
+      {ToolFormat::kGptOss, "<|channel|>analysis<|message|>a<|start|>x<|channel|>final<|message|>b"},
+      {ToolFormat::kGptOss, std::string(200, 'y') + "<|message|>z"},
+      {ToolFormat::kGptOss, "<|channel|>final<|message|>ok<|end|>trailing junk"},
   };
   for (const auto& [format, text] : cases) {
     const ParsedOutput whole = ParseToolCalls(format, text);
     for (size_t step : {1, 2, 3, 7, 1000}) {
       const ParsedOutput streamed = StreamAll(format, text, step);
       EXPECT_EQ(streamed.content, whole.content) << text << " step " << step;
+      EXPECT_EQ(streamed.reasoning, whole.reasoning) << text << " step " << step;
       ASSERT_EQ(streamed.calls.size(), whole.calls.size()) << text << " step " << step;
       for (size_t i = 0; i < whole.calls.size(); ++i) {
         EXPECT_EQ(streamed.calls[i].name, whole.calls[i].name);
@@ -512,6 +623,44 @@ TEST(ToolCallConstraint, FunctionaryAndCommandR) {
   EXPECT_FALSE(ToolCallConstraint(ToolFormat::kFunctionaryV31, tools, std::nullopt).ok());
   EXPECT_FALSE(ToolCallConstraint(ToolFormat::kFunctionaryV32, tools, std::nullopt).ok());
   EXPECT_TRUE(ToolCallConstraint(ToolFormat::kFunctionaryV32, {tools[1]}, std::nullopt).ok());
+}
+
+// gpt-oss: the header goes into the prompt (its markers are control
+// tokens, which the mask never offers); the output is the arguments, and
+// the header followed by them parses into the call.
+TEST(ToolCallConstraint, GptOssHeaderInThePrompt) {
+  const std::vector<ToolDef> tools = {{"get_weather", kWeatherParams}, {"get_time", ""}};
+  const std::optional<std::string> named = "get_weather";
+  auto c = ToolCallConstraint(ToolFormat::kGptOss, tools, named);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->prefix, "");
+  EXPECT_EQ(c->suffix, "");
+  const std::string header = ConstrainedCallHeader(ToolFormat::kGptOss, tools, named);
+  EXPECT_EQ(header, "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>");
+  auto g = grammar::CompileConstraint(*c);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const std::string args = R"({"location":"Paris"})";
+  grammar::Matcher m(*g);
+  ASSERT_TRUE(m.Advance(args));
+  EXPECT_TRUE(m.IsComplete());
+  grammar::Matcher bad(*g);
+  EXPECT_FALSE(bad.Advance(R"({"unit":"kelvin"})"));
+  const ParsedOutput p = ParseToolCalls(ToolFormat::kGptOss, header + args);
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "get_weather");
+  EXPECT_EQ(p.calls[0].arguments, args);
+  EXPECT_EQ(p.content, "");
+  // Streamed: the header is the stream's first piece.
+  ToolCallStream s(ToolFormat::kGptOss);
+  s.Push(header);
+  s.Push(args);
+  EXPECT_EQ(s.Finish().calls.size(), 1u);
+  // The name is outside the JSON: "required" needs one possible tool.
+  EXPECT_FALSE(ToolCallConstraint(ToolFormat::kGptOss, tools, std::nullopt).ok());
+  EXPECT_TRUE(ToolCallConstraint(ToolFormat::kGptOss, {tools[1]}, std::nullopt).ok());
+  EXPECT_EQ(ConstrainedCallHeader(ToolFormat::kGptOss, {tools[1]}, std::nullopt),
+            "<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>");
+  EXPECT_EQ(ConstrainedCallHeader(ToolFormat::kHermes, tools, named), "");
 }
 
 TEST(ToolCallConstraint, Errors) {

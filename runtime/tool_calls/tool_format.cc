@@ -46,31 +46,28 @@ const char* ToolFormatName(ToolFormat format) {
       return "command_r";
     case ToolFormat::kCommandR7B:
       return "command_r7b";
+    case ToolFormat::kGptOss:
+      return "gpt_oss";
     case ToolFormat::kNone:
       break;
   }
   return "none";
 }
 
-const char* UnparsedFamilyName(UnparsedFamily family) {
-  switch (family) {
-    case UnparsedFamily::kGptOss:
-      return "gpt-oss";
-    case UnparsedFamily::kNone:
-      break;
-  }
-  return "none";
+std::vector<std::string> PreservedTokenTexts(ToolFormat format) {
+  if (format != ToolFormat::kGptOss) return {};
+  return {"<|start|>", "<|channel|>", "<|message|>", "<|constrain|>",
+          "<|end|>",   "<|call|>",    "<|return|>"};
 }
 
-UnparsedFamily DetectUnparsedFamily(std::string_view t) {
-  if (Has(t, "<|channel|>")) return UnparsedFamily::kGptOss;
-  return UnparsedFamily::kNone;
+bool ParsesWithoutTools(ToolFormat format) {
+  return format == ToolFormat::kGptOss;
 }
 
 ToolFormat DetectToolFormat(std::string_view t) {
   // Families that share Llama 3's header tokens or ChatML's markers but
   // write calls their own way come first.
-  if (DetectUnparsedFamily(t) != UnparsedFamily::kNone) return ToolFormat::kNone;
+  if (Has(t, "<|channel|>")) return ToolFormat::kGptOss;
   if (Has(t, "<|START_ACTION|>")) return ToolFormat::kCommandR7B;
   if (Has(t, "<|START_OF_TURN_TOKEN|>") && Has(t, "Action:")) return ToolFormat::kCommandR;
   if (Has(t, "<function=")) return ToolFormat::kFunctionaryV31;
@@ -172,6 +169,11 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
         c.prefix = absl::StrCat(t.name, "\n");
         c.schema_json = ParametersSchema(t).dump();
         return c;
+      case ToolFormat::kGptOss:
+        // The header is in the prompt (ConstrainedCallHeader): the output
+        // is the arguments.
+        c.schema_json = ParametersSchema(t).dump();
+        return c;
       case ToolFormat::kCommandR:
       case ToolFormat::kCommandR7B:
       case ToolFormat::kNone:
@@ -180,8 +182,9 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
     c.schema_json = ParametersSchema(t).dump();
     return c;
   }
-  if (format == ToolFormat::kDeepSeekR1 || format == ToolFormat::kFunctionaryV31 ||
-      format == ToolFormat::kFunctionaryV32) {
+  if (format == ToolFormat::kDeepSeekR1 ||
+      format == ToolFormat::kFunctionaryV31 ||
+      format == ToolFormat::kFunctionaryV32 || format == ToolFormat::kGptOss) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tool_choice \"required\" with several tools is not supported for the ",
         ToolFormatName(format),
@@ -210,6 +213,25 @@ absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
       break;
   }
   return c;
+}
+
+std::string ConstrainedCallHeader(ToolFormat format,
+                                  absl::Span<const ToolDef> tools,
+                                  const std::optional<std::string>& only) {
+  if (format != ToolFormat::kGptOss) return "";
+  const ToolDef* call = nullptr;
+  int candidates = 0;
+  for (const ToolDef& t : tools) {
+    if (!only.has_value() || t.name == *only) {
+      call = &t;
+      ++candidates;
+    }
+  }
+  if (candidates != 1) return "";
+  // The layout gpt-oss writes a call in (the template renders the recipient
+  // before the channel; the model writes it after, as here).
+  return absl::StrCat("<|channel|>commentary to=functions.", call->name,
+                      " <|constrain|>json<|message|>");
 }
 
 }  // namespace triptych::tool_calls

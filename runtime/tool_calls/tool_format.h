@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -18,7 +19,7 @@
 namespace triptych::tool_calls {
 
 enum class ToolFormat {
-  kNone,    // no tool-call format this library parses
+  kNone,  // no tool-call format this library parses
   // <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one block
   // per call (Hermes 2 Pro / 3, Qwen 2.5, Qwen 3).
   kHermes,
@@ -48,17 +49,20 @@ enum class ToolFormat {
   // {...}}, ...]<|END_ACTION|> (Command R7B); the markers are control
   // tokens, so a reply that starts with the list counts too.
   kCommandR7B,
+  // OpenAI harmony (gpt-oss): the reply is a sequence of messages, each a
+  // header, <|message|> and a body ended by <|end|>, <|call|> or <|return|>:
+  // `<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>
+  // final<|message|>...`, a call `<|channel|>commentary to=functions.name
+  // <|constrain|>json<|message|>{...}<|call|>`. The markers are control
+  // tokens: the gateway asks the decoder to keep them in the text
+  // (PreservedTokenTexts). "required" with several tools is refused (the
+  // name is in the header, outside the JSON).
+  kGptOss,
 };
 
-// Formats that are recognised but whose output is not parsed (tools are
-// then a 400 naming the family). gpt-oss writes calls in control tokens
-// (<|channel|>, <|message|>, <|call|>) that the detokenizer drops.
-enum class UnparsedFamily { kNone, kGptOss };
-
 // "hermes", "llama3", "mistral", "deepseek_r1", "functionary_v3_1",
-// "functionary_v3_2", "command_r", "command_r7b", "none".
+// "functionary_v3_2", "command_r", "command_r7b", "gpt_oss", "none".
 const char* ToolFormatName(ToolFormat format);
-const char* UnparsedFamilyName(UnparsedFamily family);
 
 // The format of a Jinja chat template, by markers: `<|START_ACTION|>` ->
 // Command R7B; `Action:` with `<|START_OF_TURN_TOKEN|>` -> Command R+;
@@ -66,11 +70,20 @@ const char* UnparsedFamilyName(UnparsedFamily family);
 // first: they share Llama 3's header tokens); `<tool_call>` -> Hermes;
 // `[TOOL_CALLS]` -> Mistral; `tool▁calls▁begin` -> DeepSeek R1;
 // `<|start_header_id|>` with `ipython` or `"parameters"` -> Llama 3;
-// otherwise (and for gpt-oss) kNone.
+// `<|channel|>` -> gpt-oss (checked first of all); otherwise kNone.
 ToolFormat DetectToolFormat(std::string_view chat_template);
-// For a kNone template: the tool-calling family it belongs to, when known
-// (gpt-oss `<|channel|>`).
-UnparsedFamily DetectUnparsedFamily(std::string_view chat_template);
+
+// The control tokens (by their vocabulary text) that `format`'s parser
+// reads and the detokenizer must therefore keep in the generated text
+// ("preserved tokens"): the harmony markers for kGptOss, none for the
+// others. The prompt side is unchanged: control tokens written in a message
+// stay plain text.
+std::vector<std::string> PreservedTokenTexts(ToolFormat format);
+
+// Whether `format`'s output is parsed even without tools: gpt-oss writes
+// every reply in channels, so a plain chat answer is its `final` channel
+// (the `analysis` channel is reasoning).
+bool ParsesWithoutTools(ToolFormat format);
 
 // A declared tool: its function name and its parameters JSON Schema as
 // JSON text ("" = any object).
@@ -87,10 +100,23 @@ struct ToolDef {
 // possible tool the envelope is literal text up to the arguments (the
 // layout the templates render: `{"name": "f", "arguments": ` ... `}`); with
 // several the call is a JSON object matching one of them (keys in the
-// grammar's order). Errors: kInvalidArgument (no tools, kNone, `only` not
-// among `tools`).
+// grammar's order). kGptOss: the arguments only (the header goes into the
+// prompt, see ConstrainedCallHeader). Errors: kInvalidArgument (no tools,
+// kNone, `only` not among `tools`, several possible tools for the formats
+// whose name is outside the JSON).
 absl::StatusOr<grammar::OutputConstraint> ToolCallConstraint(
     ToolFormat format, absl::Span<const ToolDef> tools, const std::optional<std::string>& only);
+
+// For formats whose constrained call opens with control tokens, which the
+// grammar's mask never offers (kGptOss: `<|channel|>commentary
+// to=functions.f <|constrain|>json<|message|>`): that opening, to be
+// appended to the prompt (control tokens parsed; it is the server's text
+// and the name is a checked tool name) and read by the parser as the start
+// of the output. "" for the other formats. Call after ToolCallConstraint
+// succeeded (same arguments).
+std::string ConstrainedCallHeader(ToolFormat format,
+                                  absl::Span<const ToolDef> tools,
+                                  const std::optional<std::string>& only);
 
 }  // namespace triptych::tool_calls
 

@@ -143,6 +143,9 @@ engine::GenerationRequest FromProto(const triptych::v1::DecodeRequest& request) 
   std::sort(out.sampling.logit_bias.begin(), out.sampling.logit_bias.end());
   out.stop.assign(r.stop().begin(), r.stop().end());
   out.stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
+  // Checked by Engine::Add (count and range).
+  out.preserved_tokens.assign(r.preserved_token_ids().begin(),
+                              r.preserved_token_ids().end());
   out.ignore_eos = r.ignore_eos();
   out.n = r.n() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(r.n(), 1u << 20));
   if (r.has_sparse_attention_budget()) out.sparse_budget = r.sparse_attention_budget();

@@ -4,6 +4,7 @@
 // continues from there. Output must equal the reference text exactly.
 
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,10 @@ struct Result {
   grpc::Status status;
 };
 
-Result Generate(triptych::v1::DecodeNode::Stub* stub, const std::string& id,
-                const std::vector<int32_t>& prompt, const std::string& prefill_address) {
+Result Generate(
+    triptych::v1::DecodeNode::Stub* stub, const std::string& id,
+    const std::vector<int32_t>& prompt, const std::string& prefill_address,
+    const std::function<void(triptych::v1::GenerateRequest*)>& edit = nullptr) {
   triptych::v1::DecodeRequest req;
   req.set_prefill_address(prefill_address);
   auto* r = req.mutable_request();
@@ -48,6 +51,7 @@ Result Generate(triptych::v1::DecodeNode::Stub* stub, const std::string& id,
   r->mutable_prompt_tokens()->Add(prompt.begin(), prompt.end());
   r->set_max_tokens(48);
   r->mutable_sampling()->set_temperature(0);
+  if (edit) edit(r);
   grpc::ClientContext ctx;
   auto reader = stub->Generate(&ctx, req);
   Result res;
@@ -90,6 +94,22 @@ TEST_P(Disaggregated, PrefillNodeWritesKvOverUcxAndDecodeMatchesReference) {
                         prefill_addr);
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
     EXPECT_EQ(lines[i].prompt + r.text, lines[i].output) << i;
+  }
+  // Preserved tokens travel in the request to the decode node's
+  // detokenizer: a control token (BOS, forced by a logit bias) is kept in
+  // the text only when named, the first token (sampled from the prefill
+  // node's logits) included.
+  for (bool preserve : {false, true}) {
+    Result r = Generate(stub.get(), preserve ? "keep" : "drop",
+                        tok.Encode(lines[0].prompt, true, false), prefill_addr,
+                        [&](triptych::v1::GenerateRequest* g) {
+                          g->set_max_tokens(3);
+                          (*g->mutable_sampling()->mutable_logit_bias())[1] =
+                              100.0f;
+                          if (preserve) g->add_preserved_token_ids(1);
+                        });
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.text, preserve ? "<s><s><s>" : "") << preserve;
   }
   const engine::EngineStats st = (*dec)->core()->stats();
   EXPECT_EQ(st.prompt_tokens_computed, 0);

@@ -35,6 +35,9 @@ struct BackendRequest {
   // Choices (OpenAI `n`): the prompt is computed once and each choice i
   // samples with seed sampling.seed + i.
   int n = 1;
+  // Control tokens the backend keeps in the event text (the chat
+  // template's channel / tool-call markers; ModelInfo::preserved_tokens).
+  std::vector<int32_t> preserved_tokens;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

@@ -88,6 +88,7 @@ std::unique_ptr<GenerationHandle> EngineBackend::Start(
   g.sampling = request.sampling;
   g.stop = request.stop;
   g.stop_token_ids = request.stop_token_ids;
+  g.preserved_tokens = request.preserved_tokens;
   g.ignore_eos = request.ignore_eos;
   g.sparse_budget = request.sparse_attention_budget;
   g.constraint = request.constraint;

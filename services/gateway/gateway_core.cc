@@ -60,8 +60,12 @@ class GatewayCore::Call : public std::enable_shared_from_this<Call> {
                  &core->model_->tokenizer(), static_cast<int>(request.n)),
         choice_finished_(static_cast<size_t>(request.n), false) {
     builder_.SetSources(std::move(sources));
-    if (request.tools.active()) {
-      builder_.EnableToolCalls(core->model_->tool_format(), request.tools.parallel);
+    const tool_calls::ToolFormat format = core->model_->tool_format();
+    if (request.endpoint == Endpoint::kChat &&
+        (request.tools.active() || tool_calls::ParsesWithoutTools(format))) {
+      builder_.EnableToolCalls(format, request.tools.parallel,
+                               /*return_calls=*/request.tools.active(),
+                               core->ConstrainedCallHeader(request));
     }
   }
 
@@ -380,11 +384,17 @@ absl::StatusOr<BackendRequest> GatewayCore::BuildBackendRequest(
   const char* prompt_param = request.endpoint == Endpoint::kChat ? "messages" : "prompt";
   if (request.endpoint == Endpoint::kChat) {
     RETURN_IF_ERROR(CheckToolSupport(request.tools));
+    // gpt-oss under tool_choice required / named: the call's header is
+    // control tokens, which the grammar's mask never offers, so it ends the
+    // prompt (the server's own text, its control tokens parsed; the name is
+    // a checked tool name) and the output is the constrained arguments.
     absl::StatusOr<std::vector<int32_t>> ids =
-        model_->EncodeChat(request.messages, request.tools.tools_json);
+        model_->EncodeChat(request.messages, request.tools.tools_json,
+                           ConstrainedCallHeader(request));
     if (!ids.ok()) return InvalidParam("messages", std::string(ids.status().message()));
     out.prompt = std::move(ids).value();
     out.stop = model_->chat_stop_strings();
+    out.preserved_tokens = model_->preserved_tokens();
   } else if (request.has_prompt_tokens) {
     for (int32_t id : request.prompt_tokens) {
       if (id >= tok.vocab_size()) {
@@ -476,24 +486,28 @@ absl::Status GatewayCore::CheckToolSupport(const ToolRequest& tools) const {
     return absl::OkStatus();
   }
   constexpr char kSupported[] =
-      "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, Mistral "
-      "[TOOL_CALLS], DeepSeek R1, functionary v3.1 <function=> and v3.2 >>>, Command R+ "
-      "Action: and R7B <|START_ACTION|>; tool_choice \"none\" still renders the tools";
+      "supported: Hermes/Qwen <tool_call>, Llama 3.x JSON and <|python_tag|>, "
+      "Mistral [TOOL_CALLS], DeepSeek R1, functionary v3.1 <function=> and "
+      "v3.2 >>>, Command R+ Action: and R7B <|START_ACTION|>, gpt-oss harmony "
+      "channels; tool_choice \"none\" still renders the tools";
   if (!model_->uses_jinja_template()) {
     return InvalidParam("tools", absl::StrCat("tool calling needs the model's own chat template, "
                                               "and this GGUF has none (pass --chat-template "
                                               "FILE to the gateway; ", kSupported, ")"));
   }
-  const tool_calls::UnparsedFamily family = model_->unparsed_tool_family();
-  if (family != tool_calls::UnparsedFamily::kNone) {
-    return InvalidParam("tools", absl::StrCat("tool calls in the ",
-                                              tool_calls::UnparsedFamilyName(family),
-                                              " format are not parsed by this server yet (",
-                                              kSupported, ")"));
-  }
   return InvalidParam("tools", absl::StrCat("this model's chat template has no tool-call format "
                                             "this server recognises (",
                                             kSupported, ")"));
+}
+
+std::string GatewayCore::ConstrainedCallHeader(
+    const ParsedRequest& request) const {
+  if (!request.tools.constrained()) return "";
+  std::optional<std::string> only;
+  if (request.tools.choice == ToolChoice::kNamed)
+    only = request.tools.choice_name;
+  return tool_calls::ConstrainedCallHeader(model_->tool_format(),
+                                           request.tools.defs, only);
 }
 
 absl::StatusOr<grammar::OutputConstraint> GatewayCore::ToolConstraint(

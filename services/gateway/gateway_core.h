@@ -87,6 +87,9 @@ class GatewayCore {
   absl::Status CheckToolSupport(const ToolRequest& tools) const;
   // The output constraint of tool_choice "required" / a named function.
   absl::StatusOr<grammar::OutputConstraint> ToolConstraint(const ParsedRequest& request) const;
+  // The constrained call's opening that goes into the prompt instead of
+  // the output (gpt-oss; tool_calls::ConstrainedCallHeader), "" for none.
+  std::string ConstrainedCallHeader(const ParsedRequest& request) const;
   void HandleGenerate(Endpoint endpoint, http::Request request,
                       std::shared_ptr<http::Responder> responder);
   // The rest of HandleGenerate once retrieval (if any) is done; `sources`

@@ -25,11 +25,12 @@
 namespace triptych::gateway {
 namespace {
 
-using ::testing::HasSubstr;
 using http::testing::ClientResponse;
 using http::testing::HttpRequest;
 using nlohmann::json;
 using testing::FakeBackend;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
@@ -485,7 +486,7 @@ class ToolCallingTest : public GatewayTest {
   }
   // A chat stream with tool calls, gathered per choice index.
   struct Streamed {
-    std::map<int, std::string> content, finish;
+    std::map<int, std::string> content, finish, reasoning;
     std::map<int, std::vector<json>> calls;
     std::vector<std::string> content_deltas;  // every content piece, in order
   };
@@ -501,6 +502,9 @@ class ToolCallingTest : public GatewayTest {
       if (delta.contains("content") && delta["content"].is_string()) {
         out.content[index] += delta["content"].get<std::string>();
         out.content_deltas.push_back(delta["content"]);
+      }
+      if (delta.contains("reasoning_content")) {
+        out.reasoning[index] += delta["reasoning_content"].get<std::string>();
       }
       if (delta.contains("tool_calls")) {
         for (const json& t : delta["tool_calls"]) out.calls[index].push_back(t);
@@ -786,12 +790,155 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string("CommandRPlus");
     });
 
-TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {
+// gpt-oss (harmony): the channel markers reach the gateway as text (the
+// decoder keeps them: preserved tokens); a call parses whole and streamed
+// with its analysis as reasoning_content, a plain answer is the final
+// channel, a named function puts the call's header into the prompt, and
+// the follow-up renders the call and result as the template writes them.
+TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
   TRIPTYCH_REQUIRE_CONFORMANCE(dir);
   StartWithTemplate(dir, "openai-gpt-oss-120b.jinja");
+  ASSERT_EQ(info_->tool_format(), tool_calls::ToolFormat::kGptOss);
+  // The engine stops at <|call|> / <|return|> (end-of-generation tokens),
+  // so the text ends before them.
+  const std::vector<std::string> call = {
+      "<|channel|>analysis<|message|>Need the ",
+      "weather.<|end|><|start|>assistant<|channel|>commentary "
+      "to=functions.get_weather "
+      "<|constrain|>json<|message|>{\"location\": ",
+      "\"Paris\"}"};
+  const std::vector<std::string> answer = {
+      "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|chan",
+      "nel|>final<|message|>It is ", "sunny."};
+  struct Reply {
+    std::string content, reasoning, finish;
+    std::vector<json> calls;
+  };
+  auto ask = [&](const std::vector<std::string>& script,
+                 const std::string& body, bool stream) {
+    backend_->SetScript(
+        FakeBackend::TextEvents(script, FinishReason::kStop, 40));
+    std::string b = body;
+    if (stream) b.insert(b.size() - 1, R"(,"stream":true)");
+    ClientResponse r = Post("/v1/chat/completions", b);
+    EXPECT_EQ(r.status, 200) << r.body;
+    Reply out;
+    if (r.status != 200) return out;
+    if (stream) {
+      Streamed st = GatherStream(r.body);
+      out = {st.content[0], st.reasoning[0], st.finish[0], st.calls[0]};
+    } else {
+      const json j = json::parse(r.body);
+      const json& m = j["choices"][0]["message"];
+      if (m["content"].is_string()) out.content = m["content"];
+      EXPECT_TRUE(m.contains("reasoning_content")) << r.body;
+      if (m["reasoning_content"].is_string())
+        out.reasoning = m["reasoning_content"];
+      if (m.contains("tool_calls"))
+        out.calls = m["tool_calls"].get<std::vector<json>>();
+      out.finish = j["choices"][0]["finish_reason"];
+    }
+    return out;
+  };
+  const std::string plain =
+      R"({"model":"stories","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]})";
+  for (bool stream : {false, true}) {
+    Reply r = ask(call, Chat(""), stream);
+    EXPECT_EQ(r.content, "") << stream;
+    EXPECT_EQ(r.reasoning, "Need the weather.") << stream;
+    EXPECT_EQ(r.finish, "tool_calls") << stream;
+    ASSERT_EQ(r.calls.size(), 1u) << stream;
+    EXPECT_EQ(r.calls[0]["function"]["name"], "get_weather");
+    EXPECT_EQ(r.calls[0]["function"]["arguments"], R"({"location":"Paris"})");
+    // Plain chat, no tools: the answer is the final channel only.
+    r = ask(answer, plain, stream);
+    EXPECT_EQ(r.content, "It is sunny.") << stream;
+    EXPECT_EQ(r.reasoning, "Think.") << stream;
+    EXPECT_EQ(r.finish, "stop") << stream;
+    EXPECT_TRUE(r.calls.empty());
+    // Cut off (max_tokens) inside the analysis channel, on a tail that may
+    // have started an end marker: it is reasoning all the same.
+    r = ask({"<|channel|>analysis<|message|>Still ", "thinking <|"}, plain,
+            stream);
+    EXPECT_EQ(r.reasoning, "Still thinking <|") << stream;
+    EXPECT_EQ(r.content, "") << stream;
+    // tool_choice "none": a call the model writes anyway is not returned.
+    r = ask(call, Chat(R"(,"tool_choice":"none")"), stream);
+    EXPECT_TRUE(r.calls.empty()) << stream;
+    EXPECT_EQ(r.finish, "stop") << stream;
+    EXPECT_EQ(r.reasoning, "Need the weather.") << stream;
+  }
+  EXPECT_EQ(backend_->requests().back().preserved_tokens,
+            info_->preserved_tokens());
+
+  // Named function: the header ends the prompt, the output is the
+  // arguments under the schema (no literal envelope).
+  const std::string named = Chat(
+      R"(,"tool_choice":{"type":"function","function":{"name":"get_weather"}})");
+  for (bool stream : {false, true}) {
+    Reply r = ask({"{\"location\": ", "\"Paris\"}"}, named, stream);
+    EXPECT_EQ(r.finish, "tool_calls") << stream;
+    ASSERT_EQ(r.calls.size(), 1u) << stream;
+    EXPECT_EQ(r.calls[0]["function"]["name"], "get_weather");
+    EXPECT_EQ(r.calls[0]["function"]["arguments"], R"({"location":"Paris"})");
+    EXPECT_EQ(r.reasoning, "");
+  }
+  const BackendRequest& req = backend_->requests().back();
+  EXPECT_EQ(req.constraint.kind, grammar::ConstraintKind::kJsonSchema);
+  EXPECT_EQ(req.constraint.prefix, "");
+  EXPECT_THAT(req.constraint.schema_json, HasSubstr("location"));
+  EXPECT_TRUE(absl::EndsWith(
+      info_->tokenizer().Decode(req.prompt),
+      "<|start|>assistant<|channel|>commentary to=functions.get_weather "
+      "<|constrain|>json<|message|>"));
+  // "required" with two tools: the name is in the header, outside the JSON.
+  ExpectError(
+      Post("/v1/chat/completions", Chat(R"(,"tool_choice":"required")")), 400,
+      "tool_choice");
+
+  backend_->SetScript(FakeBackend::TextEvents({"<|channel|>final<|message|>ok"},
+                                              FinishReason::kStop, 3));
+  ClientResponse r = Post("/v1/chat/completions", FollowUp(kTools));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string prompt =
+      info_->tokenizer().Decode(backend_->requests().back().prompt);
+  EXPECT_THAT(
+      prompt,
+      HasSubstr(
+          "<|start|>assistant to=functions.get_weather<|channel|>commentary "
+          "json<|message|>{\"location\": \"Paris\"}<|call|>"));
+  EXPECT_THAT(
+      prompt,
+      HasSubstr(
+          "<|start|>functions.get_weather to=assistant<|channel|>commentary"
+          "<|message|>\"18C, sunny\"<|end|>"));
+  EXPECT_TRUE(absl::EndsWith(prompt, "<|start|>assistant")) << prompt;
+  EXPECT_THAT(prompt, Not(HasSubstr("<|channel|>analysis")));
+  // The call's reasoning, sent back as reasoning_content, is rendered as
+  // the analysis before it (the template's `thinking`).
+  std::string with_reasoning = FollowUp(kTools);
+  const std::string null_content = R"("content":null,"tool_calls")";
+  ASSERT_NE(with_reasoning.find(null_content), std::string::npos);
+  with_reasoning.replace(
+      with_reasoning.find(null_content), null_content.size(),
+      R"("content":null,"reasoning_content":"Need the weather.","tool_calls")");
+  backend_->SetScript(FakeBackend::TextEvents({"<|channel|>final<|message|>ok"},
+                                              FinishReason::kStop, 3));
+  r = Post("/v1/chat/completions", with_reasoning);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(
+      info_->tokenizer().Decode(backend_->requests().back().prompt),
+      HasSubstr(
+          "<|start|>assistant<|channel|>analysis<|message|>Need the weather."
+          "<|end|><|start|>assistant to=functions.get_weather"));
+}
+
+TEST_F(ToolCallingTest, TemplatesWithoutAParsedFormatAre400s) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "google-gemma-2-2b-it.jinja");
   ClientResponse r = Post("/v1/chat/completions", Chat(""));
   ExpectError(r, 400, "tools");
-  EXPECT_THAT(r.body, HasSubstr("gpt-oss"));
+  EXPECT_THAT(r.body, HasSubstr("no tool-call format"));
   backend_->SetScript(FakeBackend::TextEvents({"ok"}, FinishReason::kStop, 3));
   ClientResponse none = Post("/v1/chat/completions", Chat(R"(,"tool_choice":"none")"));
   EXPECT_EQ(none.status, 200) << none.body;

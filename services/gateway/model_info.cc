@@ -43,7 +43,6 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
     if (parsed.ok()) {
       jinja_ = std::move(parsed).value();
       tool_format_ = tool_calls::DetectToolFormat(source);
-      unparsed_family_ = tool_calls::DetectUnparsedFamily(source);
     } else if (!options.chat_template.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--chat-template: ", parsed.status().message()));
@@ -69,6 +68,13 @@ absl::Status ModelInfo::Init(const gguf::GgufFile& file, const ModelInfoOptions&
   }
   chat_stops_ = chat::EndOfTurnStrings(template_kind_, special_);
   if (jinja_ != nullptr) arguments_as_string_ = TemplateWantsStringArguments(*jinja_, bos_text_, eos_text_);
+  for (const std::string& text :
+       tool_calls::PreservedTokenTexts(tool_format_)) {
+    // Tokens the vocabulary lacks, or has as plain text, need nothing.
+    const std::optional<int32_t> id = tokenizer_->TokenId(text);
+    if (id.has_value() && tokenizer_->IsControl(*id))
+      preserved_tokens_.push_back(*id);
+  }
   name_ = file.GetString("general.name").value_or("");
   const std::string arch = file.GetString("general.architecture").value_or("llama");
   const int64_t ctx = file.GetInt(absl::StrCat(arch, ".context_length")).value_or(2048);
@@ -159,6 +165,7 @@ absl::StatusOr<nlohmann::ordered_json> ChatMessagesJson(
       }
       msg["tool_calls"] = std::move(calls);
     }
+    if (!m.reasoning.empty()) msg["reasoning_content"] = m.reasoning;
     if (m.role == "tool") {
       msg["tool_call_id"] = m.tool_call_id;
       if (!m.name.empty()) msg["name"] = m.name;
@@ -195,6 +202,25 @@ absl::StatusOr<chat::RenderedPrompt> ModelInfo::RenderChatWithProvenance(
     if (ctx["tools"].is_discarded()) return absl::InternalError("tools are not valid JSON");
   }
   ASSIGN_OR_RETURN(ctx["messages"], ChatMessagesJson(messages, arguments_as_string_));
+  if (tool_format_ == tool_calls::ToolFormat::kGptOss) {
+    // The harmony template checks `"content" in message` and then searches
+    // message.content for channel tags, which raises on a null content
+    // (jinja2 alike): an assistant turn with only tool_calls goes without
+    // the key. Its reasoning is `thinking` there (rendered, as the analysis
+    // before a call, while no final answer follows); a tool-call turn with
+    // content as well renders the content as that analysis and raises on
+    // both, so the reasoning then stays out.
+    for (ordered_json& m : ctx["messages"]) {
+      if (m.contains("content") && m["content"].is_null()) m.erase("content");
+      if (!m.contains("reasoning_content")) continue;
+      const bool has_content = m.contains("content") &&
+                               m["content"].is_string() &&
+                               !m["content"].empty();
+      if (!(has_content && m.contains("tool_calls")))
+        m["thinking"] = m["reasoning_content"];
+      m.erase("reasoning_content");
+    }
+  }
   // Messages and tools are untrusted (ChatContextFromJson); bos/eos are the
   // vocabulary's.
   auto text = jinja_->RenderWithProvenance(jinja::ChatContextFromJson(ctx));
@@ -223,8 +249,10 @@ std::vector<tokenizer::TextRange> TrustedRanges(const chat::RenderedPrompt& prom
 }  // namespace
 
 absl::StatusOr<std::vector<int32_t>> ModelInfo::EncodeChat(
-    absl::Span<const chat::Message> messages, std::string_view tools_json) const {
+    absl::Span<const chat::Message> messages, std::string_view tools_json,
+    std::string_view trusted_suffix) const {
   ASSIGN_OR_RETURN(chat::RenderedPrompt prompt, RenderChatWithProvenance(messages, tools_json));
+  prompt.text.append(trusted_suffix);  // outside every untrusted range
   const std::string& text = prompt.text;
   // Templates that write bos_token themselves (Llama 3, Mistral, Gemma)
   // must not get a second one from the tokenizer. A message that merely

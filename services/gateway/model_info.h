@@ -66,10 +66,14 @@ class ModelInfo {
   // True when chats are rendered by the Jinja template.
   bool uses_jinja_template() const { return jinja_ != nullptr; }
   // How the model writes tool calls, from the Jinja template's markers
-  // (kNone without a Jinja template); for a kNone template the known
-  // family whose calls are not parsed, if any (runtime/tool_calls).
+  // (kNone without a Jinja template; runtime/tool_calls).
   tool_calls::ToolFormat tool_format() const { return tool_format_; }
-  tool_calls::UnparsedFamily unparsed_tool_family() const { return unparsed_family_; }
+  // The control tokens of this vocabulary that the tool-call format's
+  // parser reads (tool_calls::PreservedTokenTexts), for the decoder to keep
+  // in chat output; empty for most formats.
+  const std::vector<int32_t>& preserved_tokens() const {
+    return preserved_tokens_;
+  }
   // The template prints tool-call arguments given as JSON strings, not
   // objects (found by rendering a probe call both ways at load time).
   bool tool_arguments_as_string() const { return arguments_as_string_; }
@@ -93,9 +97,14 @@ class ModelInfo {
   // vocabulary asks for it and the rendering does not start with it).
   // Control tokens are parsed only in the template's own text: written in a
   // message they are plain text (tokenizer::EncodeWithSpecialRanges; the
-  // tokens are those of Encode otherwise). Errors: those of RenderChat.
-  absl::StatusOr<std::vector<int32_t>> EncodeChat(absl::Span<const chat::Message> messages,
-                                                  std::string_view tools_json = "") const;
+  // tokens are those of Encode otherwise). `trusted_suffix` is the server's
+  // own text appended after the generation prompt (its control tokens are
+  // parsed), e.g. a constrained gpt-oss call's header. Errors: those of
+  // RenderChat.
+  absl::StatusOr<std::vector<int32_t>> EncodeChat(
+      absl::Span<const chat::Message> messages,
+      std::string_view tools_json = "",
+      std::string_view trusted_suffix = "") const;
   // Tokenizes a completion prompt (BOS as the vocabulary says; control
   // tokens written in the text are parsed: the raw prompt is the caller's
   // own text, template included, as in llama-server and vLLM).
@@ -114,8 +123,8 @@ class ModelInfo {
   chat::SpecialTokens special_;
   std::unique_ptr<jinja::Template> jinja_;
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
-  tool_calls::UnparsedFamily unparsed_family_ = tool_calls::UnparsedFamily::kNone;
   bool arguments_as_string_ = false;
+  std::vector<int32_t> preserved_tokens_;
   std::string bos_text_, eos_text_;  // the vocabulary's, for the Jinja template
   std::vector<std::string> chat_stops_;
   int64_t context_length_ = 2048;

@@ -114,6 +114,18 @@ absl::Status ParseMessages(const json& j, ParsedRequest* req) {
         msg.name = name->get<std::string>();
       }
     }
+    if (msg.role == "assistant") {
+      // What a response gave as reasoning_content, sent back.
+      auto reasoning = m.find("reasoning_content");
+      if (reasoning != m.end() && !reasoning->is_null()) {
+        if (!reasoning->is_string()) {
+          return InvalidParam(
+              param + ".reasoning_content",
+              absl::StrCat(param, ".reasoning_content must be a string"));
+        }
+        msg.reasoning = reasoning->get<std::string>();
+      }
+    }
     auto content = m.find("content");
     auto tool_calls = m.find("tool_calls");
     const bool has_tool_calls =

@@ -53,6 +53,19 @@ TEST(ParseRequest, ChatWithStringAndTextPartContent) {
                    .ok());
 }
 
+// An assistant turn's reasoning_content (as a response gave it) is kept
+// for the template; on other roles it is ignored.
+TEST(ParseRequest, AssistantReasoningContent) {
+  auto r = ParseRequest(Endpoint::kChat, R"({"model": "m", "messages": [
+      {"role": "user", "content": "q", "reasoning_content": "ignored"},
+      {"role": "assistant", "content": "a", "reasoning_content": "thought"},
+      {"role": "assistant", "content": "b", "reasoning_content": null}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->messages[0].reasoning, "");
+  EXPECT_EQ(r->messages[1].reasoning, "thought");
+  EXPECT_EQ(r->messages[2].reasoning, "");
+}
+
 TEST(ParseRequest, CompletionPromptForms) {
   auto text = ParseRequest(Endpoint::kCompletions, R"({"model":"m","prompt":"Once"})");
   ASSERT_TRUE(text.ok());
@@ -108,6 +121,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"no_model", kC, R"({)" MSGS "}", "model"},
         BadCase{"model_not_string", kC, R"({"model":1,)" MSGS "}", "model"},
         BadCase{"no_messages", kC, R"({"model":"m"})", "messages"},
+        BadCase{"reasoning_not_string", kC,
+                R"({"model":"m","messages":[{"role":"assistant","content":"a",)"
+                R"("reasoning_content":1}]})",
+                "messages[0].reasoning_content"},
         BadCase{"empty_messages", kC, R"({"model":"m","messages":[]})", "messages"},
         BadCase{"bad_role", kC, R"({"model":"m","messages":[{"role":"function","content":"x"}]})",
                 "messages[0].role"},

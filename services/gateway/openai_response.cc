@@ -66,11 +66,19 @@ std::string NewToolCallId(tool_calls::ToolFormat format) {
                          absl::Uniform<uint32_t>(*gen));
 }
 
-void ResponseBuilder::EnableToolCalls(tool_calls::ToolFormat format, bool parallel) {
+void ResponseBuilder::EnableToolCalls(tool_calls::ToolFormat format,
+                                      bool parallel, bool return_calls,
+                                      std::string output_prefix) {
   tool_format_ = format;
   parallel_tool_calls_ = parallel;
   tool_calls_ = true;
-  for (Choice& c : choices_) c.tool_stream = std::make_unique<tool_calls::ToolCallStream>(format);
+  return_calls_ = return_calls;
+  output_prefix_ = std::move(output_prefix);
+  for (Choice& c : choices_) {
+    c.tool_stream = std::make_unique<tool_calls::ToolCallStream>(format);
+    // A header alone decides nothing: the delta is empty.
+    if (!output_prefix_.empty()) c.tool_stream->Push(output_prefix_);
+  }
 }
 
 json ResponseBuilder::ToolCallJson(const tool_calls::ToolCall& call) const {
@@ -149,10 +157,17 @@ std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) cons
                    {"logprobs", logprobs_ ? LogprobsJson(c.logprobs, 0) : json(nullptr)},
                    {"finish_reason", FinishReasonString(f)}};
     if (chat && tool_calls_ && f != FinishReason::kError) {
-      tool_calls::ParsedOutput parsed = tool_calls::ParseToolCalls(tool_format_, c.text);
+      tool_calls::ParsedOutput parsed =
+          tool_calls::ParseToolCalls(tool_format_, output_prefix_ + c.text);
+      if (!return_calls_) parsed.calls.clear();
       if (!parallel_tool_calls_ && parsed.calls.size() > 1) parsed.calls.resize(1);
+      const bool channels = tool_calls::ParsesWithoutTools(tool_format_);
       if (parsed.calls.empty()) {
-        choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+        // Without calls the text is the answer as written, except for
+        // formats with channels, whose answer is the final channel.
+        choice["message"] = {{"role", "assistant"},
+                             {"content", channels ? parsed.content : c.text},
+                             {"refusal", nullptr}};
       } else {
         json calls = json::array();
         for (const tool_calls::ToolCall& call : parsed.calls) calls.push_back(ToolCallJson(call));
@@ -162,6 +177,10 @@ std::string ResponseBuilder::Final(FinishReason finish, const Usage& usage) cons
             {"refusal", nullptr},
             {"tool_calls", std::move(calls)}};
         choice["finish_reason"] = "tool_calls";
+      }
+      if (channels) {
+        choice["message"]["reasoning_content"] =
+            parsed.reasoning.empty() ? json(nullptr) : json(parsed.reasoning);
       }
     } else if (chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
@@ -237,7 +256,14 @@ void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs
   if (finished) {
     tool_calls::ToolCallStream::Delta rest = choice.tool_stream->Finish();
     d.content += rest.content;
+    d.reasoning += rest.reasoning;
     for (tool_calls::ToolCall& c : rest.calls) d.calls.push_back(std::move(c));
+  }
+  if (!d.reasoning.empty()) {
+    emit({{"index", index},
+          {"delta", {{"reasoning_content", d.reasoning}}},
+          {"logprobs", nullptr},
+          {"finish_reason", nullptr}});
   }
   if (!d.content.empty() || !logprobs.is_null()) {
     emit({{"index", index},
@@ -246,6 +272,7 @@ void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs
           {"finish_reason", nullptr}});
   }
   for (const tool_calls::ToolCall& c : d.calls) {
+    if (!return_calls_) break;
     if (!parallel_tool_calls_ && choice.tool_calls_sent > 0) break;
     json call = ToolCallJson(c);
     call["index"] = choice.tool_calls_sent++;

@@ -48,7 +48,17 @@ class ResponseBuilder {
   // a stream sends OpenAI tool-call deltas, one per complete call, and
   // holds back text that may start a call. Without `parallel` only the
   // first call is kept. Call before the first Append/Chunk.
-  void EnableToolCalls(tool_calls::ToolFormat format, bool parallel);
+  //
+  // Formats with channels (gpt-oss) are parsed this way even without tools
+  // (`return_calls` false: calls are dropped, as vLLM does): the answer is
+  // the final channel and the analysis channel goes to
+  // "reasoning_content" (message field, or delta.reasoning_content chunks).
+  // `output_prefix`: text the output continues that the prompt carries (a
+  // constrained gpt-oss call's header; ConstrainedCallHeader), parsed as
+  // the output's start.
+  void EnableToolCalls(tool_calls::ToolFormat format, bool parallel,
+                       bool return_calls = true,
+                       std::string output_prefix = "");
 
   // The complete non-streaming response body, every choice in index order;
   // a choice whose finish no event brought gets `finish`. Tool calls (with
@@ -103,6 +113,8 @@ class ResponseBuilder {
   tool_calls::ToolFormat tool_format_ = tool_calls::ToolFormat::kNone;
   bool parallel_tool_calls_ = true;
   bool tool_calls_ = false;  // EnableToolCalls was called
+  bool return_calls_ = true;
+  std::string output_prefix_;
 };
 
 // A fresh tool-call id: "call_" + 24 random hex digits; for Mistral

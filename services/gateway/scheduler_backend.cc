@@ -50,6 +50,8 @@ v1::GenerateRequest ToProto(const BackendRequest& r) {
   for (const auto& [token, bias] : r.sampling.logit_bias) (*s->mutable_logit_bias())[token] += bias;
   for (const std::string& stop : r.stop) p.add_stop(stop);
   p.mutable_stop_token_ids()->Add(r.stop_token_ids.begin(), r.stop_token_ids.end());
+  p.mutable_preserved_token_ids()->Add(r.preserved_tokens.begin(),
+                                       r.preserved_tokens.end());
   p.set_ignore_eos(r.ignore_eos);
   p.set_n(static_cast<uint32_t>(r.n));
   if (r.sparse_attention_budget.has_value()) {

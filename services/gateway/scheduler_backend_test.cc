@@ -127,6 +127,7 @@ class SchedulerBackendTest : public ::testing::Test {
     r.stop = {"END"};
     r.ignore_eos = true;
     r.sparse_attention_budget = 512;
+    r.preserved_tokens = {7, 9};
     return backend_->Start(r, [c](const BackendEvent& e) {
       absl::MutexLock l(&c->mu);
       c->events.push_back(e);
@@ -163,6 +164,9 @@ TEST_F(SchedulerBackendTest, StreamsEventsAndSendsTheRequest) {
   EXPECT_TRUE(service_.last.ignore_eos());
   ASSERT_TRUE(service_.last.has_sparse_attention_budget());
   EXPECT_EQ(service_.last.sparse_attention_budget(), 512);
+  ASSERT_EQ(service_.last.preserved_token_ids_size(), 2);
+  EXPECT_EQ(service_.last.preserved_token_ids(0), 7);
+  EXPECT_EQ(service_.last.preserved_token_ids(1), 9);
 }
 
 TEST_F(SchedulerBackendTest, RpcErrorBecomesErrorEventWithItsCode) {

@@ -1,12 +1,22 @@
 // Tool calling through the official `openai` npm client against a running
 // triptych-gateway serving a random model with Qwen 2.5's chat template.
-// Usage: node tool_calls.mjs BASE_URL MODEL LABEL
+// Usage: node tool_calls.mjs BASE_URL MODEL LABEL [named]
 // The model's text is noise: every valid call is the constraint's doing
-// (tool_choice "required" / named) and the parser's.
+// (tool_choice "required" / named) and the parser's. With `named` the
+// "required" cases name a function instead (get_weather and get_time in
+// turn): formats whose function name is outside the JSON (gpt-oss) refuse
+// "required" with several tools, which is then checked to be a 400.
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-const [baseURL, model, label] = process.argv.slice(2);
+const [baseURL, model, label, mode] = process.argv.slice(2);
+const namedOnly = mode === 'named';
+const requiredKind = namedOnly ? 'named (in turn)' : 'required';
+// tool_choice for the "required" cases (see the usage above).
+function requiredChoice(seed) {
+  if (!namedOnly) return 'required';
+  return { type: 'function', function: { name: seed % 2 ? 'get_weather' : 'get_time' } };
+}
 const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'unused', maxRetries: 0,
                             timeout: 120000 });
 
@@ -89,9 +99,9 @@ async function roundTrip(message) {
 }
 
 for (let seed = 1; seed <= 5; seed++) {
-  await check(`required, non-streaming, seed ${seed}`, async () => {
+  await check(`${requiredKind}, non-streaming, seed ${seed}`, async () => {
     const r = await client.chat.completions.create({
-      model, messages: question, tools, tool_choice: 'required', max_tokens: 200,
+      model, messages: question, tools, tool_choice: requiredChoice(seed), max_tokens: 200,
       temperature: 1, seed,
     });
     const choice = r.choices[0];
@@ -113,9 +123,9 @@ await check('named function, non-streaming', async () => {
 });
 
 for (let seed = 1; seed <= 3; seed++) {
-  await check(`required, streaming, seed ${seed}`, async () => {
+  await check(`${requiredKind}, streaming, seed ${seed}`, async () => {
     const stream = await client.chat.completions.create({
-      model, messages: question, tools, tool_choice: 'required', max_tokens: 200,
+      model, messages: question, tools, tool_choice: requiredChoice(seed), max_tokens: 200,
       temperature: 1, seed, stream: true,
     });
     const byIndex = [];
@@ -153,6 +163,17 @@ await check('auto: text or valid calls', async () => {
     assert.equal(typeof m.content, 'string');
   }
 });
+
+if (namedOnly) {
+  await check('"required" with several tools is a 400', async () => {
+    await assert.rejects(
+      client.chat.completions.create({
+        model, messages: question, tools, max_tokens: 4, tool_choice: 'required',
+      }),
+      (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'tool_choice',
+    );
+  });
+}
 
 await check('unknown function in tool_choice is a 400', async () => {
   await assert.rejects(
