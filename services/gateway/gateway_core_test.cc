@@ -883,7 +883,7 @@ TEST_F(ToolCallingTest, GptOssChannelsCallsAndFollowUp) {
     EXPECT_EQ(r.calls[0]["function"]["arguments"], R"({"location":"Paris"})");
     EXPECT_EQ(r.reasoning, "");
   }
-  const BackendRequest& req = backend_->requests().back();
+  const BackendRequest req = backend_->requests().back();
   EXPECT_EQ(req.constraint.kind, grammar::ConstraintKind::kJsonSchema);
   EXPECT_EQ(req.constraint.prefix, "");
   EXPECT_THAT(req.constraint.schema_json, HasSubstr("location"));
