@@ -45,26 +45,33 @@ struct Bf16Elems16 {
   static float ToFloat(uint16_t v) { return Bf16ToFp32(v); }
 };
 
-template <typename E, int T>
+// Dots of one weight row (elements WE) with T activation rows (elements AE):
+// WE == AE for the per-row path, AE float for the widened small batches
+// (MatMulHalfWide). The sums are the same term for term either way (a half
+// or bfloat16 widens exactly), so both paths give identical bits.
+template <typename WE, typename AE, int T>
 void DotFloat512(int64_t n, const void* w, const void* const* act, float* out) {
-  using Elem = typename E::Elem;
-  const Elem* x = static_cast<const Elem*>(w);
-  const Elem* y[T];
-  for (int t = 0; t < T; ++t) y[t] = static_cast<const Elem*>(act[t]);
+  const typename WE::Elem* x = static_cast<const typename WE::Elem*>(w);
+  const typename AE::Elem* y[T];
+  for (int t = 0; t < T; ++t)
+    y[t] = static_cast<const typename AE::Elem*>(act[t]);
   __m512 acc[2][T];
   for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 w0 = E::Load(x + i), w1 = E::Load(x + i + 16);
+    const __m512 w0 = WE::Load(x + i), w1 = WE::Load(x + i + 16);
+    // Unrolled so that the accumulators stay in registers (GCC at -O2 keeps
+    // them on the stack otherwise).
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      acc[0][t] = _mm512_fmadd_ps(w0, E::Load(y[t] + i), acc[0][t]);
-      acc[1][t] = _mm512_fmadd_ps(w1, E::Load(y[t] + i + 16), acc[1][t]);
+      acc[0][t] = _mm512_fmadd_ps(w0, AE::Load(y[t] + i), acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(w1, AE::Load(y[t] + i + 16), acc[1][t]);
     }
   }
   for (int t = 0; t < T; ++t) {
     float s = HorizontalSum512(_mm512_add_ps(acc[0][t], acc[1][t]));
-    for (int64_t k = i; k < n; ++k) s += E::ToFloat(x[k]) * E::ToFloat(y[t][k]);
+    for (int64_t k = i; k < n; ++k)
+      s += WE::ToFloat(x[k]) * AE::ToFloat(y[t][k]);
     out[t] = s;
   }
 }
@@ -72,86 +79,21 @@ void DotFloat512(int64_t n, const void* w, const void* const* act, float* out) {
 template <int T>
 struct KF32x16 {
   static void Run(int64_t n, const void* w, const void* const* a, float* o) {
-    DotFloat512<F32Elems16, T>(n, w, a, o);
+    DotFloat512<F32Elems16, F32Elems16, T>(n, w, a, o);
   }
 };
 template <int T>
 struct KF16x16 {
   static void Run(int64_t n, const void* w, const void* const* a, float* o) {
-    DotFloat512<F16Elems16, T>(n, w, a, o);
+    DotFloat512<F16Elems16, F16Elems16, T>(n, w, a, o);
   }
 };
 template <int T>
 struct KBf16x16 {
   static void Run(int64_t n, const void* w, const void* const* a, float* o) {
-    DotFloat512<Bf16Elems16, T>(n, w, a, o);
+    DotFloat512<Bf16Elems16, Bf16Elems16, T>(n, w, a, o);
   }
 };
-
-// F16 / BF16 weights with a few tokens (decode batches): the activations are
-// widened to float once per call (exact), so each weight vector is widened
-// once and used by up to 8 tokens, and the token loads are plain float
-// loads. The sums are those of DotFloat512 term for term (same lanes, same
-// order, same tail), so the results are bit-identical to the per-row path.
-template <typename E, int T>
-void DotHalfWide512(int64_t n, const typename E::Elem* x, const float* const* y,
-                    float* out) {
-  __m512 acc[2][T];
-  for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512 w0 = E::Load(x + i), w1 = E::Load(x + i + 16);
-    // Unrolled so that the accumulators stay in registers (GCC at -O2 keeps
-    // them on the stack otherwise).
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(y[t] + i), acc[0][t]);
-      acc[1][t] =
-          _mm512_fmadd_ps(w1, _mm512_loadu_ps(y[t] + i + 16), acc[1][t]);
-    }
-  }
-  for (int t = 0; t < T; ++t) {
-    float s = HorizontalSum512(_mm512_add_ps(acc[0][t], acc[1][t]));
-    for (int64_t k = i; k < n; ++k) s += E::ToFloat(x[k]) * y[t][k];
-    out[t] = s;
-  }
-}
-
-template <typename E, GgmlType kType>
-void MatMulHalfWide(const void* w, int64_t n, int64_t row_begin,
-                    int64_t row_end, const void* act, int64_t act_stride,
-                    int64_t m, float* y, int64_t y_stride) {
-  using Elem = typename E::Elem;
-  thread_local std::vector<float> wide;
-  wide.resize(static_cast<size_t>(m * n));
-  const char* ab = static_cast<const char*>(act);
-  for (int64_t t = 0; t < m; ++t) {
-    const Elem* a = reinterpret_cast<const Elem*>(ab + t * act_stride);
-    float* d = wide.data() + t * n;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, E::Load(a + i));
-    for (; i < n; ++i) d[i] = E::ToFloat(a[i]);
-  }
-  const int64_t row_bytes = RowBytes(kType, n);
-  const char* wb = static_cast<const char*>(w);
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const Elem* wr = reinterpret_cast<const Elem*>(wb + r * row_bytes);
-    int64_t t = 0;
-    auto run = [&](auto tokens) {
-      constexpr int kT = decltype(tokens)::value;
-      const float* a[kT];
-      float out[kT];
-      for (int i = 0; i < kT; ++i) a[i] = wide.data() + (t + i) * n;
-      DotHalfWide512<E, kT>(n, wr, a, out);
-      for (int i = 0; i < kT; ++i) y[(t + i) * y_stride + r] = out[i];
-      t += kT;
-    };
-    while (t + 8 <= m) run(std::integral_constant<int, 8>());
-    if (t + 4 <= m) run(std::integral_constant<int, 4>());
-    if (t + 2 <= m) run(std::integral_constant<int, 2>());
-    if (t < m) run(std::integral_constant<int, 1>());
-  }
-}
 
 void QuantizeF16Avx512(const float* src, void* dst, int64_t n) {
   uint16_t* y = static_cast<uint16_t*>(dst);
@@ -170,6 +112,41 @@ void DequantizeF16Avx512(const void* src, float* dst, int64_t n) {
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(dst + i, F16Elems16::Load(x + i));
   for (; i < n; ++i) dst[i] = Fp16ToFp32(x[i]);
+}
+
+// F16 / BF16 weights with a few tokens (decode batches): the activations are
+// widened to float once per call (exact), so each weight vector is widened
+// once and used by up to 8 tokens, and the token loads are plain float
+// loads; DotFloat512<E, F32Elems16> keeps the per-row path's bits.
+template <typename E, GgmlType kType, DequantizeFn kWiden>
+void MatMulHalfWide(const void* w, int64_t n, int64_t row_begin,
+                    int64_t row_end, const void* act, int64_t act_stride,
+                    int64_t m, float* y, int64_t y_stride) {
+  using Elem = typename E::Elem;
+  thread_local std::vector<float> wide;
+  wide.resize(static_cast<size_t>(m * n));
+  const char* ab = static_cast<const char*>(act);
+  for (int64_t t = 0; t < m; ++t)
+    kWiden(ab + t * act_stride, wide.data() + t * n, n);
+  const int64_t row_bytes = RowBytes(kType, n);
+  const char* wb = static_cast<const char*>(w);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const Elem* wr = reinterpret_cast<const Elem*>(wb + r * row_bytes);
+    int64_t t = 0;
+    auto run = [&](auto tokens) {
+      constexpr int kT = decltype(tokens)::value;
+      const void* a[kT];
+      float out[kT];
+      for (int i = 0; i < kT; ++i) a[i] = wide.data() + (t + i) * n;
+      DotFloat512<E, F32Elems16, kT>(n, wr, a, out);
+      for (int i = 0; i < kT; ++i) y[(t + i) * y_stride + r] = out[i];
+      t += kT;
+    };
+    while (t + 8 <= m) run(std::integral_constant<int, 8>());
+    if (t + 4 <= m) run(std::integral_constant<int, 4>());
+    if (t + 2 <= m) run(std::integral_constant<int, 2>());
+    if (t < m) run(std::integral_constant<int, 1>());
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -326,13 +303,12 @@ KernelTable MakeTable() {
   t.mat_mul_multi[kIdxF32] =
       MatMulFloatMulti<MatMulBlocked<KF32x16, GgmlType::kF32>, nullptr, nullptr,
                        4, kBlasMinTokensF32>;
-  t.mat_mul_multi[kIdxF16] =
-      MatMulFloatMulti<MatMulHalfWide<F16Elems16, GgmlType::kF16>,
-                       DequantizeF16Avx512, DequantizeF16Avx512, 2,
-                       kBlasMinTokens>;
-  t.mat_mul_multi[kIdxBf16] =
-      MatMulFloatMulti<MatMulHalfWide<Bf16Elems16, GgmlType::kBF16>,
-                       DequantizeBf16Avx, DequantizeBf16Avx, 2, kBlasMinTokens>;
+  t.mat_mul_multi[kIdxF16] = MatMulFloatMulti<
+      MatMulHalfWide<F16Elems16, GgmlType::kF16, DequantizeF16Avx512>,
+      DequantizeF16Avx512, DequantizeF16Avx512, 2, kBlasMinTokens>;
+  t.mat_mul_multi[kIdxBf16] = MatMulFloatMulti<
+      MatMulHalfWide<Bf16Elems16, GgmlType::kBF16, DequantizeBf16Avx>,
+      DequantizeBf16Avx, DequantizeBf16Avx, 2, kBlasMinTokens>;
   FillAvx512TiledKernels(t);
   return t;
 }

@@ -41,10 +41,7 @@ class DeviceModel::Pool : public kv::PoolMemory {
         copy_stream_(std::move(copy_stream)) {}
   ~Pool() override { model_->ForgetPool(buffer_.data()); }
   uint8_t* data() override { return buffer_.as<uint8_t>(); }
-  // Only the HIP CPU Runtime's device memory is host memory.
-  bool host_accessible() const override {
-    return std::string(gpu::GpuRuntimeName()) == "hip-cpu";
-  }
+  bool host_accessible() const override { return host_accessible_; }
   absl::Status CopyOut(absl::Span<const kv::PoolCopy> copies) override {
     return Copy(copies, /*to_host=*/true);
   }
@@ -78,6 +75,8 @@ class DeviceModel::Pool : public kv::PoolMemory {
 
   const DeviceModel* model_;
   gpu::GpuBuffer buffer_;
+  // Only the HIP CPU Runtime's device memory is host memory.
+  const bool host_accessible_ = std::string(gpu::GpuRuntimeName()) == "hip-cpu";
   absl::Mutex mu_;  // one batch at a time on the copy stream
   gpu::GpuStream copy_stream_ ABSL_GUARDED_BY(mu_);
 };

@@ -154,6 +154,17 @@ absl::Status CheckCopies(absl::Span<const PoolCopy> copies,
 
 }  // namespace
 
+std::vector<PoolCopy> KvCache::BlockCopies(
+    absl::Span<const BlockId> blocks, absl::Span<uint8_t* const> host) const {
+  const uint64_t bb = static_cast<uint64_t>(block_bytes());
+  std::vector<PoolCopy> out;
+  for (size_t i = 0; i < blocks.size() && i < host.size(); ++i) {
+    out.push_back({static_cast<uint64_t>(blocks[i]) * bb, host[i],
+                   static_cast<size_t>(bb)});
+  }
+  return out;
+}
+
 absl::Status KvCache::CopyOut(absl::Span<const PoolCopy> copies) const {
   const uint64_t pool_bytes =
       static_cast<uint64_t>(block_bytes() * options_.num_blocks);
@@ -456,12 +467,10 @@ absl::Status KvCache::ExportBlocks(absl::Span<const BlockId> blocks,
       return absl::InvalidArgumentError(absl::StrCat("bad block id ", b));
     }
   }
-  std::vector<PoolCopy> copies;
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    copies.push_back({static_cast<uint64_t>(blocks[i]) * bb,
-                      out.data() + i * bb, static_cast<size_t>(bb)});
-  }
-  return CopyOut(copies);
+  std::vector<uint8_t*> host;
+  for (size_t i = 0; i < blocks.size(); ++i)
+    host.push_back(out.data() + i * bb);
+  return CopyOut(BlockCopies(blocks, host));
 }
 
 absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
@@ -493,15 +502,13 @@ absl::Status KvCache::ImportBlocks(absl::Span<const BlockId> blocks,
     }
   }
   // The caller owns the targets (checked above), so the copy needs no lock.
-  std::vector<PoolCopy> copies;
+  std::vector<uint8_t*> host;
   for (size_t i = 0; i < blocks.size(); ++i) {
     // CopyIn only reads `host`; PoolCopy is one type for both directions.
-    copies.push_back({static_cast<uint64_t>(blocks[i]) * bb,
-                      const_cast<uint8_t*>(in.data() + i * bb),
-                      static_cast<size_t>(bb)});
+    host.push_back(const_cast<uint8_t*>(in.data() + i * bb));
     if (!summary_ready_.empty()) summary_ready_[blocks[i]] = 0;
   }
-  return CopyIn(copies);
+  return CopyIn(BlockCopies(blocks, host));
 }
 
 // ---------------------------------------------------------------------------

@@ -205,6 +205,10 @@ class KvCache {
   // the blocks it copies.
   absl::Status CopyOut(absl::Span<const PoolCopy> copies) const;
   absl::Status CopyIn(absl::Span<const PoolCopy> copies);
+  // The copies of whole blocks: block blocks[i] <-> host[i] (block_bytes()
+  // each), for the first min(blocks.size(), host.size()) pairs.
+  std::vector<PoolCopy> BlockCopies(absl::Span<const BlockId> blocks,
+                                    absl::Span<uint8_t* const> host) const;
 
  private:
   explicit KvCache(const KvCacheOptions& options);

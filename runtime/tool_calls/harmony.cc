@@ -6,10 +6,15 @@
 #include <utility>
 
 #include "nlohmann/json.hpp"
+#include "runtime/tool_calls/text_util.h"
 
 namespace triptych::tool_calls {
 namespace {
 
+using internal::AllSpace;
+using internal::IsSpace;
+using internal::IsToolName;
+using internal::Trim;
 using nlohmann::ordered_json;
 
 constexpr std::string_view kStart = "<|start|>";
@@ -26,28 +31,6 @@ constexpr std::string_view kBodyEnds[] = {kEnd, kCall, kReturn, kStart};
 // A header is at most this long (`<|start|>assistant to=functions.` + a
 // 64-byte name + channel and content type fit well inside).
 constexpr size_t kMaxHeader = 192;
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-bool AllSpace(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), IsSpace);
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// A function name as the tool definitions allow it (1-64 of a-z A-Z 0-9
-// _ - .).
-bool IsToolName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-           c == '-' || c == '.';
-  });
-}
 
 // The word at s[i]: up to a space, a newline, '<' or the end.
 std::string_view Word(std::string_view s, size_t i) {

@@ -7,10 +7,16 @@
 
 #include "nlohmann/json.hpp"
 #include "runtime/tool_calls/harmony.h"
+#include "runtime/tool_calls/text_util.h"
 
 namespace triptych::tool_calls {
 namespace {
 
+using internal::AllSpace;
+using internal::IsSpace;
+using internal::IsToolName;
+using internal::SkipSpace;
+using internal::Trim;
 using nlohmann::ordered_json;
 
 constexpr std::string_view kHermesOpen = "<tool_call>";
@@ -34,22 +40,6 @@ constexpr std::string_view kRecipient = ">>>";
 constexpr std::string_view kAction = "Action:";
 constexpr std::string_view kStartAction = "<|START_ACTION|>";
 constexpr std::string_view kEndAction = "<|END_ACTION|>";
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-size_t SkipSpace(std::string_view s, size_t i) {
-  while (i < s.size() && IsSpace(s[i])) ++i;
-  return i;
-}
-
-bool AllSpace(std::string_view s) { return SkipSpace(s, 0) == s.size(); }
-
-std::string_view Trim(std::string_view s) {
-  size_t b = SkipSpace(s, 0);
-  size_t e = s.size();
-  while (e > b && IsSpace(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
 
 std::string Content(std::string s) { return AllSpace(s) ? std::string() : s; }
 
@@ -312,18 +302,6 @@ ParsedOutput ParseDeepSeekR1(std::string_view text) {
   if (!AllSpace(text.substr(i))) content.append(text.substr(i));
   out.content = Content(std::move(content));
   return out;
-}
-
-// A function name as the tool definitions allow it (1-64 of a-z A-Z 0-9
-// _ - .): what functionary's recipients and v3.1's tags must hold.
-bool IsToolName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // <function=NAME>{...}</function>. A block whose name or JSON is bad stays

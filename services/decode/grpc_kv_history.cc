@@ -1,5 +1,6 @@
 #include "services/decode/grpc_kv_history.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/log/log.h"
@@ -47,33 +48,36 @@ void GrpcKvHistory::WorkerLoop() {
   }
 }
 
+absl::StatusOr<std::vector<uint8_t*>> GrpcKvHistory::BlockAddresses(
+    absl::Span<const kv::BlockId> blocks, kv::StagingSlots* slots) {
+  std::vector<uint8_t*> out;
+  if (staging_ == nullptr) {
+    for (kv::BlockId b : blocks) out.push_back(cache_->BlockData(b));
+    return out;
+  }
+  absl::StatusOr<kv::StagingSlots> got =
+      staging_->Acquire(static_cast<int64_t>(blocks.size()));
+  if (!got.ok()) return got.status();
+  *slots = std::move(*got);
+  for (size_t i = 0; i < slots->size(); ++i) out.push_back(slots->data(i));
+  return out;
+}
+
 void GrpcKvHistory::Fetch(engine::HistoryFetchJob job, engine::HistoryFetchDone done) {
   Enqueue([this, job = std::move(job), done = std::move(done)] {
-    std::vector<uint8_t*> dest;
     kv::StagingSlots slots;
-    absl::StatusOr<int64_t> n = 0;
-    if (staging_ != nullptr) {
-      absl::StatusOr<kv::StagingSlots> got =
-          staging_->Acquire(static_cast<int64_t>(job.blocks.size()));
-      if (got.ok()) {
-        slots = std::move(*got);
-        for (size_t i = 0; i < slots.size(); ++i) dest.push_back(slots.data(i));
-      } else {
-        n = got.status();
-      }
-    } else {
-      for (kv::BlockId b : job.blocks) dest.push_back(cache_->BlockData(b));
-    }
-    if (n.ok()) n = client_->Fetch(job.chain, dest);
+    absl::StatusOr<std::vector<uint8_t*>> dest =
+        BlockAddresses(job.blocks, &slots);
+    absl::StatusOr<int64_t> n =
+        dest.ok() ? client_->Fetch(job.chain, *dest) : dest.status();
     if (n.ok() && staging_ != nullptr) {
-      std::vector<kv::PoolCopy> in;
-      const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
-      for (int64_t i = 0; i < *n && i < static_cast<int64_t>(dest.size());
-           ++i) {
-        in.push_back({static_cast<uint64_t>(job.blocks[i]) * bb, dest[i],
-                      static_cast<size_t>(bb)});
+      const size_t got =
+          std::min(static_cast<size_t>(std::max<int64_t>(*n, 0)), dest->size());
+      if (absl::Status st = cache_->CopyIn(cache_->BlockCopies(
+              absl::MakeConstSpan(job.blocks).subspan(0, got), *dest));
+          !st.ok()) {
+        n = st;
       }
-      if (absl::Status st = cache_->CopyIn(in); !st.ok()) n = st;
     }
     if (!n.ok()) {
       {
@@ -91,28 +95,20 @@ void GrpcKvHistory::Store(engine::HistoryStoreJob job, engine::HistoryStoreDone 
   Enqueue([this, job = std::move(job), done = std::move(done)] {
     std::vector<memory_service::StoreBlock> blocks;
     kv::StagingSlots slots;
+    absl::StatusOr<std::vector<uint8_t*>> src =
+        BlockAddresses(job.blocks, &slots);
     absl::StatusOr<int64_t> n = 0;
-    if (staging_ != nullptr) {
-      absl::StatusOr<kv::StagingSlots> got =
-          staging_->Acquire(static_cast<int64_t>(job.blocks.size()));
-      if (got.ok()) {
-        slots = std::move(*got);
-        std::vector<kv::PoolCopy> out;
-        const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
-        for (size_t i = 0; i < job.blocks.size(); ++i) {
-          out.push_back({static_cast<uint64_t>(job.blocks[i]) * bb,
-                         slots.data(i), static_cast<size_t>(bb)});
-        }
-        if (absl::Status st = cache_->CopyOut(out); !st.ok()) n = st;
-      } else {
-        n = got.status();
+    if (!src.ok()) n = src.status();
+    if (n.ok() && staging_ != nullptr) {
+      if (absl::Status st =
+              cache_->CopyOut(cache_->BlockCopies(job.blocks, *src));
+          !st.ok()) {
+        n = st;
       }
     }
     for (size_t i = 0; n.ok() && i < job.blocks.size(); ++i) {
-      blocks.push_back({job.hashes[i], i == 0 ? 0 : job.hashes[i - 1],
-                        staging_ != nullptr
-                            ? slots.data(i)
-                            : cache_->BlockData(job.blocks[i])});
+      blocks.push_back(
+          {job.hashes[i], i == 0 ? 0 : job.hashes[i - 1], (*src)[i]});
     }
     if (n.ok()) n = client_->Store(blocks);
     if (!n.ok()) {

@@ -52,6 +52,11 @@ class GrpcKvHistory final : public KvHistory {
   void WorkerLoop();
 
   std::unique_ptr<memory_service::KvHistoryClient> client_;
+  // Where the transport reads / writes `blocks`: the pool's blocks, or with
+  // staging fresh slots (held in *slots until the transfer is done).
+  absl::StatusOr<std::vector<uint8_t*>> BlockAddresses(
+      absl::Span<const kv::BlockId> blocks, kv::StagingSlots* slots);
+
   kv::KvCache* const cache_;
   kv::StagingArea* const staging_;
   std::vector<std::thread> workers_;

@@ -459,13 +459,11 @@ void PrefillCore::FetchHistory(Pending* p) {
   absl::StatusOr<int64_t> got = options_.history_fetch(chain, dest);
   if (got.ok() && *got > 0 && *got <= static_cast<int64_t>(chain.size()) &&
       staging_ != nullptr) {
-    std::vector<kv::PoolCopy> in;
-    const uint64_t bb = static_cast<uint64_t>(cache_->block_bytes());
-    for (int64_t i = 0; i < *got; ++i) {
-      in.push_back({static_cast<uint64_t>(p->kv->blocks()[first + i]) * bb,
-                    dest[static_cast<size_t>(i)], static_cast<size_t>(bb)});
+    if (absl::Status st = cache_->CopyIn(cache_->BlockCopies(
+            absl::MakeConstSpan(p->kv->blocks()).subspan(first, *got), dest));
+        !st.ok()) {
+      got = st;
     }
-    if (absl::Status st = cache_->CopyIn(in); !st.ok()) got = st;
   }
   if (!got.ok() || *got < 0 || *got > static_cast<int64_t>(chain.size())) {
     log::Warn("prefill", "KV history fetch failed; computing the prompt",
