@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -185,11 +186,55 @@ int64_t Model::WeightBytesPerToken() const {
 
 namespace {
 
-// Up to three matrices that read the same input (Q/K/V, gate/up): the input
-// is converted to their activation type once, and all their rows are split
+// Matmul rows are split across the pool in multiples of this, so a range
+// never starts inside an 8-row packed group and threads' output writes stay
+// apart. (A dynamic split, chunks taken from a shared counter, measured no
+// faster for decode: docs/BENCHMARKS.md, issue 15.)
+constexpr int64_t kRowGrain = 16;
+
+// The activations of x in w's dot type, converted once for all the matrices
+// that read them: returns the rows' base and sets *stride.
+const void* Activations(const Weight& w, const float* x, int64_t m,
+                        std::vector<uint8_t>* act_buf, ThreadPool* pool,
+                        int64_t* stride) {
+  const GgmlType vdt = kernels::VecDotType(w.type);
+  if (vdt == GgmlType::kF32) {
+    *stride = w.cols * static_cast<int64_t>(sizeof(float));
+    return x;
+  }
+  *stride = kernels::RowBytes(vdt, w.cols);
+  act_buf->resize(*stride * m);
+  uint8_t* dst = act_buf->data();
+  const int64_t st = *stride;
+  pool->ParallelFor(m, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      kernels::QuantizeRow(vdt, x + t * w.cols, dst + t * st, w.cols);
+    }
+  });
+  return dst;
+}
+
+// y[t][rb, re) of w for the m rows of activations at act.
+void MatMulRange(const Weight& w, const void* act, int64_t act_stride,
+                 int64_t m, float* y, int64_t rb, int64_t re) {
+  if (w.packed) {
+    kernels::PackedMatMulRows(w.type, w.data, w.cols, rb, re, act, act_stride,
+                              m, y, w.rows);
+  } else {
+    kernels::MatMulRows(w.type, w.data, w.cols, rb, re, act, act_stride, m, y,
+                        w.rows);
+  }
+}
+
+bool SameActivations(const Weight& a, const Weight& b) {
+  return kernels::VecDotType(a.type) == kernels::VecDotType(b.type) &&
+         a.cols == b.cols;
+}
+
+// Up to three matrices that read the same input (Q/K/V): the input is
+// converted to their activation type once, and all their rows are split
 // across the pool in one parallel section. Rows are counted in one space
-// where each matrix starts on a multiple of 16, so a range never starts
-// inside an 8-row packed group.
+// where each matrix starts on a multiple of 16.
 struct MatMulOut {
   const Weight* w;
   float* y;  // m x w->rows
@@ -198,44 +243,25 @@ struct MatMulOut {
 void MatMulShared(absl::Span<const MatMulOut> outs, const float* x, int64_t m,
                   std::vector<uint8_t>* act_buf, ThreadPool* pool) {
   const Weight& w0 = *outs[0].w;
-  const GgmlType vdt = kernels::VecDotType(w0.type);
   for (const MatMulOut& o : outs) {
-    if (kernels::VecDotType(o.w->type) != vdt || o.w->cols != w0.cols) {
+    if (!SameActivations(*o.w, w0)) {
       for (const MatMulOut& one : outs) MatMulShared({&one, 1}, x, m, act_buf, pool);
       return;
     }
   }
-  const void* act = x;
-  int64_t act_stride = w0.cols * static_cast<int64_t>(sizeof(float));
-  if (vdt != GgmlType::kF32) {
-    act_stride = kernels::RowBytes(vdt, w0.cols);
-    act_buf->resize(act_stride * m);
-    uint8_t* dst = act_buf->data();
-    pool->ParallelFor(m, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        kernels::QuantizeRow(vdt, x + t * w0.cols, dst + t * act_stride, w0.cols);
-      }
-    });
-    act = dst;
-  }
-  constexpr int64_t kGrain = 16;  // keeps each thread's output writes apart
+  int64_t act_stride = 0;
+  const void* act = Activations(w0, x, m, act_buf, pool, &act_stride);
   int64_t first[4] = {0};
   for (size_t i = 0; i < outs.size(); ++i) {
-    first[i + 1] = first[i] + (outs[i].w->rows + kGrain - 1) / kGrain * kGrain;
+    first[i + 1] =
+        first[i] + (outs[i].w->rows + kRowGrain - 1) / kRowGrain * kRowGrain;
   }
-  pool->ParallelFor(first[outs.size()], kGrain, [&](int64_t b, int64_t e) {
+  pool->ParallelFor(first[outs.size()], kRowGrain, [&](int64_t b, int64_t e) {
     for (size_t i = 0; i < outs.size(); ++i) {
       const Weight& w = *outs[i].w;
       const int64_t rb = std::max(b, first[i]) - first[i];
       const int64_t re = std::min({e, first[i + 1], first[i] + w.rows}) - first[i];
-      if (rb >= re) continue;
-      if (w.packed) {
-        kernels::PackedMatMulRows(w.type, w.data, w.cols, rb, re, act,
-                                  act_stride, m, outs[i].y, w.rows);
-      } else {
-        kernels::MatMulRows(w.type, w.data, w.cols, rb, re, act, act_stride, m,
-                            outs[i].y, w.rows);
-      }
+      if (rb < re) MatMulRange(w, act, act_stride, m, outs[i].y, rb, re);
     }
   });
 }
@@ -245,6 +271,40 @@ void MatMul(const Weight& w, const float* x, int64_t m, float* y,
             std::vector<uint8_t>* act_buf, ThreadPool* pool) {
   const MatMulOut out{&w, y};
   MatMulShared({&out, 1}, x, m, act_buf, pool);
+}
+
+// gate[t][i] = silu(x W_gate^T)[t][i] * (x W_up^T)[t][i]. For decode steps
+// (fewer than kernels::kUnpackMinTokens tokens) each range of rows computes
+// both matrices' rows and applies the SiLU product right away, so the FFN's
+// first half is one parallel section (not two) and the product reads gate/up
+// while they are in cache. Prefill keeps one kernel call per matrix and
+// thread: its kernels prepare the activations once per call.
+void GateUpSilu(const Weight& w_gate, const Weight& w_up, const float* x,
+                int64_t m, float* gate, float* up,
+                std::vector<uint8_t>* act_buf, ThreadPool* pool) {
+  const int64_t n = w_gate.rows;
+  auto silu = [&](int64_t rb, int64_t re) {
+    for (int64_t t = 0; t < m; ++t) {
+      for (int64_t i = rb; i < re; ++i) {
+        const float g = gate[t * n + i];
+        gate[t * n + i] = g / (1.0f + std::exp(-g)) * up[t * n + i];
+      }
+    }
+  };
+  if (m >= kernels::kUnpackMinTokens || !SameActivations(w_gate, w_up) ||
+      w_up.rows != n) {
+    const MatMulOut outs[] = {{&w_gate, gate}, {&w_up, up}};
+    MatMulShared(outs, x, m, act_buf, pool);
+    pool->ParallelFor(n, kRowGrain, silu);
+    return;
+  }
+  int64_t act_stride = 0;
+  const void* act = Activations(w_gate, x, m, act_buf, pool, &act_stride);
+  pool->ParallelFor(n, kRowGrain, [&](int64_t rb, int64_t re) {
+    MatMulRange(w_gate, act, act_stride, m, gate, rb, re);
+    MatMulRange(w_up, act, act_stride, m, up, rb, re);
+    silu(rb, re);
+  });
 }
 
 void AddBias(float* x, const Vector& bias, int64_t m) {
@@ -494,14 +554,8 @@ absl::StatusOr<std::vector<float>> Model::Forward(
                 s.xn.data() + t * dim);
       }
     });
-    const MatMulOut gate_up[] = {{&l.w_gate, s.gate.data()}, {&l.w_up, s.up.data()}};
-    MatMulShared(gate_up, s.xn.data(), T, &s.act, pool);
-    pool->ParallelFor(T * c.ffn_dim, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float g = s.gate[i];
-        s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];
-      }
-    });
+    GateUpSilu(l.w_gate, l.w_up, s.xn.data(), T, s.gate.data(), s.up.data(),
+               &s.act, pool);
     MatMul(l.w_down, s.gate.data(), T, s.xn.data(), &s.act, pool);
     for (int64_t i = 0; i < T * dim; ++i) s.x[i] += s.xn[i];
   }
