@@ -328,38 +328,45 @@ ParsedOutput ParseFunctionaryV31(std::string_view text) {
   return ParseBlocks(text, NextFunctionaryV31Block);
 }
 
-// The reply after the generation prompt's ">>>": segments `recipient\nbody`
-// separated by ">>>". Recipient `all` is text; a tool name with a JSON
-// object body is a call; any other segment stays content as written.
+// One `recipient\nbody` segment (`first`: the reply's first, with no ">>>"
+// before it): `all` is text, a tool name with a JSON object body a call,
+// anything else content as written.
+void ParseFunctionaryV32Segment(std::string_view segment, bool first,
+                                ParsedOutput* out) {
+  const size_t nl = segment.find('\n');
+  const std::string_view recipient =
+      nl == std::string_view::npos ? segment : Trim(segment.substr(0, nl));
+  const std::string_view body = nl == std::string_view::npos
+                                    ? std::string_view()
+                                    : segment.substr(nl + 1);
+  std::optional<ordered_json> j;
+  if (nl != std::string_view::npos && recipient != "all" &&
+      IsToolName(recipient)) {
+    j = ParseJson(Trim(body));
+  }
+  if (nl != std::string_view::npos && recipient == "all") {
+    out->content.append(body);
+  } else if (j.has_value() && j->is_object()) {
+    out->calls.push_back({std::string(recipient), Dump(*j)});
+  } else if (!(first && segment.empty())) {
+    if (!first) out->content.append(kRecipient);
+    out->content.append(segment);
+  }
+}
+
+// The reply after the generation prompt's ">>>": segments separated by
+// ">>>" (ParseFunctionaryV32Segment).
 ParsedOutput ParseFunctionaryV32(std::string_view text) {
   ParsedOutput out;
-  std::string content;
   size_t pos = 0;
   for (bool first = true; pos <= text.size(); first = false) {
     size_t next = text.find(kRecipient, pos);
     if (next == std::string_view::npos) next = text.size();
-    const std::string_view segment = text.substr(pos, next - pos);
-    const size_t nl = segment.find('\n');
-    const std::string_view recipient =
-        nl == std::string_view::npos ? segment : Trim(segment.substr(0, nl));
-    const std::string_view body =
-        nl == std::string_view::npos ? std::string_view() : segment.substr(nl + 1);
-    std::optional<ordered_json> j;
-    if (nl != std::string_view::npos && recipient != "all" && IsToolName(recipient)) {
-      j = ParseJson(Trim(body));
-    }
-    if (nl != std::string_view::npos && recipient == "all") {
-      content.append(body);
-    } else if (j.has_value() && j->is_object()) {
-      out.calls.push_back({std::string(recipient), Dump(*j)});
-    } else if (!(first && segment.empty())) {
-      if (!first) content.append(kRecipient);
-      content.append(segment);
-    }
+    ParseFunctionaryV32Segment(text.substr(pos, next - pos), first, &out);
     if (next == text.size()) break;
     pos = next + kRecipient.size();
   }
-  out.content = Content(std::move(content));
+  out.content = Content(std::move(out.content));
   return out;
 }
 
@@ -534,6 +541,7 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
       section_ = std::move(pending_);
       pending_.clear();
       in_section_ = true;
+      Advance(&out);
       return out;
     }
   }
@@ -575,6 +583,10 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
 }
 
 void ToolCallStream::Advance(Delta* out) {
+  if (format_ == ToolFormat::kFunctionaryV32) {
+    ScanFunctionaryV32(out);
+    return;
+  }
   do {
     ScanSection(out);
   } while (DrainBlock(out));
@@ -792,6 +804,61 @@ void ToolCallStream::ScanSection(Delta* out) {
   }
 }
 
+void ToolCallStream::ScanFunctionaryV32(Delta* out) {
+  if (!segments_started_) {
+    // The section starts at a ">>>", or at the reply's start (its first
+    // recipient line named a tool).
+    segments_started_ = true;
+    segment_first_ = !section_.starts_with(kRecipient);
+    if (!segment_first_) section_.erase(0, kRecipient.size());
+  }
+  // section_ starts at the current segment (after its ">>>").
+  while (true) {
+    const std::string_view s = section_;
+    const size_t next = s.find(kRecipient);  // the segment's end
+    const size_t end = next == std::string_view::npos ? s.size() : next;
+    if (scan_state_ == Scan::kStart) {
+      const size_t nl = s.find('\n');
+      const size_t obj = nl < end ? SkipSpace(s, nl + 1) : end;
+      const std::string_view recipient =
+          nl < end ? Trim(s.substr(0, nl)) : std::string_view();
+      if (nl < end && (recipient == "all" || !IsToolName(recipient))) {
+        scan_state_ = Scan::kStopped;
+      } else if (obj < end) {
+        if (s[obj] == '{') {
+          StartCall(internal::CallScanner::Arguments(std::string(recipient)),
+                    obj, Scan::kStopped);
+        } else {
+          scan_state_ = Scan::kStopped;
+        }
+      }
+    }
+    if (scan_state_ == Scan::kCall) {
+      // The whole parse splits at ">>>" even in a JSON string: read up to
+      // it, or up to a tail that may start it.
+      const size_t limit =
+          std::max(scan_, next != std::string_view::npos
+                              ? next
+                              : s.size() - MarkerTail(s, kRecipient));
+      scan_ +=
+          live_->Feed(s.substr(scan_, limit - scan_), &calls_emitted_, out);
+      if (live_->scanner().done() || live_->scanner().gave_up()) {
+        EndCall(out);
+        scan_state_ = Scan::kStopped;
+      }
+    }
+    if (next == std::string_view::npos) return;
+    EndCall(out);
+    ParsedOutput p;
+    ParseFunctionaryV32Segment(s.substr(0, next), segment_first_, &p);
+    Reconcile(std::move(p), out);
+    section_.erase(0, next + kRecipient.size());
+    segment_first_ = false;
+    scan_state_ = Scan::kStart;
+    scan_ = 0;
+  }
+}
+
 bool ToolCallStream::DrainBlock(Delta* out) {
   const auto block = Block(format_);
   if (!block.has_value()) return false;
@@ -863,7 +930,14 @@ ToolCallStream::Delta ToolCallStream::Finish() {
     return out;
   }
   EndCall(&out);
-  Reconcile(ParseToolCalls(format_, section_), &out);
+  if (format_ == ToolFormat::kFunctionaryV32) {
+    // The last segment (the earlier ones went out as they ended).
+    ParsedOutput p;
+    ParseFunctionaryV32Segment(section_, segment_first_, &p);
+    Reconcile(std::move(p), &out);
+  } else {
+    Reconcile(ParseToolCalls(format_, section_), &out);
+  }
   section_.clear();
   scan_state_ = Scan::kStopped;
   return out;

@@ -60,14 +60,14 @@ struct ToolCallDelta {
 // piece decides); from a marker on, text is held.
 //
 // Arguments stream as they are generated for Hermes, Llama 3, Mistral,
-// functionary v3.1 and gpt-oss: once a call's name is known and its
-// arguments object has started, the call's first piece (its name) goes
+// functionary v3.1 and v3.2, and gpt-oss: once a call's name is known and
+// its arguments object has started, the call's first piece (its name) goes
 // out, then the arguments in fragments, compacted on the fly to the text
 // ParseToolCalls gives. A call the stream cannot read that way (arguments
-// before the name or as a JSON string, no arguments, the other formats)
-// comes out whole when its text is complete (a closed block) or at
-// Finish(), and so do the calls after it in the same section (indexes stay
-// in order).
+// before the name or as a JSON string, no arguments; DeepSeek R1 and
+// Command R) comes out whole when its text is complete (a closed block or
+// segment) or at Finish(), and so do the calls after it in the same
+// section (indexes stay in order).
 //
 // The content of all Deltas is ParseToolCalls(format, all text)'s content,
 // up to pieces that are only whitespace. For well-formed output the calls
@@ -99,13 +99,13 @@ class ToolCallStream {
 
  private:
   // Where the argument scanner is in the section. Block formats (Hermes,
-  // functionary v3.1) go kStart -> kCall -> kStopped per block; Llama 3
-  // goes kStart -> (kCall -> kBetween)*; Mistral kStart -> kGroup, then
-  // kGroup -> kElement -> kCall -> kNext (-> kElement | kAfterGroup) for a
-  // list or kGroup -> kName -> kCall -> kAfterGroup for name[ARGS], and
-  // kAfterGroup -> kGroup at the next [TOOL_CALLS]. Anything unexpected, or
-  // a call that gives up, goes to kStopped: the rest of the section waits
-  // for the whole parse.
+  // functionary v3.1) and functionary v3.2's segments go kStart -> kCall
+  // -> kStopped per block or segment; Llama 3 goes kStart -> (kBetween ->
+  // kCall)*; Mistral kStart -> kGroup, then kGroup -> kElement -> kCall ->
+  // kNext (-> kElement | kAfterGroup) for a list or kGroup -> kName ->
+  // kCall -> kAfterGroup for name[ARGS], and kAfterGroup -> kGroup at the
+  // next [TOOL_CALLS]. Anything unexpected, or a call that gives up, goes
+  // to kStopped: the rest of the section waits for the whole parse.
   enum class Scan {
     kStart,
     kCall,
@@ -123,6 +123,9 @@ class ToolCallStream {
   void Advance(Delta* out);
   // Feeds the live call (or starts one) as far as the section decides.
   void ScanSection(Delta* out);
+  // functionary v3.2: streams the current segment's call and emits each
+  // segment that ended (at the next ">>>").
+  void ScanFunctionaryV32(Delta* out);
   // Starts a live call at section_[at]; `next`: the state after it.
   void StartCall(internal::CallScanner scanner, size_t at, Scan next);
   // The live call's text ended: flushes it into begun_ (when it began).
@@ -148,6 +151,8 @@ class ToolCallStream {
   size_t call_start_ = 0;   // where the live call's JSON starts in section_
   bool semicolon_ = false;  // Llama 3: a ';' was read after the last call
   Scan after_call_ = Scan::kStopped;
+  bool segments_started_ = false;  // functionary v3.2
+  bool segment_first_ = false;     // the segment is the reply's first
   std::unique_ptr<internal::LiveCall> live_;
   // The calls streamed since the last Reconcile, as streamed.
   std::vector<ToolCall> begun_;

@@ -561,6 +561,10 @@ TEST(ToolCallStream, MatchesWholeParse) {
        "Ok.[TOOL_CALLS]write[ARGS]" + long_args + "[TOOL_CALLS]t[ARGS]{}"},
       {ToolFormat::kFunctionaryV31,
        "Hi.<function=write>" + long_args + "</function>"},
+      {ToolFormat::kFunctionaryV32,
+       "all\nChecking.>>>write\n" + long_args + ">>>t\n{}>>>all\nDone."},
+      {ToolFormat::kFunctionaryV32, "write\n" + long_args},
+      {ToolFormat::kFunctionaryV32, "all\nx>>>g\n[1]>>>f\n{\"a\": \"b>c>>d\"}"},
       {ToolFormat::kGptOss,
        "<|channel|>analysis<|message|>Write "
        "it.<|end|><|start|>assistant<|channel|>commentary "
@@ -619,6 +623,8 @@ TEST(ToolCallStream, MatchesWholeParse) {
        "<|channel|>commentary to=functions.f "
        "<|constrain|>json<|message|>{\"a\": 1} and more",
        1},
+      {ToolFormat::kFunctionaryV32, "all\nHm.>>>f\n{\"a\": \"x>>>g\n{}", 1},
+      {ToolFormat::kFunctionaryV32, "f\n{\"a\": 1} trailing>>>g\n{}", 1},
   };
   for (const Case& c : cases) {
     const ParsedOutput whole = ParseToolCalls(c.format, c.text);
@@ -664,6 +670,7 @@ TEST(ToolCallStream, StreamsArgumentsAsTheyAreGenerated) {
       {ToolFormat::kMistral, "[TOOL_CALLS]write[ARGS]" + long_args},
       {ToolFormat::kFunctionaryV31,
        "<function=write>" + long_args + "</function>"},
+      {ToolFormat::kFunctionaryV32, "all\nSure.>>>write\n" + long_args},
       {ToolFormat::kGptOss,
        "<|channel|>commentary to=functions.write <|constrain|>json<|message|>" +
            long_args + "<|call|>"},
