@@ -3,13 +3,13 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/tool_calls/text_util.h"
+
 namespace triptych::tool_calls::internal {
 namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
 bool IsHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
