@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "nlohmann/json.hpp"
+#include "runtime/tool_calls/json_stream.h"
 #include "runtime/tool_calls/text_util.h"
 
 namespace triptych::tool_calls {
@@ -85,12 +86,9 @@ std::pair<size_t, size_t> FindBodyEnd(std::string_view s, size_t from) {
 // body is content).
 std::optional<ToolCall> CallFromBody(const std::string& name,
                                      std::string_view body) {
-  const std::string_view t = Trim(body);
-  ordered_json j = ordered_json::parse(t.begin(), t.end(), nullptr,
-                                       /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return ToolCall{
-      name, j.dump(-1, ' ', false, ordered_json::error_handler_t::replace)};
+  std::optional<ordered_json> j = internal::ParseJson(Trim(body));
+  if (!j.has_value() || !j->is_object()) return std::nullopt;
+  return ToolCall{name, internal::Dump(*j)};
 }
 
 std::string NonBlank(std::string s) {
@@ -135,6 +133,9 @@ ParsedOutput ParseHarmony(std::string_view text) {
   return out;
 }
 
+HarmonyStream::HarmonyStream() = default;
+HarmonyStream::~HarmonyStream() = default;
+
 ToolCallStream::Delta HarmonyStream::Push(std::string_view text) {
   ToolCallStream::Delta out;
   buf_.append(text);
@@ -142,12 +143,27 @@ ToolCallStream::Delta HarmonyStream::Push(std::string_view text) {
   return out;
 }
 
+void HarmonyStream::AddCallBody(std::string_view piece,
+                                ToolCallStream::Delta* out) {
+  call_body_.append(piece);
+  // Bytes after the arguments' end are for the whole parse to judge.
+  if (live_ != nullptr) live_->Feed(piece, &calls_, out);
+}
+
 void HarmonyStream::EndCall(ToolCallStream::Delta* out) {
-  if (std::optional<ToolCall> call = CallFromBody(call_name_, call_body_)) {
-    out->calls.push_back(*std::move(call));
+  std::optional<ToolCall> call = CallFromBody(call_name_, call_body_);
+  const bool streamed = live_ != nullptr && live_->begun();
+  if (streamed) live_->Flush(out);
+  if (streamed && call.has_value() && *call == live_->call()) {
+    // Sent already.
+  } else if (call.has_value()) {
+    out->tool_calls.push_back(
+        {calls_++, std::move(call->name), std::move(call->arguments)});
   } else {
+    // Not a call (if it began to stream, it stays: ToolCallStream's rule).
     out->content += call_body_;
   }
+  live_.reset();
   call_body_.clear();
 }
 
@@ -173,6 +189,10 @@ void HarmonyStream::Drain(ToolCallStream::Delta* out) {
       }
       kind_ = h.kind;
       call_name_ = h.call_name;
+      if (kind_ == Kind::kCall) {
+        live_ = std::make_unique<internal::LiveCall>(
+            internal::CallScanner::Arguments(call_name_));
+      }
       buf_.erase(0, message + kMessage.size());
       state_ = State::kBody;
       continue;
@@ -195,7 +215,7 @@ void HarmonyStream::Drain(ToolCallStream::Delta* out) {
     }
     const std::string piece = buf_.substr(0, take);
     if (kind_ == Kind::kCall) {
-      call_body_ += piece;
+      AddCallBody(piece, out);
     } else if (kind_ == Kind::kReasoning) {
       out->reasoning += piece;
     } else {
@@ -218,7 +238,7 @@ ToolCallStream::Delta HarmonyStream::Finish() {
     if (!AllSpace(buf_)) out.content += buf_;
   } else if (state_ == State::kBody) {
     if (kind_ == Kind::kCall) {
-      call_body_ += buf_;
+      AddCallBody(buf_, &out);
       EndCall(&out);
     } else if (kind_ == Kind::kReasoning) {
       out.reasoning += buf_;

@@ -7,14 +7,17 @@
 
 #include "nlohmann/json.hpp"
 #include "runtime/tool_calls/harmony.h"
+#include "runtime/tool_calls/json_stream.h"
 #include "runtime/tool_calls/text_util.h"
 
 namespace triptych::tool_calls {
 namespace {
 
 using internal::AllSpace;
+using internal::Dump;
 using internal::IsSpace;
 using internal::IsToolName;
+using internal::ParseJson;
 using internal::SkipSpace;
 using internal::Trim;
 using nlohmann::ordered_json;
@@ -49,10 +52,6 @@ ParsedOutput AllContent(std::string_view text) {
   return out;
 }
 
-std::string Dump(const ordered_json& j) {
-  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
-}
-
 // One past the end of the JSON object or array that starts at s[i] ('{' or
 // '['), or npos when it does not close within s.
 size_t JsonEnd(std::string_view s, size_t i) {
@@ -81,14 +80,9 @@ size_t JsonEnd(std::string_view s, size_t i) {
   return std::string_view::npos;
 }
 
-std::optional<ordered_json> ParseJson(std::string_view s) {
-  ordered_json j = ordered_json::parse(s.begin(), s.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
-}
-
-// {"name": "f", "arguments" | "parameters": {...}} -> a call. Arguments
-// given as a JSON string are unwrapped (not JSON: no call).
+// {"name": "f", "arguments" | "parameters": {...}} -> a call, with the
+// first of the two keys that is not null (the one a stream reads first).
+// Arguments given as a JSON string are unwrapped (not JSON: no call).
 std::optional<ToolCall> CallFromJson(const ordered_json& j) {
   if (!j.is_object()) return std::nullopt;
   auto name = j.find("name");
@@ -98,9 +92,10 @@ std::optional<ToolCall> CallFromJson(const ordered_json& j) {
   ToolCall call;
   call.name = name->get<std::string>();
   call.arguments = "{}";
-  for (const char* key : {"arguments", "parameters"}) {
-    auto args = j.find(key);
-    if (args == j.end() || args->is_null()) continue;
+  for (auto args = j.begin(); args != j.end(); ++args) {
+    if ((args.key() != "arguments" && args.key() != "parameters") ||
+        args->is_null())
+      continue;
     if (args->is_string()) {
       // Arguments reach clients as JSON text: a string that is not JSON
       // makes this no call (it stays content).
@@ -333,38 +328,45 @@ ParsedOutput ParseFunctionaryV31(std::string_view text) {
   return ParseBlocks(text, NextFunctionaryV31Block);
 }
 
-// The reply after the generation prompt's ">>>": segments `recipient\nbody`
-// separated by ">>>". Recipient `all` is text; a tool name with a JSON
-// object body is a call; any other segment stays content as written.
+// One `recipient\nbody` segment (`first`: the reply's first, with no ">>>"
+// before it): `all` is text, a tool name with a JSON object body a call,
+// anything else content as written.
+void ParseFunctionaryV32Segment(std::string_view segment, bool first,
+                                ParsedOutput* out) {
+  const size_t nl = segment.find('\n');
+  const std::string_view recipient =
+      nl == std::string_view::npos ? segment : Trim(segment.substr(0, nl));
+  const std::string_view body = nl == std::string_view::npos
+                                    ? std::string_view()
+                                    : segment.substr(nl + 1);
+  std::optional<ordered_json> j;
+  if (nl != std::string_view::npos && recipient != "all" &&
+      IsToolName(recipient)) {
+    j = ParseJson(Trim(body));
+  }
+  if (nl != std::string_view::npos && recipient == "all") {
+    out->content.append(body);
+  } else if (j.has_value() && j->is_object()) {
+    out->calls.push_back({std::string(recipient), Dump(*j)});
+  } else if (!(first && segment.empty())) {
+    if (!first) out->content.append(kRecipient);
+    out->content.append(segment);
+  }
+}
+
+// The reply after the generation prompt's ">>>": segments separated by
+// ">>>" (ParseFunctionaryV32Segment).
 ParsedOutput ParseFunctionaryV32(std::string_view text) {
   ParsedOutput out;
-  std::string content;
   size_t pos = 0;
   for (bool first = true; pos <= text.size(); first = false) {
     size_t next = text.find(kRecipient, pos);
     if (next == std::string_view::npos) next = text.size();
-    const std::string_view segment = text.substr(pos, next - pos);
-    const size_t nl = segment.find('\n');
-    const std::string_view recipient =
-        nl == std::string_view::npos ? segment : Trim(segment.substr(0, nl));
-    const std::string_view body =
-        nl == std::string_view::npos ? std::string_view() : segment.substr(nl + 1);
-    std::optional<ordered_json> j;
-    if (nl != std::string_view::npos && recipient != "all" && IsToolName(recipient)) {
-      j = ParseJson(Trim(body));
-    }
-    if (nl != std::string_view::npos && recipient == "all") {
-      content.append(body);
-    } else if (j.has_value() && j->is_object()) {
-      out.calls.push_back({std::string(recipient), Dump(*j)});
-    } else if (!(first && segment.empty())) {
-      if (!first) content.append(kRecipient);
-      content.append(segment);
-    }
+    ParseFunctionaryV32Segment(text.substr(pos, next - pos), first, &out);
     if (next == text.size()) break;
     pos = next + kRecipient.size();
   }
-  out.content = Content(std::move(content));
+  out.content = Content(std::move(out.content));
   return out;
 }
 
@@ -480,6 +482,26 @@ ParsedOutput ParseToolCalls(ToolFormat format, std::string_view text) {
   return out;
 }
 
+namespace {
+
+// The longest tail of `s` that is a proper prefix of `marker`.
+size_t MarkerTail(std::string_view s, std::string_view marker) {
+  for (size_t k = std::min(marker.size() - 1, s.size()); k > 0; --k) {
+    if (s.ends_with(marker.substr(0, k))) return k;
+  }
+  return 0;
+}
+
+// The formats whose arguments ToolCallStream streams (gpt-oss: in
+// HarmonyStream).
+bool StreamsArguments(ToolFormat format) {
+  return format == ToolFormat::kHermes || format == ToolFormat::kLlama3 ||
+         format == ToolFormat::kMistral ||
+         format == ToolFormat::kFunctionaryV31;
+}
+
+}  // namespace
+
 ToolCallStream::ToolCallStream(ToolFormat format) : format_(format) {
   if (format == ToolFormat::kGptOss)
     harmony_ = std::make_unique<HarmonyStream>();
@@ -490,7 +512,7 @@ ToolCallStream::~ToolCallStream() = default;
 ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
   if (harmony_ != nullptr) {
     Delta d = harmony_->Push(text);
-    calls_emitted_ += static_cast<int>(d.calls.size());
+    calls_emitted_ = harmony_->calls_begun();
     return d;
   }
   Delta out;
@@ -501,7 +523,7 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
   }
   if (in_section_) {
     section_.append(text);
-    DrainCompleteBlocks(&out);
+    Advance(&out);
     return out;
   }
   pending_.append(text);
@@ -519,6 +541,7 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
       section_ = std::move(pending_);
       pending_.clear();
       in_section_ = true;
+      Advance(&out);
       return out;
     }
   }
@@ -529,7 +552,7 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
     section_ = pending_.substr(m);
     pending_.clear();
     in_section_ = true;
-    DrainCompleteBlocks(&out);
+    Advance(&out);
     return out;
   }
   // A reply that starts with the call's JSON (the marker was a control
@@ -545,71 +568,359 @@ ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
       section_ = std::move(pending_);
       pending_.clear();
       in_section_ = true;
+      Advance(&out);
       return out;
     }
   }
   // Hold back the longest tail that may be the start of a marker.
   size_t keep = 0;
-  for (std::string_view marker : markers) {
-    for (size_t k = std::min(marker.size() - 1, pending_.size()); k > keep; --k) {
-      if (pending_.ends_with(marker.substr(0, k))) {
-        keep = k;
-        break;
-      }
-    }
-  }
+  for (std::string_view marker : markers)
+    keep = std::max(keep, MarkerTail(pending_, marker));
   out.content = pending_.substr(0, pending_.size() - keep);
   pending_.erase(0, pending_.size() - keep);
   if (!AllSpace(out.content)) content_started_ = true;
   return out;
 }
 
-void ToolCallStream::DrainCompleteBlocks(Delta* out) {
-  const auto block = Block(format_);
-  if (!block.has_value()) return;
-  const auto [open, close_tag] = *block;
+void ToolCallStream::Advance(Delta* out) {
+  if (format_ == ToolFormat::kFunctionaryV32) {
+    ScanFunctionaryV32(out);
+    return;
+  }
+  do {
+    ScanSection(out);
+  } while (DrainBlock(out));
+}
+
+void ToolCallStream::StartCall(internal::CallScanner scanner, size_t at,
+                               Scan next) {
+  live_ = std::make_unique<internal::LiveCall>(std::move(scanner));
+  call_start_ = at;
+  scan_ = at;
+  scan_state_ = Scan::kCall;
+  after_call_ = next;
+}
+
+void ToolCallStream::EndCall(Delta* out) {
+  if (live_ == nullptr) return;
+  if (live_->begun()) {
+    live_->Flush(out);
+    begun_.push_back(live_->call());
+  }
+  live_.reset();
+}
+
+void ToolCallStream::ScanSection(Delta* out) {
+  if (!StreamsArguments(format_)) return;
+  const std::string_view s = section_;
+  // Whether the call that just ended parses as the whole parse will read
+  // it (else the rest waits for the whole parse).
+  auto call_parses = [&](bool envelope) {
+    if (!live_->begun()) return false;
+    std::optional<ordered_json> j =
+        ParseJson(s.substr(call_start_, scan_ - call_start_));
+    if (!j.has_value()) return false;
+    std::optional<ToolCall> c =
+        envelope ? CallFromJson(*j)
+                 : ToolCall{live_->scanner().name(), Dump(*j)};
+    return c.has_value() && *c == live_->call();
+  };
   while (true) {
-    const size_t i = SkipSpace(section_, 0);
-    if (section_.compare(i, open.size(), open) != 0) return;
-    size_t after;
-    if (format_ == ToolFormat::kFunctionaryV31) {
-      // Delimited as its parser does: the JSON read to its end (a close tag
-      // may sit in a string), then the close tag if one follows.
-      const size_t gt = section_.find('>', i + open.size());
-      if (gt == std::string::npos) return;
-      const size_t obj = SkipSpace(section_, gt + 1);
-      // Not an object: the parser stops there, so the rest waits for
-      // Finish() (parsed whole).
-      if (obj >= section_.size() || section_[obj] != '{') return;
-      const size_t end = JsonEnd(section_, obj);
-      if (end == std::string::npos) return;
-      const size_t k = SkipSpace(section_, end);
-      if (k == section_.size()) return;  // a close tag may follow
-      const std::string_view rest = std::string_view(section_).substr(k);
-      if (rest.starts_with(close_tag)) {
-        after = k + close_tag.size();
-      } else if (close_tag.starts_with(rest)) {
+    switch (scan_state_) {
+      case Scan::kStopped:
         return;
-      } else {
-        after = end;
+      case Scan::kStart: {
+        if (format_ == ToolFormat::kHermes ||
+            format_ == ToolFormat::kFunctionaryV31) {
+          // A block at the section's front (DrainBlock removes each).
+          const std::string_view open =
+              format_ == ToolFormat::kHermes ? kHermesOpen : kFunctionOpen;
+          const size_t i = SkipSpace(s, 0);
+          if (s.size() - i < open.size()) {
+            if (!open.starts_with(s.substr(i))) scan_state_ = Scan::kStopped;
+            return;
+          }
+          if (s.substr(i, open.size()) != open) {
+            scan_state_ = Scan::kStopped;
+            return;
+          }
+          size_t obj = i + open.size();
+          std::string name;
+          if (format_ == ToolFormat::kFunctionaryV31) {
+            const size_t gt = s.find('>', obj);
+            if (gt == std::string_view::npos) return;
+            name = std::string(s.substr(obj, gt - obj));
+            if (!IsToolName(name)) {
+              scan_state_ = Scan::kStopped;
+              return;
+            }
+            obj = gt + 1;
+          }
+          obj = SkipSpace(s, obj);
+          if (obj == s.size()) return;
+          if (s[obj] != '{') {
+            scan_state_ = Scan::kStopped;
+            return;
+          }
+          StartCall(format_ == ToolFormat::kHermes
+                        ? internal::CallScanner::Envelope()
+                        : internal::CallScanner::Arguments(name),
+                    obj, Scan::kStopped);
+          continue;
+        }
+        // A bare Mistral list's "[" may be the start of [TOOL_CALLS].
+        if (format_ == ToolFormat::kMistral && s.size() < kToolCalls.size() &&
+            kToolCalls.starts_with(s)) {
+          return;
+        }
+        size_t i = 0;
+        if (format_ == ToolFormat::kLlama3 && s.starts_with(kPythonTag))
+          i = kPythonTag.size();
+        if (format_ == ToolFormat::kMistral && s.starts_with(kToolCalls))
+          i = kToolCalls.size();
+        if (format_ == ToolFormat::kMistral) {
+          scan_ = i;
+          scan_state_ = Scan::kGroup;
+          continue;
+        }
+        scan_ = i;
+        semicolon_ = true;  // no ';' before the first call
+        scan_state_ = Scan::kBetween;
+        continue;
       }
-    } else {
-      const size_t close = section_.find(close_tag, i + open.size());
-      if (close == std::string::npos) return;
-      after = close + close_tag.size();
+      case Scan::kBetween: {  // Llama 3: before a call, after ws and one ';'
+        const size_t j = SkipSpace(s, scan_);
+        if (j == s.size()) return;
+        if (s[j] == ';' && !semicolon_) {
+          semicolon_ = true;
+          scan_ = j + 1;
+          continue;
+        }
+        if (s[j] != '{') {
+          scan_state_ = Scan::kStopped;
+          return;
+        }
+        StartCall(internal::CallScanner::Envelope(), j, Scan::kBetween);
+        continue;
+      }
+      case Scan::kGroup: {  // Mistral: after [TOOL_CALLS]
+        const size_t j = SkipSpace(s, scan_);
+        if (j == s.size()) return;
+        scan_ = j;
+        if (s[j] == '[') {
+          ++scan_;
+          scan_state_ = Scan::kElement;
+        } else {
+          scan_state_ = Scan::kName;
+        }
+        continue;
+      }
+      case Scan::kElement: {  // Mistral: a list's next element
+        const size_t j = SkipSpace(s, scan_);
+        if (j == s.size()) return;
+        if (s[j] != '{') {
+          scan_state_ = Scan::kStopped;
+          return;
+        }
+        StartCall(internal::CallScanner::Envelope(), j, Scan::kNext);
+        continue;
+      }
+      case Scan::kNext: {  // Mistral: after a list element
+        const size_t j = SkipSpace(s, scan_);
+        if (j == s.size()) return;
+        scan_ = j + 1;
+        if (s[j] == ',') {
+          scan_state_ = Scan::kElement;
+        } else if (s[j] == ']') {
+          scan_state_ = Scan::kAfterGroup;
+        } else {
+          scan_state_ = Scan::kStopped;
+        }
+        continue;
+      }
+      case Scan::kName: {  // Mistral: name[ARGS]{...}
+        const size_t args = s.find(kArgs, scan_);
+        if (args == std::string_view::npos) return;
+        const std::string_view name = Trim(s.substr(scan_, args - scan_));
+        const size_t obj = SkipSpace(s, args + kArgs.size());
+        if (name.empty() ||
+            name.find_first_of(" \n") != std::string_view::npos ||
+            (obj < s.size() && s[obj] != '{')) {
+          scan_state_ = Scan::kStopped;
+          return;
+        }
+        if (obj == s.size()) return;
+        StartCall(internal::CallScanner::Arguments(std::string(name)), obj,
+                  Scan::kAfterGroup);
+        continue;
+      }
+      case Scan::kAfterGroup: {  // Mistral: a next [TOOL_CALLS]?
+        const size_t j = SkipSpace(s, scan_);
+        const std::string_view rest = s.substr(j);
+        if (rest.starts_with(kToolCalls)) {
+          scan_ = j + kToolCalls.size();
+          scan_state_ = Scan::kGroup;
+          continue;
+        }
+        if (!kToolCalls.starts_with(rest)) scan_state_ = Scan::kStopped;
+        return;
+      }
+      case Scan::kCall: {
+        size_t limit = s.size();
+        if (format_ == ToolFormat::kHermes) {
+          // ParseHermes ends the block at the first </tool_call>, even in
+          // a JSON string: read up to it, or up to a tail that may start it.
+          const size_t close = s.find(kHermesClose, scan_);
+          limit = close != std::string_view::npos
+                      ? close
+                      : s.size() - MarkerTail(s, kHermesClose);
+          limit = std::max(limit, scan_);
+        }
+        scan_ +=
+            live_->Feed(s.substr(scan_, limit - scan_), &calls_emitted_, out);
+        const internal::CallScanner& sc = live_->scanner();
+        if (!sc.done() && !sc.gave_up()) return;  // needs more text
+        if (format_ == ToolFormat::kHermes ||
+            format_ == ToolFormat::kFunctionaryV31) {
+          // DrainBlock decides the call when its block ends.
+          EndCall(out);
+          scan_state_ = Scan::kStopped;
+          return;
+        }
+        // A call that cannot stream, or does not parse as the whole parse
+        // reads it, leaves the rest of the section (the calls after it
+        // included, to keep indexes in order) to Finish().
+        const bool parses = !sc.gave_up() && call_parses(sc.envelope());
+        EndCall(out);
+        if (!parses) {
+          scan_state_ = Scan::kStopped;
+          return;
+        }
+        semicolon_ = false;
+        scan_state_ = after_call_;
+        continue;
+      }
     }
-    ParsedOutput p = ParseToolCalls(format_, std::string_view(section_).substr(0, after));
-    out->content += p.content;
-    for (ToolCall& c : p.calls) out->calls.push_back(std::move(c));
-    calls_emitted_ += static_cast<int>(p.calls.size());
-    section_.erase(0, after);
+  }
+}
+
+void ToolCallStream::ScanFunctionaryV32(Delta* out) {
+  if (!segments_started_) {
+    // The section starts at a ">>>", or at the reply's start (its first
+    // recipient line named a tool).
+    segments_started_ = true;
+    segment_first_ = !section_.starts_with(kRecipient);
+    if (!segment_first_) section_.erase(0, kRecipient.size());
+  }
+  // section_ starts at the current segment (after its ">>>").
+  while (true) {
+    const std::string_view s = section_;
+    const size_t next = s.find(kRecipient);  // the segment's end
+    const size_t end = next == std::string_view::npos ? s.size() : next;
+    if (scan_state_ == Scan::kStart) {
+      const size_t nl = s.find('\n');
+      const size_t obj = nl < end ? SkipSpace(s, nl + 1) : end;
+      const std::string_view recipient =
+          nl < end ? Trim(s.substr(0, nl)) : std::string_view();
+      if (nl < end && (recipient == "all" || !IsToolName(recipient))) {
+        scan_state_ = Scan::kStopped;
+      } else if (obj < end) {
+        if (s[obj] == '{') {
+          StartCall(internal::CallScanner::Arguments(std::string(recipient)),
+                    obj, Scan::kStopped);
+        } else {
+          scan_state_ = Scan::kStopped;
+        }
+      }
+    }
+    if (scan_state_ == Scan::kCall) {
+      // The whole parse splits at ">>>" even in a JSON string: read up to
+      // it, or up to a tail that may start it.
+      const size_t limit =
+          std::max(scan_, next != std::string_view::npos
+                              ? next
+                              : s.size() - MarkerTail(s, kRecipient));
+      scan_ +=
+          live_->Feed(s.substr(scan_, limit - scan_), &calls_emitted_, out);
+      if (live_->scanner().done() || live_->scanner().gave_up()) {
+        EndCall(out);
+        scan_state_ = Scan::kStopped;
+      }
+    }
+    if (next == std::string_view::npos) return;
+    EndCall(out);
+    ParsedOutput p;
+    ParseFunctionaryV32Segment(s.substr(0, next), segment_first_, &p);
+    Reconcile(std::move(p), out);
+    section_.erase(0, next + kRecipient.size());
+    segment_first_ = false;
+    scan_state_ = Scan::kStart;
+    scan_ = 0;
+  }
+}
+
+bool ToolCallStream::DrainBlock(Delta* out) {
+  const auto block = Block(format_);
+  if (!block.has_value()) return false;
+  const auto [open, close_tag] = *block;
+  const size_t i = SkipSpace(section_, 0);
+  if (section_.compare(i, open.size(), open) != 0) return false;
+  size_t after;
+  if (format_ == ToolFormat::kFunctionaryV31) {
+    // Delimited as its parser does: the JSON read to its end (a close tag
+    // may sit in a string), then the close tag if one follows.
+    const size_t gt = section_.find('>', i + open.size());
+    if (gt == std::string::npos) return false;
+    const size_t obj = SkipSpace(section_, gt + 1);
+    // Not an object: the parser stops there, so the rest waits for
+    // Finish() (parsed whole).
+    if (obj >= section_.size() || section_[obj] != '{') return false;
+    const size_t end = JsonEnd(section_, obj);
+    if (end == std::string::npos) return false;
+    const size_t k = SkipSpace(section_, end);
+    if (k == section_.size()) return false;  // a close tag may follow
+    const std::string_view rest = std::string_view(section_).substr(k);
+    if (rest.starts_with(close_tag)) {
+      after = k + close_tag.size();
+    } else if (close_tag.starts_with(rest)) {
+      return false;
+    } else {
+      after = end;
+    }
+  } else {
+    const size_t close = section_.find(close_tag, i + open.size());
+    if (close == std::string::npos) return false;
+    after = close + close_tag.size();
+  }
+  EndCall(out);
+  Reconcile(
+      ParseToolCalls(format_, std::string_view(section_).substr(0, after)),
+      out);
+  section_.erase(0, after);
+  scan_state_ = Scan::kStart;
+  scan_ = 0;
+  return true;
+}
+
+void ToolCallStream::Reconcile(ParsedOutput p, Delta* out) {
+  out->content += p.content;
+  // The calls streamed that parse are those of p, in order (the others
+  // turned out malformed: p has their text as content).
+  size_t j = 0;
+  for (const ToolCall& streamed : begun_) {
+    if (j < p.calls.size() && p.calls[j] == streamed) ++j;
+  }
+  begun_.clear();
+  for (; j < p.calls.size(); ++j) {
+    out->tool_calls.push_back({calls_emitted_++, std::move(p.calls[j].name),
+                               std::move(p.calls[j].arguments)});
   }
 }
 
 ToolCallStream::Delta ToolCallStream::Finish() {
   if (harmony_ != nullptr) {
     Delta d = harmony_->Finish();
-    calls_emitted_ += static_cast<int>(d.calls.size());
+    calls_emitted_ = harmony_->calls_begun();
     return d;
   }
   Delta out;
@@ -618,11 +929,17 @@ ToolCallStream::Delta ToolCallStream::Finish() {
     pending_.clear();
     return out;
   }
-  ParsedOutput p = ParseToolCalls(format_, section_);
+  EndCall(&out);
+  if (format_ == ToolFormat::kFunctionaryV32) {
+    // The last segment (the earlier ones went out as they ended).
+    ParsedOutput p;
+    ParseFunctionaryV32Segment(section_, segment_first_, &p);
+    Reconcile(std::move(p), &out);
+  } else {
+    Reconcile(ParseToolCalls(format_, section_), &out);
+  }
   section_.clear();
-  out.content = std::move(p.content);
-  out.calls = std::move(p.calls);
-  calls_emitted_ += static_cast<int>(out.calls.size());
+  scan_state_ = Scan::kStopped;
   return out;
 }
 

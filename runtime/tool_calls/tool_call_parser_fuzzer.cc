@@ -5,10 +5,13 @@
 // the output text. Checks, for every format:
 //   1. ParseToolCalls never crashes, every call has a name and arguments
 //      that are valid JSON;
-//   2. ToolCallStream fed the text in pieces of the given size yields the
-//      same calls (names and arguments, in order) as the whole parse, and
-//      the same content and reasoning (gpt-oss's analysis channel) up to
-//      whitespace-only pieces (the stream's contract in tool_call_parser.h).
+//   2. ToolCallStream fed the text in pieces of the given size yields
+//      pieces in order (a call's first piece names it and takes the next
+//      index) whose calls hold the whole parse's calls (names and
+//      arguments, in order) plus only calls that began to stream and turned
+//      out malformed, and the same content and reasoning (gpt-oss's
+//      analysis channel) up to whitespace-only pieces (the stream's
+//      contract in tool_call_parser.h).
 
 #include <cstddef>
 #include <cstdint>
@@ -68,17 +71,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto take = [&](ToolCallStream::Delta d) {
     streamed.content += d.content;
     streamed.reasoning += d.reasoning;
-    for (auto& c : d.calls) streamed.calls.push_back(std::move(c));
+    for (auto& piece : d.tool_calls) {
+      if (!piece.name.empty()) {
+        if (piece.index != static_cast<int>(streamed.calls.size())) {
+          Fail("call index out of order", format, text);
+        }
+        streamed.calls.push_back({piece.name, ""});
+      } else if (piece.index < 0 ||
+                 piece.index >= static_cast<int>(streamed.calls.size())) {
+        Fail("piece of an unknown call", format, text);
+      }
+      streamed.calls[piece.index].arguments += piece.arguments;
+    }
   };
   for (size_t i = 0; i < text.size(); i += step) take(stream.Push(text.substr(i, step)));
   take(stream.Finish());
-  if (streamed.calls.size() != whole.calls.size()) Fail("call count differs", format, text);
-  for (size_t i = 0; i < whole.calls.size(); ++i) {
-    if (streamed.calls[i].name != whole.calls[i].name ||
-        streamed.calls[i].arguments != whole.calls[i].arguments) {
-      Fail("calls differ", format, text);
-    }
+  // The whole parse's calls, in order, among the streamed ones; the others
+  // must be calls the whole parse does not have (malformed after they began).
+  size_t j = 0;
+  for (const auto& call : streamed.calls) {
+    if (j < whole.calls.size() && call == whole.calls[j]) ++j;
   }
+  if (j != whole.calls.size()) Fail("calls differ", format, text);
   if (NoSpace(streamed.content) != NoSpace(whole.content)) Fail("content differs", format, text);
   if (NoSpace(streamed.reasoning) != NoSpace(whole.reasoning)) {
     Fail("reasoning differs", format, text);

@@ -209,19 +209,42 @@ TEST(ParseToolCalls, NoneIsContent) {
   EXPECT_EQ(p.content, "<tool_call>{\"name\":\"f\"}</tool_call>");
 }
 
-// Streams `text` in pieces of `step` bytes; returns content and calls.
+// Streams `text` in pieces of `step` bytes; returns content, reasoning and
+// calls (each assembled from its pieces, which must come in order: a call's
+// first piece names it and takes the next index). `early_pieces`: per call,
+// how many pieces with arguments came before Finish().
 ParsedOutput StreamAll(ToolFormat format, const std::string& text, size_t step,
-                       std::vector<std::string>* contents = nullptr) {
+                       std::vector<std::string>* contents = nullptr,
+                       std::vector<int>* early_pieces = nullptr) {
   ToolCallStream s(format);
   ParsedOutput out;
-  auto take = [&](ToolCallStream::Delta d) {
-    if (contents != nullptr && !d.content.empty()) contents->push_back(d.content);
+  std::vector<int> early;
+  auto take = [&](ToolCallStream::Delta d, bool finish) {
+    if (contents != nullptr && !d.content.empty())
+      contents->push_back(d.content);
     out.content += d.content;
     out.reasoning += d.reasoning;
-    for (ToolCall& c : d.calls) out.calls.push_back(std::move(c));
+    for (ToolCallDelta& piece : d.tool_calls) {
+      if (!piece.name.empty()) {
+        EXPECT_EQ(piece.index, static_cast<int>(out.calls.size())) << text;
+        out.calls.push_back({piece.name, ""});
+        early.push_back(0);
+      }
+      if (piece.index < 0 ||
+          piece.index >= static_cast<int>(out.calls.size())) {
+        ADD_FAILURE() << "piece of an unknown call " << piece.index << ": "
+                      << text;
+        continue;
+      }
+      out.calls[piece.index].arguments += piece.arguments;
+      if (!finish && !piece.arguments.empty()) ++early[piece.index];
+    }
   };
-  for (size_t i = 0; i < text.size(); i += step) take(s.Push(text.substr(i, step)));
-  take(s.Finish());
+  for (size_t i = 0; i < text.size(); i += step)
+    take(s.Push(text.substr(i, step)), false);
+  take(s.Finish(), true);
+  EXPECT_EQ(s.calls_emitted(), static_cast<int>(out.calls.size())) << text;
+  if (early_pieces != nullptr) *early_pieces = early;
   return out;
 }
 
@@ -406,11 +429,18 @@ TEST(ToolCallStream, GptOssStreamsChannelsAsTheyCome) {
   EXPECT_EQ(s.calls_emitted(), 0);
   // A call comes out when its body ends.
   ToolCallStream c(ToolFormat::kGptOss);
-  d = c.Push("<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"a\": 1}");
-  EXPECT_TRUE(d.calls.empty());
-  d = c.Push("<|call|>");
-  ASSERT_EQ(d.calls.size(), 1u);
-  EXPECT_EQ(d.calls[0].arguments, R"({"a":1})");
+  d = c.Push(
+      "<|channel|>commentary to=functions.f "
+      "<|constrain|>json<|message|>{\"a\": ");
+  ASSERT_EQ(d.tool_calls.size(), 1u);  // the arguments stream as they come
+  EXPECT_EQ(d.tool_calls[0].name, "f");
+  EXPECT_EQ(d.tool_calls[0].arguments, R"({"a":)");
+  d = c.Push("1}");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].index, 0);
+  EXPECT_EQ(d.tool_calls[0].name, "");
+  EXPECT_EQ(d.tool_calls[0].arguments, "1}");
+  EXPECT_TRUE(c.Push("<|call|>").tool_calls.empty());
   EXPECT_EQ(c.calls_emitted(), 1);
 }
 
@@ -426,64 +456,334 @@ TEST(PreservedTokenTexts, OnlyGptOssKeepsControlTokens) {
   EXPECT_FALSE(ParsesWithoutTools(ToolFormat::kHermes));
 }
 
+// A long arguments object: escapes, numbers nlohmann writes differently
+// (1.50, 1E2, -0.0), raw UTF-8, nesting.
+const char kLongArgs[] =
+    R"({"path": "/tmp/notes.txt", "content": "line one\nline two \"quoted\" \u00e9 \ud83d\ude00)"
+    R"( \/ caf)"
+    "\xc3\xa9"
+    R"( \t end", "mode": 420, "ratio": 1.50, "big": 1E2, "neg": -0.0,)"
+    R"( "flags": [true, false, null], "nested": {"k": [1, 2, {"x": "y"}]}, "empty": {}})";
+
+// Every format's stream against ParseToolCalls, in pieces of 1, 2, 3, 7 and
+// all bytes: the same content and reasoning, and the calls assembled from
+// their pieces are the whole parse's (names, arguments, order). `extra`:
+// calls that began to stream and turned out malformed (the whole parse has
+// their text as content); they stay, and the whole parse's calls are the
+// others, in order.
 TEST(ToolCallStream, MatchesWholeParse) {
-  const std::vector<std::pair<ToolFormat, std::string>> cases = {
+  struct Case {
+    ToolFormat format;
+    std::string text;
+    int extra = 0;
+  };
+  const std::string long_args = kLongArgs;
+  const std::vector<Case> cases = {
       {ToolFormat::kHermes,
-       "Checking <tool> tags.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"<tool_call>\"}}"
-       "\n</tool_call>\n<tool_call>{\"name\":\"g\",\"arguments\":{}}</tool_call> done"},
+       "Checking <tool> tags.\n<tool_call>\n{\"name\": \"f\", \"arguments\": "
+       "{\"a\": \"<tool_call>\"}}"
+       "\n</tool_call>\n<tool_call>{\"name\":\"g\",\"arguments\":{}}</"
+       "tool_call> done"},
       {ToolFormat::kHermes, "no calls here, only <tool_ and text"},
       {ToolFormat::kHermes, "<tool_call>{\"name\": broken</tool_call>"},
       {ToolFormat::kLlama3, "  {\"name\": \"f\", \"parameters\": {\"a\": 1}}"},
       {ToolFormat::kLlama3, "Hello {\"name\": \"f\"}"},
-      {ToolFormat::kLlama3, "Text <|python_tag|>{\"name\": \"f\", \"parameters\": {}}"},
-      {ToolFormat::kMistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"b\": [1]}}]"},
+      {ToolFormat::kLlama3,
+       "Text <|python_tag|>{\"name\": \"f\", \"parameters\": {}}"},
+      {ToolFormat::kMistral,
+       "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"b\": [1]}}]"},
       {ToolFormat::kMistral, "[{\"name\": \"f\", \"arguments\": {}}]"},
       {ToolFormat::kMistral, "[1] is a citation"},
       {ToolFormat::kNone, "anything <tool_call>"},
-      {ToolFormat::kDeepSeekR1, "Hi " + kDsBegin + DsCall("f", "{\"a\": [1]}") + kDsEnd + " bye"},
+      {ToolFormat::kDeepSeekR1,
+       "Hi " + kDsBegin + DsCall("f", "{\"a\": [1]}") + kDsEnd + " bye"},
       {ToolFormat::kFunctionaryV31,
-       "Hm <func <function=f>{\"a\": \"</function>\"}</function> x <function=g>{}</function>"},
-      {ToolFormat::kFunctionaryV31, "<function=f>{bad</function> and text"},
-      {ToolFormat::kFunctionaryV32, "all\nSure, >> checking.>>>f\n{\"a\": 1}>>>g\n{}"},
+       "Hm <func <function=f>{\"a\": \"</function>\"}</function> x "
+       "<function=g>{}</function>"},
+      {ToolFormat::kFunctionaryV31, "<function=f>{bad</function> and text", 1},
+      {ToolFormat::kFunctionaryV32,
+       "all\nSure, >> checking.>>>f\n{\"a\": 1}>>>g\n{}"},
       {ToolFormat::kFunctionaryV32, "f\n{\"a\": 1}"},
       {ToolFormat::kFunctionaryV32, "all\nonly text"},
-      {ToolFormat::kFunctionaryV32, "No recipient line at all, a long reply of plain text."},
+      {ToolFormat::kFunctionaryV32,
+       "No recipient line at all, a long reply of plain text."},
       {ToolFormat::kFunctionaryV32, "hello world\nf>>>g\n{}"},
       {ToolFormat::kCommandR,
-       "Plan: Act.\nAction:\n```json\n[{\"tool_name\": \"f\", \"parameters\": {}}]\n```"},
+       "Plan: Act.\nAction:\n```json\n[{\"tool_name\": \"f\", \"parameters\": "
+       "{}}]\n```"},
       {ToolFormat::kCommandR, "Action: maybe later"},
       // A bare list (found by the fuzzer: the stream did not take it).
       {ToolFormat::kCommandR,
-       "\n[{\"x\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": [2]}}]"},
+       "\n[{\"x\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": "
+       "[2]}}]"},
       {ToolFormat::kCommandR7B,
-       "[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"x\": [1]}}]"},
-      {ToolFormat::kCommandR7B, "text <|START_ACTION|>[{\"tool_name\": \"f\"}]<|END_ACTION|>"},
+       "[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": "
+       "{\"x\": [1]}}]"},
+      {ToolFormat::kCommandR7B,
+       "text <|START_ACTION|>[{\"tool_name\": \"f\"}]<|END_ACTION|>"},
       {ToolFormat::kGptOss, kHarmonyCall},
       {ToolFormat::kGptOss,
-       "<|channel|>analysis<|message|>Hm <|en <|end|><|start|>assistant<|channel|>final"
+       "<|channel|>analysis<|message|>Hm <|en "
+       "<|end|><|start|>assistant<|channel|>final"
        "<|message|>Answer <|ret <|return|>"},
       {ToolFormat::kGptOss,
-       "<|channel|>commentary<|message|>pre<|end|><|start|>assistant to=functions.g"
-       "<|channel|>commentary json<|message|>{\"x\": [1]}<|call|><|start|>assistant"
-       "<|channel|>commentary to=functions.h <|constrain|>json<|message|>{bad}<|call|>"},
-      {ToolFormat::kGptOss, "Plain answer, no channels, long enough to pass a few pieces."},
-      {ToolFormat::kGptOss, "<|channel|>analysis<|message|>a<|start|>x<|channel|>final<|message|>b"},
+       "<|channel|>commentary<|message|>pre<|end|><|start|>assistant "
+       "to=functions.g"
+       "<|channel|>commentary json<|message|>{\"x\": "
+       "[1]}<|call|><|start|>assistant"
+       "<|channel|>commentary to=functions.h "
+       "<|constrain|>json<|message|>{bad}<|call|>",
+       1},
+      {ToolFormat::kGptOss,
+       "Plain answer, no channels, long enough to pass a few pieces."},
+      {ToolFormat::kGptOss,
+       "<|channel|>analysis<|message|>a<|start|>x<|channel|>final<|message|>b"},
       {ToolFormat::kGptOss, std::string(200, 'y') + "<|message|>z"},
-      {ToolFormat::kGptOss, "<|channel|>final<|message|>ok<|end|>trailing junk"},
+      {ToolFormat::kGptOss,
+       "<|channel|>final<|message|>ok<|end|>trailing junk"},
+      // Arguments streamed (and compacted on the fly) in every format that
+      // streams them.
+      {ToolFormat::kHermes,
+       "Sure.\n<tool_call>\n{\"name\": \"write\", \"arguments\": " + long_args +
+           "}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", " +
+           "\"arguments\": {\"a\": [1, {}]}}\n</tool_call>"},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"write\", \"arguments\": " + long_args + "}"},
+      {ToolFormat::kLlama3,
+       "<|python_tag|>{\"name\": \"write\", \"parameters\": " + long_args +
+           "}; {\"name\": \"b\", \"parameters\": {\"y\": [1, 2]}}"},
+      {ToolFormat::kLlama3,
+       "{\"name\": \"write\", \"parameters\": " + long_args + "}"},
+      {ToolFormat::kMistral,
+       "[TOOL_CALLS][{\"name\": \"write\", \"arguments\": " + long_args +
+           ", \"id\": \"abcdefghi\"}, {\"name\": \"t\", \"arguments\": {}}]"},
+      {ToolFormat::kMistral,
+       "Ok.[TOOL_CALLS]write[ARGS]" + long_args + "[TOOL_CALLS]t[ARGS]{}"},
+      {ToolFormat::kFunctionaryV31,
+       "Hi.<function=write>" + long_args + "</function>"},
+      {ToolFormat::kFunctionaryV32,
+       "all\nChecking.>>>write\n" + long_args + ">>>t\n{}>>>all\nDone."},
+      {ToolFormat::kFunctionaryV32, "write\n" + long_args},
+      {ToolFormat::kFunctionaryV32, "all\nx>>>g\n[1]>>>f\n{\"a\": \"b>c>>d\"}"},
+      {ToolFormat::kGptOss,
+       "<|channel|>analysis<|message|>Write "
+       "it.<|end|><|start|>assistant<|channel|>commentary "
+       "to=functions.write <|constrain|>json<|message|>" +
+           long_args + "<|call|>"},
+      // Calls that cannot stream come out whole: the name after the
+      // arguments, arguments as a JSON string or missing, null then
+      // "parameters"; and so do the calls after them.
+      {ToolFormat::kHermes,
+       "<tool_call>{\"arguments\": {\"a\": 1}, \"name\": \"f\"}</tool_call>"
+       "<tool_call>{\"name\": \"g\", \"arguments\": \"{\\\"b\\\": "
+       "2}\"}</tool_call>"
+       "<tool_call>{\"name\": \"h\"}</tool_call>"
+       "<tool_call>{\"name\": \"i\", \"arguments\": null, \"parameters\": "
+       "{\"c\": 3}}</tool_call>"},
+      {ToolFormat::kLlama3,
+       "{\"name\": \"a\", \"parameters\": {}}; {\"parameters\": {\"x\": 1}, "
+       "\"name\": \"b\"};"
+       " {\"name\": \"c\", \"parameters\": {}}"},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"parameters\": {\"a\": 1}, "
+       "\"arguments\": {\"b\": 2}}"
+       "</tool_call>"},
+      // Malformed after the call began: the call stays, its text is content.
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": tru}}</tool_call>",
+       1},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1, \"a\": "
+       "2}}</tool_call> "
+       "<tool_call>{\"name\": \"g\", \"arguments\": {}}</tool_call>",
+       1},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}} "
+       "junk</tool_call>",
+       1},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": "
+       "\"x</tool_call>\"}}</tool_call>",
+       1},
+      {ToolFormat::kHermes,
+       "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": [1, ", 1},
+      {ToolFormat::kLlama3,
+       "{\"name\": \"f\", \"parameters\": {\"a\": 1}} x; {\"name\": \"g\"}", 0},
+      {ToolFormat::kLlama3, "{\"name\": \"f\", \"parameters\": {\"a\": nul}}",
+       1},
+      {ToolFormat::kMistral,
+       "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", "
+       "\"arguments\": {\"a\": "
+       "\"\\q\"}}]",
+       2},
+      {ToolFormat::kMistral, "[TOOL_CALLS]f[ARGS]{\"a\": \"\\ud83d\"}", 1},
+      {ToolFormat::kFunctionaryV31,
+       "<function=f>{\"a\": 1, \"a\": 1}</function>", 1},
+      {ToolFormat::kGptOss,
+       "<|channel|>commentary to=functions.f "
+       "<|constrain|>json<|message|>{\"a\": 1} and more",
+       1},
+      {ToolFormat::kFunctionaryV32, "all\nHm.>>>f\n{\"a\": \"x>>>g\n{}", 1},
+      {ToolFormat::kFunctionaryV32, "f\n{\"a\": 1} trailing>>>g\n{}", 1},
+  };
+  for (const Case& c : cases) {
+    const ParsedOutput whole = ParseToolCalls(c.format, c.text);
+    std::optional<std::vector<ToolCall>> first;  // the calls of the first step
+    for (size_t step : {1, 2, 3, 7, 10000}) {
+      const ParsedOutput streamed = StreamAll(c.format, c.text, step);
+      const std::string where = c.text + " step " + std::to_string(step);
+      EXPECT_EQ(streamed.content, whole.content) << where;
+      EXPECT_EQ(streamed.reasoning, whole.reasoning) << where;
+      ASSERT_EQ(streamed.calls.size(), whole.calls.size() + c.extra) << where;
+      // The whole parse's calls, in order, among the streamed ones.
+      size_t j = 0;
+      for (const ToolCall& call : streamed.calls) {
+        if (j < whole.calls.size() && call == whole.calls[j]) ++j;
+      }
+      EXPECT_EQ(j, whole.calls.size()) << where;
+      if (c.extra == 0) {
+        for (size_t i = 0; i < whole.calls.size(); ++i) {
+          EXPECT_EQ(streamed.calls[i].name, whole.calls[i].name) << where;
+          EXPECT_EQ(streamed.calls[i].arguments, whole.calls[i].arguments)
+              << where;
+        }
+      }
+      if (!first.has_value()) first = streamed.calls;
+      EXPECT_EQ(streamed.calls, *first) << where;
+    }
+  }
+}
+
+// A long arguments object goes out in many fragments before the output
+// ends, each whole UTF-8 (each becomes a JSON string in a chunk of its
+// own), and the call's name goes first.
+TEST(ToolCallStream, StreamsArgumentsAsTheyAreGenerated) {
+  const std::string long_args = kLongArgs;
+  const std::vector<std::pair<ToolFormat, std::string>> cases = {
+      {ToolFormat::kHermes,
+       "<tool_call>\n{\"name\": \"write\", \"arguments\": " + long_args +
+           "}\n</tool_call>"},
+      {ToolFormat::kLlama3,
+       "{\"name\": \"write\", \"parameters\": " + long_args + "}"},
+      {ToolFormat::kMistral,
+       "[TOOL_CALLS][{\"name\": \"write\", \"arguments\": " + long_args + "}]"},
+      {ToolFormat::kMistral, "[TOOL_CALLS]write[ARGS]" + long_args},
+      {ToolFormat::kFunctionaryV31,
+       "<function=write>" + long_args + "</function>"},
+      {ToolFormat::kFunctionaryV32, "all\nSure.>>>write\n" + long_args},
+      {ToolFormat::kGptOss,
+       "<|channel|>commentary to=functions.write <|constrain|>json<|message|>" +
+           long_args + "<|call|>"},
   };
   for (const auto& [format, text] : cases) {
     const ParsedOutput whole = ParseToolCalls(format, text);
-    for (size_t step : {1, 2, 3, 7, 1000}) {
-      const ParsedOutput streamed = StreamAll(format, text, step);
-      EXPECT_EQ(streamed.content, whole.content) << text << " step " << step;
-      EXPECT_EQ(streamed.reasoning, whole.reasoning) << text << " step " << step;
-      ASSERT_EQ(streamed.calls.size(), whole.calls.size()) << text << " step " << step;
-      for (size_t i = 0; i < whole.calls.size(); ++i) {
-        EXPECT_EQ(streamed.calls[i].name, whole.calls[i].name);
-        EXPECT_EQ(streamed.calls[i].arguments, whole.calls[i].arguments);
+    ASSERT_EQ(whole.calls.size(), 1u) << text;
+    for (size_t step : {1, 2, 3, 7}) {
+      ToolCallStream s(format);
+      std::string args;
+      int fragments = 0;
+      bool named = false;
+      for (size_t i = 0; i < text.size(); i += step) {
+        for (const ToolCallDelta& d : s.Push(text.substr(i, step)).tool_calls) {
+          EXPECT_EQ(d.index, 0);
+          if (!d.name.empty()) {
+            EXPECT_FALSE(named);
+            named = true;
+            EXPECT_EQ(d.name, "write");
+          }
+          EXPECT_TRUE(named) << "arguments before the name";
+          args += d.arguments;
+          if (d.arguments.empty()) continue;
+          ++fragments;
+          EXPECT_NO_THROW(nlohmann::json(d.arguments).dump())
+              << "cut UTF-8: " << d.arguments;
+        }
       }
+      EXPECT_TRUE(s.Finish().tool_calls.empty()) << text << " step " << step;
+      EXPECT_EQ(args, whole.calls[0].arguments) << text << " step " << step;
+      EXPECT_GT(fragments, 10) << text << " step " << step;
     }
   }
+  // The compact form, checked once by hand.
+  EXPECT_EQ(ParseToolCalls(ToolFormat::kFunctionaryV31,
+                           "<function=w>" + long_args + "</function>")
+                .calls.at(0)
+                .arguments,
+            "{\"path\":\"/tmp/notes.txt\",\"content\":\"line one\\nline two "
+            "\\\"quoted\\\" \xc3\xa9 "
+            "\xf0\x9f\x98\x80 / caf\xc3\xa9 \\t "
+            "end\",\"mode\":420,\"ratio\":1.5,\"big\":100.0,"
+            "\"neg\":-0.0,\"flags\":[true,false,null],\"nested\":{\"k\":[1,2,{"
+            "\"x\":\"y\"}]},"
+            "\"empty\":{}}");
+}
+
+// Piece by piece: the name as soon as the arguments start, then the
+// arguments as they are decided (a number waits for its end).
+TEST(ToolCallStream, HermesPiecesInOrder) {
+  ToolCallStream s(ToolFormat::kHermes);
+  ToolCallStream::Delta d =
+      s.Push("Let me check.\n<tool_call>\n{\"name\": \"get_weather\", ");
+  EXPECT_EQ(d.content, "Let me check.\n");
+  EXPECT_TRUE(d.tool_calls.empty());
+  d = s.Push("\"arguments\": {\"location\": \"Par");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].index, 0);
+  EXPECT_EQ(d.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(d.tool_calls[0].arguments, R"({"location":"Par)");
+  d = s.Push("is\", \"days\": 12");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].name, "");
+  EXPECT_EQ(d.tool_calls[0].arguments, R"(is","days":)");
+  d = s.Push("}}\n</tool_");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].arguments, "12}");
+  d = s.Push(
+      "call>\n<tool_call>{\"name\": \"g\", \"arguments\": {}}</tool_call>");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].index, 1);
+  EXPECT_EQ(d.tool_calls[0].name, "g");
+  EXPECT_EQ(d.tool_calls[0].arguments, "{}");
+  EXPECT_EQ(s.calls_emitted(), 2);
+  d = s.Finish();
+  EXPECT_TRUE(d.tool_calls.empty());
+  EXPECT_EQ(d.content, "");
+}
+
+// Malformed after the call began: the call stays as streamed and the
+// block's text is content (nothing is dropped); the next call still parses.
+TEST(ToolCallStream, MalformedAfterStreamingIsContentToo) {
+  const std::string text =
+      "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": tru}}</tool_call>\n"
+      "<tool_call>{\"name\": \"g\", \"arguments\": {\"b\": 1}}</tool_call>";
+  const ParsedOutput whole = ParseToolCalls(ToolFormat::kHermes, text);
+  ASSERT_EQ(whole.calls.size(), 1u);
+  EXPECT_EQ(
+      whole.content,
+      "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": tru}}</tool_call>");
+  const ParsedOutput streamed = StreamAll(ToolFormat::kHermes, text, 5);
+  EXPECT_EQ(streamed.content, whole.content);
+  ASSERT_EQ(streamed.calls.size(), 2u);
+  EXPECT_EQ(streamed.calls[0].name, "f");
+  EXPECT_EQ(streamed.calls[0].arguments, R"({"a":tru})");  // as read: not JSON
+  EXPECT_EQ(streamed.calls[1], whole.calls[0]);
+}
+
+// An object that repeats a key is no JSON for the parsers (nlohmann would
+// keep the last value, which a stream has already sent).
+TEST(ParseToolCalls, RepeatedKeysAreNotJson) {
+  ParsedOutput p = ParseToolCalls(
+      ToolFormat::kHermes,
+      R"(<tool_call>{"name": "f", "arguments": {"a": 1, "a": 2}}</tool_call>)");
+  EXPECT_TRUE(p.calls.empty());
+  p = ParseToolCalls(ToolFormat::kLlama3,
+                     R"({"name": "f", "name": "g", "parameters": {}})");
+  EXPECT_TRUE(p.calls.empty());
+  // The same key in different objects is fine.
+  p = ParseToolCalls(ToolFormat::kLlama3,
+                     R"({"name": "f", "parameters": {"name": {"name": 1}}})");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"name":{"name":1}})");
 }
 
 TEST(ToolCallStream, StreamsContentAndHoldsMarkerPrefixes) {
@@ -493,10 +793,12 @@ TEST(ToolCallStream, StreamsContentAndHoldsMarkerPrefixes) {
   EXPECT_EQ(s.Push("s> ok").content, "<tools> ok");
   ToolCallStream::Delta d = s.Push("<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>");
   EXPECT_EQ(d.content, "");
-  ASSERT_EQ(d.calls.size(), 1u);  // a closed block comes out at once
+  ASSERT_EQ(d.tool_calls.size(), 1u);  // a closed block comes out at once
+  EXPECT_EQ(d.tool_calls[0].name, "f");
+  EXPECT_EQ(d.tool_calls[0].arguments, "{}");
   EXPECT_EQ(s.calls_emitted(), 1);
   d = s.Finish();
-  EXPECT_TRUE(d.calls.empty());
+  EXPECT_TRUE(d.tool_calls.empty());
   EXPECT_EQ(d.content, "");
 }
 
@@ -651,10 +953,10 @@ TEST(ToolCallConstraint, GptOssHeaderInThePrompt) {
   EXPECT_EQ(p.calls[0].arguments, args);
   EXPECT_EQ(p.content, "");
   // Streamed: the header is the stream's first piece.
-  ToolCallStream s(ToolFormat::kGptOss);
-  s.Push(header);
-  s.Push(args);
-  EXPECT_EQ(s.Finish().calls.size(), 1u);
+  const ParsedOutput streamed =
+      StreamAll(ToolFormat::kGptOss, header + args, header.size());
+  ASSERT_EQ(streamed.calls.size(), 1u);
+  EXPECT_EQ(streamed.calls[0].arguments, args);
   // The name is outside the JSON: "required" needs one possible tool.
   EXPECT_FALSE(ToolCallConstraint(ToolFormat::kGptOss, tools, std::nullopt).ok());
   EXPECT_TRUE(ToolCallConstraint(ToolFormat::kGptOss, {tools[1]}, std::nullopt).ok());

@@ -487,7 +487,8 @@ class ToolCallingTest : public GatewayTest {
   // A chat stream with tool calls, gathered per choice index.
   struct Streamed {
     std::map<int, std::string> content, finish, reasoning;
-    std::map<int, std::vector<json>> calls;
+    std::map<int, std::vector<json>> calls;        // accumulated per call
+    std::map<int, std::vector<json>> call_chunks;  // delta.tool_calls entries
     std::vector<std::string> content_deltas;  // every content piece, in order
   };
   static Streamed GatherStream(const std::string& body) {
@@ -507,7 +508,30 @@ class ToolCallingTest : public GatewayTest {
         out.reasoning[index] += delta["reasoning_content"].get<std::string>();
       }
       if (delta.contains("tool_calls")) {
-        for (const json& t : delta["tool_calls"]) out.calls[index].push_back(t);
+        // Accumulated by the call's index, as the openai SDKs do.
+        for (const json& t : delta["tool_calls"]) {
+          out.call_chunks[index].push_back(t);
+          std::vector<json>& calls = out.calls[index];
+          const size_t i = t.value("index", -1);
+          if (i == calls.size()) {
+            calls.push_back({{"index", i},
+                             {"function", {{"name", ""}, {"arguments", ""}}}});
+          }
+          if (i >= calls.size()) {
+            ADD_FAILURE() << "tool call index out of order: " << t;
+            continue;
+          }
+          json& call = calls[i];
+          if (t.contains("id")) call["id"] = t["id"];
+          if (t.contains("type")) call["type"] = t["type"];
+          const json& f = t.value("function", json::object());
+          if (f.contains("name")) call["function"]["name"] = f["name"];
+          if (f.contains("arguments")) {
+            call["function"]["arguments"] =
+                call["function"]["arguments"].get<std::string>() +
+                f["arguments"].get<std::string>();
+          }
+        }
       }
       if (!c["choices"][0]["finish_reason"].is_null()) {
         out.finish[index] = c["choices"][0]["finish_reason"];
@@ -657,6 +681,120 @@ TEST_F(ToolCallingTest, EveryChoiceParsesItsOwnCalls) {
   ASSERT_EQ(Post("/v1/chat/completions", Chat(R"(,"n":2,"tool_choice":"required")")).status, 200);
   EXPECT_EQ(backend_->requests().back().n, 2);
   EXPECT_TRUE(backend_->requests().back().constraint.active());
+}
+
+// OpenAI's streamed call shape, for every choice of n = 2: a call's first
+// chunk has index, id, type and name with empty arguments, the next ones
+// only index and argument fragments, as the model writes them.
+TEST_F(ToolCallingTest, StreamsArgumentFragmentsPerChoice) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto piece = [](int index, std::string text,
+                  FinishReason finish = FinishReason::kNone) {
+    BackendEvent e;
+    e.index = index;
+    e.tokens = {100 + index};
+    e.text = std::move(text);
+    e.finish = finish;
+    if (finish != FinishReason::kNone) e.usage = {40, 6, 0};
+    return e;
+  };
+  backend_->SetScript({
+      piece(0,
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+            "{\"location\": \"Pa"),
+      piece(
+          1,
+          "Let me see.<tool_call>\n{\"name\": \"get_time\", \"arguments\": {"),
+      piece(0, "ris\", \"unit\": \"cel"),
+      piece(1,
+            "\"tz\": \"UTC\"}}\n</tool_call>\n<tool_call>{\"name\": "
+            "\"get_weather\", "),
+      piece(0, "sius\"}}\n</tool_call>", FinishReason::kStop),
+      piece(1, "\"arguments\": {\"location\": \"Oslo\"}}</tool_call>",
+            FinishReason::kStop),
+  });
+  ClientResponse r =
+      Post("/v1/chat/completions", Chat(R"(,"n":2,"stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  Streamed st = GatherStream(r.body);
+  EXPECT_EQ(st.finish,
+            (std::map<int, std::string>{{0, "tool_calls"}, {1, "tool_calls"}}));
+  EXPECT_EQ(st.content[0], "");
+  EXPECT_EQ(st.content[1], "Let me see.");
+  // What the client assembles.
+  ASSERT_EQ(st.calls[0].size(), 1u);
+  EXPECT_EQ(st.calls[0][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(st.calls[0][0]["function"]["arguments"],
+            R"({"location":"Paris","unit":"celsius"})");
+  ASSERT_EQ(st.calls[1].size(), 2u);
+  EXPECT_EQ(st.calls[1][0]["function"]["name"], "get_time");
+  EXPECT_EQ(st.calls[1][0]["function"]["arguments"], R"({"tz":"UTC"})");
+  EXPECT_EQ(st.calls[1][1]["function"]["name"], "get_weather");
+  EXPECT_EQ(st.calls[1][1]["function"]["arguments"], R"({"location":"Oslo"})");
+  EXPECT_NE(st.calls[1][0]["id"], st.calls[1][1]["id"]);
+  // The chunks: choice 0's arguments in the three pieces the model wrote.
+  const std::vector<json>& c0 = st.call_chunks[0];
+  ASSERT_EQ(c0.size(), 4u) << json(c0);
+  EXPECT_EQ(c0[0]["index"], 0);
+  EXPECT_TRUE(absl::StartsWith(c0[0]["id"].get<std::string>(), "call_"))
+      << c0[0];
+  EXPECT_EQ(c0[0]["type"], "function");
+  EXPECT_EQ(c0[0]["function"],
+            json({{"name", "get_weather"}, {"arguments", ""}}));
+  EXPECT_EQ(c0[1], json({{"index", 0},
+                         {"function", {{"arguments", R"({"location":"Pa)"}}}}));
+  EXPECT_EQ(c0[2],
+            json({{"index", 0},
+                  {"function", {{"arguments", R"(ris","unit":"cel)"}}}}));
+  EXPECT_EQ(c0[3],
+            json({{"index", 0}, {"function", {{"arguments", R"(sius"})"}}}}));
+  // Choice 1: two calls, each opened by its own first chunk.
+  int firsts = 0;
+  for (const json& c : st.call_chunks[1]) {
+    if (c.contains("id")) {
+      ++firsts;
+      EXPECT_EQ(c["type"], "function");
+      EXPECT_EQ(c["function"]["arguments"], "");
+    } else {
+      EXPECT_EQ(c.size(), 2u) << c;  // index and function
+      EXPECT_FALSE(c["function"].contains("name")) << c;
+    }
+  }
+  EXPECT_EQ(firsts, 2);
+  // Non-streaming, the same calls.
+  backend_->SetScript(
+      {piece(0,
+             "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+             "{\"location\": \"Paris\"}}\n</tool_call>",
+             FinishReason::kStop)});
+  r = Post("/v1/chat/completions", Chat(""));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["tool_calls"][0]
+                               ["function"]["arguments"],
+            R"({"location":"Paris"})");
+}
+
+// parallel_tool_calls false: only the first call's chunks go out.
+TEST_F(ToolCallingTest, StreamWithoutParallelCallsSendsTheFirst) {
+  TRIPTYCH_REQUIRE_CONFORMANCE(dir);
+  StartWithTemplate(dir, "Qwen-Qwen2.5-7B-Instruct.jinja");
+  backend_->SetScript(FakeBackend::TextEvents(
+      {"<tool_call>{\"name\": \"get_time\", \"arguments\": {\"tz\": ",
+       "\"UTC\"}}</tool_call>",
+       "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"location\": ",
+       "\"Oslo\"}}</tool_call>"},
+      FinishReason::kStop, 40));
+  ClientResponse r =
+      Post("/v1/chat/completions",
+           Chat(R"(,"stream":true,"parallel_tool_calls":false)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  Streamed st = GatherStream(r.body);
+  ASSERT_EQ(st.calls[0].size(), 1u);
+  EXPECT_EQ(st.calls[0][0]["function"]["name"], "get_time");
+  EXPECT_EQ(st.calls[0][0]["function"]["arguments"], R"({"tz":"UTC"})");
+  for (const json& c : st.call_chunks[0]) EXPECT_EQ(c["index"], 0) << c;
+  EXPECT_EQ(st.finish[0], "tool_calls");
 }
 
 TEST_F(ToolCallingTest, FollowUpWithToolResultsRenders) {

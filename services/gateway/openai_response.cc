@@ -257,7 +257,14 @@ void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs
     tool_calls::ToolCallStream::Delta rest = choice.tool_stream->Finish();
     d.content += rest.content;
     d.reasoning += rest.reasoning;
-    for (tool_calls::ToolCall& c : rest.calls) d.calls.push_back(std::move(c));
+    for (tool_calls::ToolCallDelta& t : rest.tool_calls) {
+      if (!d.tool_calls.empty() && t.name.empty() &&
+          d.tool_calls.back().index == t.index) {
+        d.tool_calls.back().arguments += t.arguments;
+      } else {
+        d.tool_calls.push_back(std::move(t));
+      }
+    }
   }
   if (!d.reasoning.empty()) {
     emit({{"index", index},
@@ -271,15 +278,28 @@ void ResponseBuilder::ToolChunks(const BackendEvent& event, const json& logprobs
           {"logprobs", logprobs},
           {"finish_reason", nullptr}});
   }
-  for (const tool_calls::ToolCall& c : d.calls) {
-    if (!return_calls_) break;
-    if (!parallel_tool_calls_ && choice.tool_calls_sent > 0) break;
-    json call = ToolCallJson(c);
-    call["index"] = choice.tool_calls_sent++;
+  // OpenAI's shape: a call's first chunk has its id, type and name (and
+  // empty arguments), the next ones only argument fragments.
+  auto emit_call = [&](json call) {
     emit({{"index", index},
           {"delta", {{"tool_calls", json::array({std::move(call)})}}},
           {"logprobs", nullptr},
           {"finish_reason", nullptr}});
+  };
+  for (const tool_calls::ToolCallDelta& t : d.tool_calls) {
+    if (!return_calls_) break;
+    if (!parallel_tool_calls_ && t.index > 0) continue;  // the first call only
+    if (!t.name.empty()) {
+      ++choice.tool_calls_sent;
+      emit_call({{"index", t.index},
+                 {"id", NewToolCallId(tool_format_)},
+                 {"type", "function"},
+                 {"function", {{"name", t.name}, {"arguments", ""}}}});
+    }
+    if (!t.arguments.empty()) {
+      emit_call(
+          {{"index", t.index}, {"function", {{"arguments", t.arguments}}}});
+    }
   }
   if (finished) {
     const bool called = choice.tool_calls_sent > 0 && event.finish != FinishReason::kError;

@@ -45,9 +45,11 @@ class ResponseBuilder {
   // Parses the chat answer for tool calls written in `format`
   // (runtime/tool_calls): the message gets "tool_calls" (content outside
   // them stays "content", null when empty) and finish_reason "tool_calls";
-  // a stream sends OpenAI tool-call deltas, one per complete call, and
-  // holds back text that may start a call. Without `parallel` only the
-  // first call is kept. Call before the first Append/Chunk.
+  // a stream sends OpenAI tool-call deltas as the calls are generated (a
+  // call's first chunk has its id, type and name, the next ones fragments
+  // of its arguments; see ToolCallStream) and holds back text that may
+  // start a call. Without `parallel` only the first call is kept. Call
+  // before the first Append/Chunk.
   //
   // Formats with channels (gpt-oss) are parsed this way even without tools
   // (`return_calls` false: calls are dropped, as vLLM does): the answer is
