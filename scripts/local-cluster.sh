@@ -17,6 +17,8 @@
 # triptych-gen-model (random weights: the text is noise, the serving path is
 # real). State (pids, ports, logs) lives in $TRIPTYCH_CLUSTER_DIR
 # (default .cluster/); `stop` stops exactly the processes recorded there.
+# $TRIPTYCH_PREFILL_FLAGS: extra flags for every prefill node (benchmarks, e.g.
+# "--no-layer-streaming"), split on spaces.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${TRIPTYCH_BIN:-$ROOT/build/bin}"
@@ -139,7 +141,8 @@ cmd_start() {
   for ((i = 0; i < prefill; i++)); do
     spawn "prefill-$i" "$BIN/triptych-prefill" --model "$model" --port 0 --admin-port 0 \
       --node-id "prefill-$i" --scheduler "127.0.0.1:$sched_port" --threads "$threads" \
-      --device "$prefill_device" --kv-staging "$kv_staging" "${mem[@]}" "${ucx[@]}"
+      --device "$prefill_device" --kv-staging "$kv_staging" "${mem[@]}" "${ucx[@]}" \
+      ${TRIPTYCH_PREFILL_FLAGS:-}
     names+=("prefill-$i")
   done
   for ((i = 0; i < decode; i++)); do

@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
   bool no_stream = false;
   app.add_flag("--no-layer-streaming", no_stream,
                "Put each prompt's KV after its last layer instead of layer by layer");
+  o.core.stream_min_tokens = 512;
+  app.add_option("--layer-streaming-min-tokens", o.core.stream_min_tokens,
+                 "Prompts with fewer tokens to compute put their KV after the "
+                 "last layer (one transfer)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-prefix-cache", no_prefix_cache, "Disable prefix caching");
   app.add_option("--kv-staging", o.core.kv_staging,
                  "KV leaves through host staging slots: auto (when the pool is "

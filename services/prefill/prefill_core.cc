@@ -38,6 +38,9 @@ struct PrefillCore::Pending {
   Clock::time_point admitted;
   Clock::time_point computed_at;
   bool compute_done = false;
+  // This prompt's KV goes layer by layer (stream_kv_by_layer and at least
+  // stream_min_tokens to compute); else in one put after its last layer.
+  bool stream = false;
   // Where puts read block i (fixed once the blocks are reserved): the
   // pool's block, or with staging the prompt's slot i.
   std::vector<const uint8_t*> local_blocks;
@@ -264,8 +267,11 @@ void PrefillCore::Admit() {
         p->local_blocks.push_back(cache_->BlockData(b));
     }
     FetchHistory(p.get());
+    p->stream = options_.stream_kv_by_layer &&
+                static_cast<int64_t>(p->job.tokens.size()) - p->computed >=
+                    options_.stream_min_tokens;
     // What the cache and the history supplied goes at once, all layers.
-    if (options_.stream_kv_by_layer) {
+    if (p->stream) {
       PutKv(p.get(), 0, cache_->options().num_layers, 0, p->computed);
     }
     live_.push_back(std::move(p));
@@ -343,9 +349,12 @@ void PrefillCore::Step() {
   }
   // Each layer's KV of this pass goes out while the next layers compute.
   model::LayerKvDoneFn on_layer;
-  if (options_.stream_kv_by_layer) {
+  if (std::any_of(grants.begin(), grants.end(),
+                  [](const auto& g) { return g.first->stream; })) {
     on_layer = [&](int64_t layer) {
-      for (auto [p, n] : grants) PutKv(p, layer, layer + 1, p->computed, p->computed + n);
+      for (auto [p, n] : grants) {
+        if (p->stream) PutKv(p, layer, layer + 1, p->computed, p->computed + n);
+      }
     };
   }
   absl::StatusOr<std::vector<float>> logits =
@@ -368,7 +377,7 @@ void PrefillCore::Step() {
       p->computed_at = Clock::now();
       p->result.compute_ms =
           std::chrono::duration<double, std::milli>(p->computed_at - p->admitted).count();
-      if (!options_.stream_kv_by_layer) {
+      if (!p->stream) {
         PutKv(p, 0, cache_->options().num_layers, 0, p->computed);
       }
       finished.push_back(p);

@@ -15,8 +15,9 @@
 // blocks go when the prompt is admitted. A completion thread waits for a
 // finished prompt's puts (remote completion) and then reports its last
 // token's logits, so the decode node starts when the last layer landed.
-// With stream_kv_by_layer off, a prompt's KV is put in one transfer after
-// its last layer (the former behaviour, kept to measure against).
+// With stream_kv_by_layer off, or for a prompt with fewer than
+// stream_min_tokens to compute, a prompt's KV is put in one transfer after
+// its last layer.
 //
 // Staging (kv_staging, see UseKvStaging): when the pool is device memory
 // the transport cannot take, each admitted prompt holds host staging slots
@@ -102,6 +103,13 @@ struct PrefillCoreOptions {
   int64_t max_batch_tokens = 1024;  // tokens per forward pass
   int max_live_jobs = 16;           // prompts computed together
   bool stream_kv_by_layer = true;   // see the file comment
+  // Prompts with fewer tokens to compute put their KV in one transfer even
+  // with stream_kv_by_layer: their KV is small enough that one put after the
+  // last layer takes under a millisecond, while streaming it keeps the
+  // transport's progress thread busy for the whole pass, which on a node
+  // with as many compute threads as cores cost 128-token prompts 10-15% of
+  // TTFT (docs/BENCHMARKS.md, issue 15).
+  int64_t stream_min_tokens = 0;
   // "auto", "on" or "off" (UseKvStaging); slots in the staging area (0: as
   // many as the pool has blocks).
   std::string kv_staging = "auto";

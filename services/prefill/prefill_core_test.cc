@@ -59,9 +59,10 @@ struct Rig {
   int64_t next_block = 0;
 
   explicit Rig(bool stream, int64_t max_batch_tokens,
-               const std::string& staging = "auto",
-               int64_t staging_blocks = 0) {
+               const std::string& staging = "auto", int64_t staging_blocks = 0,
+               int64_t stream_min_tokens = 0) {
     PrefillCoreOptions o;
+    o.stream_min_tokens = stream_min_tokens;
     o.kv_staging = staging;
     o.kv_staging_blocks = staging_blocks;
     o.model_path = ModelPath();
@@ -141,8 +142,9 @@ TEST(PrefillCore, ShortPromptFinishesBeforeALongOneAheadOfIt) {
 std::pair<std::vector<uint8_t>, std::vector<PrefillResult>> RunAll(
     bool stream, const std::vector<std::vector<int32_t>>& prompts,
     bool concurrent, const std::string& staging = "auto",
-    int64_t staging_blocks = 0) {
-  Rig rig(stream, /*max_batch_tokens=*/24, staging, staging_blocks);
+    int64_t staging_blocks = 0, int64_t stream_min_tokens = 0) {
+  Rig rig(stream, /*max_batch_tokens=*/24, staging, staging_blocks,
+          stream_min_tokens);
   EXPECT_EQ(rig.core->kv_staged(), staging == "on");
   std::vector<Outcome> outs(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -191,6 +193,27 @@ TEST(PrefillCore, LayerStreamingDeliversTheSameBytesAndLogitsAsOneTransfer) {
   // Non-trivial content arrived.
   EXPECT_NE(std::count(streamed_pool.begin(), streamed_pool.end(), 0),
             static_cast<long>(streamed_pool.size()));
+}
+
+// Prompts shorter than stream_min_tokens put their KV in one transfer
+// after the last layer, the longer ones stream; the receiver gets the same
+// bytes either way.
+TEST(PrefillCore, ShortPromptsPutTheirKvInOneTransfer) {
+  const auto& prompts = TestPrompts();  // 100, 17, 64 and 250 tokens
+  auto [mixed_pool, mixed] = RunAll(/*stream=*/true, prompts,
+                                    /*concurrent=*/false, "auto", 0,
+                                    /*stream_min_tokens=*/100);
+  auto [whole_pool, whole] =
+      RunAll(/*stream=*/false, prompts, /*concurrent=*/false);
+  ASSERT_EQ(mixed.size(), prompts.size());
+  EXPECT_TRUE(mixed_pool == whole_pool) << "receiver KV differs";
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(mixed[i].kv_bytes_sent, whole[i].kv_bytes_sent) << i;
+    EXPECT_EQ(mixed[i].last_logits, whole[i].last_logits) << i;
+    EXPECT_EQ(mixed[i].kv_bytes_streamed,
+              prompts[i].size() >= 100 ? mixed[i].kv_bytes_sent : 0u)
+        << i;
+  }
 }
 
 // Submitted together the prompts share passes (which passes depends on
