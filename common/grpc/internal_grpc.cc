@@ -14,6 +14,8 @@
 namespace triptych {
 namespace {
 
+constexpr int kReconnectInitialMs = 100;
+constexpr int kReconnectMaxMs = 1000;
 constexpr int kKeepaliveMs = 2000;
 constexpr int kKeepaliveTimeoutMs = 2000;
 
@@ -76,6 +78,13 @@ std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Reconnect within a second. gRPC's default backoff grows to 120 s, and
+  // calls on a channel in backoff fail at once with UNAVAILABLE: a node that
+  // restarted and re-registered was then reported failed (and marked dead)
+  // by the scheduler's first call to it, seen in compose-e2e's kill/restart
+  // check. Inside a cluster a reconnect attempt is cheap.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectInitialMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectMaxMs);
   std::shared_ptr<grpc::ChannelCredentials> creds;
   {
     TlsState& st = State();
